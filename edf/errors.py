@@ -1,0 +1,35 @@
+"""The exceptions edf raises for mistakes a user can make.
+
+Every error names what was wrong and where: the statement, the index, the tensor.
+Catch ``EdfError`` to catch them all.
+"""
+from __future__ import annotations
+
+
+class EdfError(Exception):
+    """Base class of every error edf raises on purpose."""
+
+
+class EinsteinSyntaxError(EdfError):
+    """A statement that is not valid Einstein loop notation.
+
+    The message shows the statement with a caret under the fault.
+    """
+
+    def __init__(self, reason: str, text: str, position: int, line: int | None = None):
+        self.reason, self.text, self.position, self.line = reason, text, position, line
+        where = f" (line {line})" if line is not None else ""
+        caret = " " * max(position, 0) + "^"
+        super().__init__(f"{reason}{where}\n    {text}\n    {caret}")
+
+
+class ShapeError(EdfError):
+    """Index ranges or tensor shapes that cannot be made to agree, or cannot be found."""
+
+
+class ProgramError(EdfError):
+    """Statements that are each valid but do not form a valid program together."""
+
+
+class NonFiniteError(EdfError, FloatingPointError):
+    """A statement produced inf or NaN (raised only when finite checks are on)."""

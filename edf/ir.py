@@ -1,0 +1,138 @@
+"""The intermediate representation (IR) of a statement in Einstein loop notation.
+
+    for b, x, dx, i, j:  h[b, x, j] += W[dx, i, j] * L[b, x+dx, i]
+
+is a ``Statement`` with ``loops=('b', 'x', 'dx', 'i', 'j')``, ``target=Ref('h', ...)``,
+``op='+='`` and a ``body`` expression tree. Every node is a frozen dataclass: IR values
+compare by value and can key caches. ``edf.notation`` turns text into IR and back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Union
+
+OPS = ("=", "+=", "max=")
+
+
+@dataclass(frozen=True)
+class Affine:
+    """An affine index expression: sum of coef * index, plus a constant (``2*x+dx-1``).
+
+    ``terms`` holds (index name, nonzero coefficient) pairs, each name once, in written order.
+    """
+
+    terms: tuple[tuple[str, int], ...]
+    const: int = 0
+
+    @property
+    def indices(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.terms)
+
+    @property
+    def lone_index(self) -> str | None:
+        """The index name if this expression is exactly one index (``x``), else None."""
+        if len(self.terms) == 1 and self.terms[0][1] == 1 and self.const == 0:
+            return self.terms[0][0]
+        return None
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A tensor reference ``name[index, ...]``; a 0-d tensor has an empty index.
+
+    An index position holds an ``Affine`` or, for a data-dependent lookup such as
+    ``E[tok[b, t], d]``, a ``Ref`` to an integer tensor (whose own indices are affine).
+    """
+
+    name: str
+    index: tuple[Union[Affine, "Ref"], ...] = ()
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # only '-'
+    arg: "Expr"
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # + - * / ** < <= > >= == !=
+    left: "Expr"
+    right: "Expr"
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str
+    args: tuple["Expr", ...]
+
+
+Expr = Union[Num, Ref, Unary, Binary, Call]
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """``for loops: target op body``. Loop indices missing from the target are summed."""
+
+    loops: tuple[str, ...]
+    target: Ref
+    op: str
+    body: Expr
+
+    @property
+    def summed(self) -> tuple[str, ...]:
+        """Loop indices that do not appear in the target: the body is reduced over them."""
+        kept = set(ref_indices(self.target))
+        return tuple(i for i in self.loops if i not in kept)
+
+    def __str__(self) -> str:
+        from edf.notation import format_statement
+
+        return format_statement(self)
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    if isinstance(expr, Unary):
+        return (expr.arg,)
+    if isinstance(expr, Binary):
+        return (expr.left, expr.right)
+    if isinstance(expr, Call):
+        return expr.args
+    return ()
+
+
+def value_refs(expr: Expr) -> Iterator[Ref]:
+    """Tensor references read as values (not those used inside an index), in written order."""
+    if isinstance(expr, Ref):
+        yield expr
+    for child in children(expr):
+        yield from value_refs(child)
+
+
+def index_refs(ref: Ref) -> Iterator[Ref]:
+    """Integer tensors used as indices inside ``ref`` (``tok`` in ``E[tok[b, t], d]``)."""
+    for entry in ref.index:
+        if isinstance(entry, Ref):
+            yield entry
+
+
+def ref_indices(ref: Ref) -> Iterator[str]:
+    """Every loop index a reference mentions, including those inside index tensors."""
+    for entry in ref.index:
+        if isinstance(entry, Ref):
+            yield from ref_indices(entry)
+        else:
+            yield from entry.indices
+
+
+def statement_refs(stmt: Statement) -> Iterator[Ref]:
+    """Every reference of a statement: the target, body values, and index tensors of both."""
+    for ref in (stmt.target, *value_refs(stmt.body)):
+        yield ref
+        yield from index_refs(ref)

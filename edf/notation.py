@@ -1,0 +1,413 @@
+"""Einstein loop notation: text -> IR (``parse_statement``) and IR -> text (``format_statement``).
+
+    statement := ['for' index {',' index} ':'] target ('=' | '+=' | 'max=') expr
+    target    := name ['[' index_expr {',' index_expr} ']']       (a bare name is a 0-d tensor)
+    index_expr:= affine (x, x+dx, 2*x+dx-1)  |  name '[' affine {',' affine} ']'  (E[tok[b], d])
+    expr      := comparisons of sums of products of powers of atoms; '**' takes a constant
+    atom      := number | name ['[' ... ']'] | function '(' expr {',' expr} ')' | '(' expr ')'
+
+The parser is a plain recursive-descent parser: one method per grammar rule. Text never reaches
+``eval``: names must match a strict pattern and functions must be in ``edf.functions.FUNCTIONS``.
+Printing then parsing gives back the same IR, so printed programs are programs.
+"""
+from __future__ import annotations
+
+import re
+from edf.errors import EinsteinSyntaxError
+from edf.functions import FUNCTIONS
+from edf.ir import (
+    COMPARISONS,
+    OPS,
+    Affine,
+    Binary,
+    Call,
+    Expr,
+    Num,
+    Ref,
+    Statement,
+    Unary,
+    ref_indices,
+    value_refs,
+)
+
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+TENSOR_NAME = re.compile(rf"{NAME}(?:\.{NAME})*\Z")  # dotted: W.grad is the gradient of W
+INDEX_NAME = re.compile(rf"{NAME}\Z")
+
+_TOKEN = re.compile(
+    rf"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<assign>max=(?!=)|\+=|=(?!=))
+  | (?P<name>{NAME}(?:\.{NAME})*)
+  | (?P<op>\*\*|<=|>=|==|!=|[-+*/<>()\[\],:])
+    """,
+    re.VERBOSE,
+)
+
+
+class _Token:
+    __slots__ = ("kind", "text", "pos")
+
+    def __init__(self, kind: str, text: str, pos: int):
+        self.kind, self.text, self.pos = kind, text, pos
+
+
+def _tokenize(text: str, line: int | None) -> list[_Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None:
+            raise EinsteinSyntaxError(f"unexpected character {text[pos]!r}", text, pos, line)
+        if match.lastgroup != "space":
+            tokens.append(_Token(match.lastgroup, match.group(), pos))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent over the tokens of one statement."""
+
+    def __init__(self, text: str, line: int | None):
+        self.text, self.line = text, line
+        self.tokens = _tokenize(text, line)
+        self.i = 0
+        self.loop_names: set[str] = set()
+        self.loop_positions: dict[str, int] = {}
+        self.declared = False
+        self.positions: dict[int, int] = {}  # id of an IR node -> where it was written
+
+    # -- token helpers -------------------------------------------------------------------
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def error(self, reason: str, pos: int | None = None) -> EinsteinSyntaxError:
+        return EinsteinSyntaxError(reason, self.text, self.tok.pos if pos is None else pos, self.line)
+
+    def accept(self, text: str) -> bool:
+        if self.tok.text == text and self.tok.kind in ("op", "assign", "name"):
+            self.i += 1
+            return True
+        return False
+
+    def expect(self, text: str, what: str | None = None) -> None:
+        if not self.accept(text):
+            found = repr(self.tok.text) if self.tok.kind != "end" else "the end of the statement"
+            raise self.error(f"expected {what or repr(text)}, found {found}")
+
+    def name(self, what: str) -> _Token:
+        if self.tok.kind != "name":
+            found = repr(self.tok.text) if self.tok.kind != "end" else "the end of the statement"
+            raise self.error(f"expected {what}, found {found}")
+        token = self.tok
+        self.i += 1
+        return token
+
+    # -- statement -----------------------------------------------------------------------
+    def statement(self) -> Statement:
+        loops: list[str] | None = None
+        if self.tok.text == "for" and self.tok.kind == "name":
+            self.i += 1
+            loops = []
+            while True:
+                token = self.name("a loop index name")
+                if not INDEX_NAME.match(token.text):
+                    raise self.error(f"loop index {token.text!r} may not contain '.'", token.pos)
+                if token.text in loops:
+                    raise self.error(f"loop index {token.text!r} is listed twice", token.pos)
+                loops.append(token.text)
+                self.loop_positions[token.text] = token.pos
+                if not self.accept(","):
+                    break
+            self.expect(":", "':' after the loop indices")
+        self.loop_names = set(loops or ())
+        self.declared = loops is not None
+        target_pos = self.tok.pos
+        target = self.ref(self.name("the target tensor"))
+        if self.tok.kind != "assign":
+            raise self.error(f"expected one of {', '.join(OPS)} after the target")
+        op = self.tok.text
+        self.i += 1
+        body_pos = self.tok.pos
+        body = self.expr()
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected {self.tok.text!r} after the expression")
+        if loops is None:  # no 'for': loop over the indices in order of first appearance
+            seen = dict.fromkeys(ref_indices(target))
+            for ref in value_refs(body):
+                seen.update(dict.fromkeys(ref_indices(ref)))
+            loops = list(seen)
+        stmt = Statement(tuple(loops), target, op, body)
+        self.check(stmt, target_pos, body_pos)
+        return stmt
+
+    def check(self, stmt: Statement, target_pos: int, body_pos: int) -> None:
+        """Rules that need the whole statement; the caret points at the offending part."""
+        used = set(ref_indices(stmt.target))
+        for ref in value_refs(stmt.body):
+            used.update(ref_indices(ref))
+            if ref.name == stmt.target.name:
+                raise self.error(
+                    f"{ref.name} is both the target and read in the body; "
+                    "write the result to a new tensor", self.positions.get(id(ref), body_pos))
+        for index in stmt.loops:
+            if index not in used:
+                raise self.error(f"loop index {index!r} is listed in 'for' but used nowhere",
+                                 self.loop_positions.get(index, 0))
+        if stmt.op == "=":
+            alone = {e.lone_index for e in stmt.target.index if isinstance(e, Affine)}
+            if any(isinstance(e, Ref) for e in stmt.target.index):
+                raise self.error("'=' cannot write through a data-dependent index; use '+='",
+                                 target_pos)
+            for index in stmt.loops:
+                if index not in alone:
+                    raise self.error(
+                        f"with '=' every loop index must stand alone in the target, so each "
+                        f"element is written once; {index!r} does not (use '+=' to sum)",
+                        target_pos)
+
+    # -- references and indices ----------------------------------------------------------
+    def ref(self, name: _Token, allow_data_index: bool = True) -> Ref:
+        if not self.accept("["):
+            ref = Ref(name.text)
+        else:
+            entries = []
+            while True:
+                entries.append(self.index_entry(allow_data_index))
+                if not self.accept(","):
+                    break
+            self.expect("]", "',' or ']'")
+            ref = Ref(name.text, tuple(entries))
+        self.positions[id(ref)] = name.pos
+        return ref
+
+    def index_entry(self, allow_data_index: bool) -> Affine | Ref:
+        token = self.tok
+        if token.kind == "name" and self.tokens[self.i + 1].text == "[":
+            if not allow_data_index:
+                raise self.error("an index tensor may not itself be indexed by a tensor")
+            self.i += 1
+            inner = self.ref(token, allow_data_index=False)
+            if self.tok.text not in (",", "]"):
+                raise self.error("an integer tensor used as an index must stand alone "
+                                 "(no arithmetic around it)")
+            return inner
+        return self.affine()
+
+    def affine(self) -> Affine:
+        coefs: dict[str, int] = {}
+        const = 0
+        sign = -1 if self.accept("-") else 1
+        while True:
+            start = self.tok
+            if start.kind == "number":
+                value = self.integer(start)
+                if self.accept("*"):
+                    coefs_name = self.index_name()
+                    coefs[coefs_name] = coefs.get(coefs_name, 0) + sign * value
+                else:
+                    const += sign * value
+            elif start.kind == "name":
+                name = self.index_name()
+                coef = self.integer(self.tok) if self.accept("*") else 1
+                coefs[name] = coefs.get(name, 0) + sign * coef
+            else:
+                raise self.error("expected an index expression such as x, x+dx or 2*x+1")
+            if self.accept("+"):
+                sign = 1
+            elif self.accept("-"):
+                sign = -1
+            else:
+                break
+        return Affine(tuple((n, c) for n, c in coefs.items() if c != 0), const)
+
+    def index_name(self) -> str:
+        token = self.name("an index name")
+        if not INDEX_NAME.match(token.text):
+            raise self.error(f"index name {token.text!r} may not contain '.'", token.pos)
+        if self.declared and token.text not in self.loop_names:
+            raise self.error(f"index {token.text!r} is not listed after 'for'", token.pos)
+        return token.text
+
+    def integer(self, token: _Token) -> int:
+        if token.kind != "number" or not token.text.isdigit():
+            raise self.error("index expressions take whole-number coefficients and offsets")
+        self.i += 1
+        return int(token.text)
+
+    # -- scalar expressions, lowest precedence first --------------------------------------
+    def expr(self) -> Expr:
+        left = self.arith()
+        if self.tok.text in COMPARISONS:
+            op = self.tok.text
+            self.i += 1
+            left = Binary(op, left, self.arith())
+            if self.tok.text in COMPARISONS:
+                raise self.error("comparisons do not chain; use parentheses")
+        return left
+
+    def arith(self) -> Expr:
+        left = self.term()
+        while self.tok.text in ("+", "-"):
+            op = self.tok.text
+            self.i += 1
+            left = Binary(op, left, self.term())
+        return left
+
+    def term(self) -> Expr:
+        left = self.unary()
+        while self.tok.text in ("*", "/"):
+            op = self.tok.text
+            self.i += 1
+            left = Binary(op, left, self.unary())
+        return left
+
+    def unary(self) -> Expr:
+        if self.accept("-"):
+            arg = self.unary()
+            return Num(-arg.value) if isinstance(arg, Num) else Unary("-", arg)
+        return self.power()
+
+    def power(self) -> Expr:
+        base = self.atom()
+        if self.accept("**"):
+            start = self.tok.pos
+            negative = self.accept("-")
+            if self.tok.kind != "number":
+                raise self.error("the exponent of '**' must be a constant number", start)
+            exponent = float(self.tok.text)
+            self.i += 1
+            return Binary("**", base, Num(-exponent if negative else exponent))
+        return base
+
+    def atom(self) -> Expr:
+        token = self.tok
+        if token.kind == "number":
+            self.i += 1
+            return Num(float(token.text))
+        if self.accept("("):
+            inner = self.expr()
+            self.expect(")", "')'")
+            return inner
+        if token.kind == "name":
+            self.i += 1
+            if self.tok.text == "(":
+                return self.call(token)
+            if token.text in self.loop_names and self.tok.text != "[":
+                raise self.error(f"index {token.text!r} is used as a value; only tensors can be",
+                                 token.pos)
+            if token.text == "for":
+                raise self.error("'for' must start the statement", token.pos)
+            return self.ref(token)
+        found = repr(token.text) if token.kind != "end" else "the end of the statement"
+        raise self.error(f"expected a number, tensor or function call, found {found}")
+
+    def call(self, name: _Token) -> Call:
+        if name.text not in FUNCTIONS:
+            known = ", ".join(sorted(FUNCTIONS))
+            raise self.error(f"unknown function {name.text!r}; known functions: {known}", name.pos)
+        self.expect("(")
+        args = [self.expr()]
+        while self.accept(","):
+            args.append(self.expr())
+        self.expect(")", "')'")
+        if len(args) != 1:
+            raise self.error(f"{name.text} takes 1 argument, got {len(args)}", name.pos)
+        return Call(name.text, tuple(args))
+
+
+def parse_statement(text: str, line: int | None = None) -> Statement:
+    """Parse one statement; raises ``EinsteinSyntaxError`` with a caret at the fault."""
+    if not isinstance(text, str):
+        raise TypeError(f"a statement is text, got {type(text).__name__}")
+    return _Parser(text, line).statement()
+
+
+def parse_program(text: str) -> list[Statement]:
+    """Parse one statement per line; blank lines and ``#`` comments are skipped."""
+    statements = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].rstrip()
+        if line.strip():
+            statements.append(parse_statement(line.strip(), line=number))
+    return statements
+
+
+# -- printing ------------------------------------------------------------------------------
+_PRECEDENCE = {**{op: 1 for op in COMPARISONS}, "+": 2, "-": 2, "*": 3, "/": 3, "**": 5}
+_UNARY, _ATOM = 4, 6
+
+
+def format_number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def format_affine(expr: Affine) -> str:
+    parts = []
+    for name, coef in expr.terms:
+        body = name if abs(coef) == 1 else f"{abs(coef)}*{name}"
+        parts.append(("-" if coef < 0 else "+") + body)
+    if expr.const or not parts:
+        parts.append(("-" if expr.const < 0 else "+") + str(abs(expr.const)))
+    text = "".join(parts)
+    return text[1:] if text.startswith("+") else text
+
+
+def format_ref(ref: Ref) -> str:
+    if not ref.index:
+        return ref.name
+    inner = ", ".join(format_ref(e) if isinstance(e, Ref) else format_affine(e) for e in ref.index)
+    return f"{ref.name}[{inner}]"
+
+
+def _precedence(expr: Expr) -> int:
+    if isinstance(expr, Binary):
+        return _PRECEDENCE[expr.op]
+    if isinstance(expr, Unary) or (isinstance(expr, Num) and expr.value < 0):
+        return _UNARY
+    return _ATOM
+
+
+def format_expr(expr: Expr) -> str:
+    if isinstance(expr, Num):
+        return format_number(expr.value)
+    if isinstance(expr, Ref):
+        return format_ref(expr)
+    if isinstance(expr, Call):
+        return f"{expr.fn}({', '.join(format_expr(a) for a in expr.args)})"
+    if isinstance(expr, Unary):
+        return "-" + _wrap(expr.arg, _precedence(expr.arg) < _UNARY)
+    mine = _PRECEDENCE[expr.op]
+    if expr.op == "**":  # right-associative, and its exponent is a constant
+        left = _wrap(expr.left, _precedence(expr.left) <= mine)
+        return f"{left} ** {format_number(expr.right.value)}"
+    left = _wrap(expr.left, _precedence(expr.left) < mine or (mine == 1 and _precedence(expr.left) == 1))
+    # the right operand of a left-associative operator keeps its parentheses, so the tree round-trips
+    right = _wrap(expr.right, _precedence(expr.right) <= mine)
+    return f"{left} {expr.op} {right}"
+
+
+def _wrap(expr: Expr, needed: bool) -> str:
+    text = format_expr(expr)
+    return f"({text})" if needed else text
+
+
+def format_header(stmt: Statement) -> str:
+    return f"for {', '.join(stmt.loops)}:" if stmt.loops else ""
+
+
+def format_statement(stmt: Statement, header_width: int = 0) -> str:
+    """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
+    header = format_header(stmt)
+    head = header.ljust(header_width) + " " if header or header_width else ""
+    return f"{head}{format_ref(stmt.target)} {stmt.op} {format_expr(stmt.body)}"
+
+
+def format_program(statements: list[Statement]) -> str:
+    width = max((len(format_header(s)) for s in statements), default=0)
+    return "\n".join(format_statement(s, width) for s in statements)
+

@@ -1,0 +1,177 @@
+"""Range inference: how far each loop index runs, and the shapes of the tensors a program defines.
+
+Ranges come from the shapes of tensors already known, in rounds (as Tensor Comprehensions did):
+
+1. an index standing alone on an axis (``x[b, i]``) takes that axis' size;
+2. an index inside an affine expression whose other indices are known (``L[x+dx]`` with dx known)
+   gets the largest range keeping every access in bounds: a "valid" convolution. Padding is
+   explicit: pad the input tensor.
+
+Rounds repeat until nothing changes. Two sources that disagree raise a ``ShapeError`` naming the
+index, both sizes and where each came from; an index with no source raises one as well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from edf.errors import ShapeError
+from edf.ir import Affine, Ref, Statement, statement_refs
+from edf.notation import format_affine, format_program, format_statement
+
+
+def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
+    """Smallest and largest value of ``expr`` over the ranges (leaving out index ``skip``)."""
+    lo = hi = expr.const
+    for name, coef in expr.terms:
+        if name != skip:
+            reach = coef * (ranges[name] - 1)
+            lo, hi = (lo + reach, hi) if coef < 0 else (lo, hi + reach)
+    return lo, hi
+
+
+@dataclass
+class StatementLayout:
+    """The inferred ranges of one statement, with where each came from."""
+
+    statement: Statement
+    ranges: dict[str, int]
+    sources: dict[str, str]
+
+    def describe(self) -> str:
+        return "  ".join(f"{i}={self.ranges[i]} ({self.sources[i]})" for i in self.statement.loops)
+
+
+@dataclass
+class Layout:
+    """Ranges of every statement and shapes of every tensor, for one set of input shapes."""
+
+    shapes: dict[str, tuple[int, ...]]
+    statements: list[StatementLayout] = field(default_factory=list)
+    defined: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = []
+        listing = format_program([layout.statement for layout in self.statements]).splitlines()
+        for number, (text, layout) in enumerate(zip(listing, self.statements), start=1):
+            lines.append(f"{number:2}. {text}")
+            lines.append(f"      ranges: {layout.describe() or '(none)'}")
+        lines.append("shapes:")
+        lines += [f"  {name}: {self.shapes[name]}" for name in self.defined]
+        return "\n".join(lines)
+
+
+def _where(stmt: Statement, number: int | None) -> str:
+    label = f"statement {number}" if number is not None else "statement"
+    return f"{label} `{format_statement(stmt)}`"
+
+
+def _check_rank(ref: Ref, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
+    shape = shapes.get(ref.name)
+    if shape is not None and len(shape) != len(ref.index):
+        raise ShapeError(f"{ref.name} has {len(shape)} axes (shape {shape}) but is indexed with "
+                         f"{len(ref.index)} in {where}")
+
+
+def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
+                 declared: Mapping[str, int] | None = None, number: int | None = None) -> StatementLayout:
+    """Infer the range of every loop index of ``stmt`` from the known ``shapes``."""
+    where = _where(stmt, number)
+    ranges: dict[str, int] = {}
+    sources: dict[str, str] = {}
+
+    def settle(index: str, size: int, source: str) -> bool:
+        if index not in ranges:
+            ranges[index], sources[index] = size, source
+            return True
+        if ranges[index] != size:
+            raise ShapeError(f"index {index!r} has conflicting sizes in {where}: "
+                             f"{ranges[index]} from {sources[index]}, but {size} from {source}")
+        return False
+
+    known = []  # (ref, axis, expr, size) for every axis of a tensor whose shape is known
+    refs = list(statement_refs(stmt))
+    body_first = [r for r in refs if r is not stmt.target] + [stmt.target]  # clearer sources
+    for ref in body_first:
+        _check_rank(ref, shapes, where)
+        if ref.name in shapes:
+            for axis, (entry, size) in enumerate(zip(ref.index, shapes[ref.name])):
+                if isinstance(entry, Affine):
+                    known.append((ref, axis, entry, size))
+
+    progress = True
+    while progress:
+        progress = False
+        for ref, axis, expr, size in known:  # round part 1: lone indices take the axis size
+            if expr.lone_index is not None:
+                progress |= settle(expr.lone_index, size, f"{ref.name} axis {axis}")
+        for ref, axis, expr, size in known:  # round part 2: one unknown inside an affine expr
+            unknown = [(n, c) for n, c in expr.terms if n not in ranges]
+            if len(unknown) != 1 or expr.lone_index is not None:
+                continue
+            name, coef = unknown[0]
+            lo, hi = affine_bounds(expr, ranges, skip=name)
+            reach = (size - 1 - hi) // coef if coef > 0 else lo // -coef
+            text = format_affine(expr)
+            if reach < 0:
+                raise ShapeError(f"index {name!r} has no valid range in {where}: {text} on "
+                                 f"{ref.name} axis {axis} (size {size}) is out of bounds already "
+                                 f"when {name}=0; pad {ref.name} or shrink the other indices")
+            progress |= settle(name, reach + 1, f"{text} within {ref.name} axis {axis}")
+
+    for index in stmt.loops:
+        if index not in ranges:
+            if declared and index in declared:
+                settle(index, int(declared[index]), "declared ranges")
+            else:
+                raise ShapeError(
+                    f"cannot infer the range of index {index!r} in {where}: it stands on no axis of "
+                    f"a tensor whose shape is known. Use it on an axis of an input, or declare it "
+                    f"with Program(..., ranges={{{index!r}: N}})")
+
+    for ref, axis, expr, size in known:  # every access of a known tensor stays in bounds
+        lo, hi = affine_bounds(expr, ranges)
+        if lo < 0 or hi >= size:
+            raise ShapeError(f"{format_affine(expr)} on {ref.name} axis {axis} runs from {lo} to "
+                             f"{hi}, outside 0..{size - 1}, in {where}")
+    return StatementLayout(stmt, ranges, sources)
+
+
+def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None = None) -> tuple[int, ...]:
+    """Shape of a new tensor: each axis just large enough for every write to it."""
+    shape = []
+    for axis, entry in enumerate(stmt.target.index):
+        if isinstance(entry, Ref):
+            raise ShapeError(
+                f"cannot infer the size of {stmt.target.name} axis {axis} from the data-dependent "
+                f"index {entry.name} in {_where(stmt, number)}; give the tensor a known shape")
+        lo, hi = affine_bounds(entry, ranges)
+        if lo < 0:
+            raise ShapeError(f"{format_affine(entry)} on {stmt.target.name} axis {axis} reaches {lo} "
+                             f"in {_where(stmt, number)}; indices start at 0")
+        shape.append(hi + 1)
+    return tuple(shape)
+
+
+def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tuple[int, ...]],
+                 like: Mapping[str, str] | None = None,
+                 declared: Mapping[str, int] | None = None) -> Layout:
+    """Ranges of every statement and shapes of every tensor, given the inputs' shapes.
+
+    ``like`` maps a defined tensor to one whose shape it shares (a gradient has the shape of its
+    tensor: ``{"W.grad": "W"}``); ``declared`` gives ranges of indices no tensor determines.
+    """
+    like = like or {}
+    shapes = {name: tuple(int(n) for n in shape) for name, shape in input_shapes.items()}
+    layout = Layout(shapes)
+    for number, stmt in enumerate(statements, start=1):
+        name = stmt.target.name
+        if name not in shapes and like.get(name) in shapes:
+            shapes[name] = shapes[like[name]]
+        statement_layout = infer_ranges(stmt, shapes, declared, number)
+        if name not in shapes:
+            shapes[name] = target_shape(stmt, statement_layout.ranges, number)
+        if name not in layout.defined and name not in input_shapes:
+            layout.defined.append(name)
+        layout.statements.append(statement_layout)
+    return layout
