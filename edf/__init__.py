@@ -1,0 +1,17 @@
+"""edf: an educational deep-learning framework in Einstein loop notation.
+
+A model is a program of statements such as ``for b, i, j: h[b, j] += x[b, i] * W[i, j]``;
+backprop runs over the program in reverse, each backward statement derived by the swap rule.
+"""
+from edf.errors import EdfError, EinsteinSyntaxError, NonFiniteError, ProgramError, ShapeError
+from edf.notation import format_program, format_statement, parse_program, parse_statement
+from edf.optim import SGD
+from edf.params import Parameter, named_parameters, parameters
+from edf.program import Program
+
+__all__ = [
+    "EdfError", "EinsteinSyntaxError", "NonFiniteError", "ProgramError", "ShapeError",
+    "Program", "Parameter", "SGD", "named_parameters", "parameters",
+    "parse_statement", "parse_program", "format_statement", "format_program",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""Parameters and parameter packages.
+
+A ``Parameter`` is an array an optimizer updates. A *package* is any plain Python object whose
+attributes are Parameters or other packages (or lists/dicts of them), so a model's structure is
+ordinary Python. Sharing a package shares its weights: the same Parameter object is found once.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array: ``.value`` is read by ``Program.forward``; ``.grad`` is set by backward."""
+
+    def __init__(self, value, name: str | None = None):
+        self.value = np.array(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
+        self.grad: np.ndarray | None = None
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    def __repr__(self) -> str:
+        label = f"{self.name}, " if self.name else ""
+        return f"Parameter({label}shape={self.shape}, dtype={self.value.dtype})"
+
+
+def named_parameters(package, prefix: str = "") -> dict[str, Parameter]:
+    """Every Parameter in ``package`` by dotted path (``"layer1.W"``); shared ones appear once."""
+    found: dict[str, Parameter] = {}
+    seen: set[int] = set()
+
+    def walk(node, path: str) -> Iterator[None]:
+        if isinstance(node, Parameter):
+            if id(node) not in seen:
+                seen.add(id(node))
+                found[path] = node
+            return
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, (list, tuple)):
+            items = ((str(k), v) for k, v in enumerate(node))
+        elif hasattr(node, "__dict__"):
+            items = vars(node).items()
+        else:
+            return
+        for key, child in items:
+            walk(child, f"{path}.{key}" if path else str(key))
+
+    walk(package, prefix)
+    return found
+
+
+def parameters(package) -> list[Parameter]:
+    """The Parameters of a package (or of a list of Parameters), each once."""
+    return list(named_parameters(package).values())

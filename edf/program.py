@@ -1,0 +1,424 @@
+"""Programs: ordered statements in Einstein loop notation, run forward and differentiated backward.
+
+    prog = edf.Program('''
+    for b, i, j: h[b, j] += x[b, i] * W[i, j]
+    for b, j:    a[b, j] = relu(h[b, j])
+    for b, j:    loss += a[b, j]
+    ''')
+    values = prog.forward(x=x, W=W)     # every tensor, by name
+    grads = prog.backward("loss")        # d loss / d input, for every floating-point input
+
+Tensors read but never assigned are the *inputs*. Tensors used inside an index
+(``tok`` in ``E[tok[b, t], d]``) hold integers and get no gradient. Every other tensor is
+floating point and starts at zero (``max=`` targets at -inf) each time the program runs.
+
+The rules that make backprop a simple reverse pass:
+- a tensor is assigned either once with ``=``, or by any number of ``+=`` statements, or by any
+  number of ``max=`` statements, never a mix;
+- every statement assigning a tensor comes before every statement reading it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from edf.autodiff import backward_statements
+from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
+from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
+from edf.notation import format_program, format_statement, parse_program
+from edf.ranges import Layout, infer_layout
+from kernels import available_targets, compile_statement
+
+_INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
+
+
+def default_backend() -> str:
+    return os.environ.get("EDF_BACKEND", "numpy")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
+
+
+@dataclass
+class _Plan:
+    """Everything shape-dependent about one run, computed once per set of input shapes."""
+
+    layout: Layout
+    kernels: list
+    allocations: list[tuple[str, tuple[int, ...], float]]
+    index_checks: list[tuple[str, str, int, int, int]]  # index tensor, tensor, axis, size, stmt no.
+    dtype: np.dtype
+
+
+class Program:
+    """An ordered list of statements with forward execution and reverse-mode backprop.
+
+    ``source`` is text (one statement per line) or Statements. ``backend`` picks the kernel
+    target (default: ``$EDF_BACKEND`` or ``"numpy"``). ``check_finite`` raises
+    ``NonFiniteError`` naming the first statement that produces inf or NaN (default:
+    ``$EDF_CHECK_FINITE``). ``ranges`` gives sizes of indices no tensor determines; ``like`` maps a
+    tensor to another whose shape it has (``{"W.grad": "W"}``).
+    """
+
+    def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
+                 check_finite: bool | None = None, ranges: Mapping[str, int] | None = None,
+                 like: Mapping[str, str] | None = None):
+        self.backend = backend or default_backend()
+        if self.backend not in available_targets():
+            raise EdfError(f"unknown backend {self.backend!r}; available: "
+                           f"{', '.join(available_targets())}")
+        self.check_finite = _flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.ranges = dict(ranges or {})
+        self.like = dict(like or {})
+        self.statements: list[Statement] = []
+        self.parameters: dict = {}  # input name -> edf.Parameter, remembered from forward()
+        self._assigned: dict[str, tuple[str, int]] = {}  # tensor -> (op, first statement number)
+        self._first_read: dict[str, int] = {}
+        self._ranks: dict[str, int] = {}
+        self._index_tensors: set[str] = set()
+        self._value_tensors: set[str] = set()
+        self._plans: dict = {}
+        self._gradient_programs: dict = {}
+        self._values: dict[str, np.ndarray] | None = None
+        self.extend(source)
+
+    # -- building ------------------------------------------------------------------------
+    def extend(self, source: str | Iterable[Statement]) -> "Program":
+        statements = parse_program(source) if isinstance(source, str) else list(source)
+        for stmt in statements:
+            self.append(stmt)
+        return self
+
+    def append(self, statement: str | Statement) -> "Program":
+        """Add statements (text or IR) at the end, checking the program rules above."""
+        if isinstance(statement, str):
+            return self.extend(statement)
+        number = len(self.statements) + 1
+        where = f"statement {number} `{format_statement(statement)}`"
+        name = statement.target.name
+        for ref in statement_refs(statement):
+            rank = self._ranks.setdefault(ref.name, len(ref.index))
+            if rank != len(ref.index):
+                raise ShapeError(f"{ref.name} is used with {rank} indices earlier but with "
+                                 f"{len(ref.index)} in {where}")
+        values = {ref.name for ref in value_refs(statement.body)} | {name}
+        indices = {inner.name for ref in statement_refs(statement) for inner in index_refs(ref)}
+        for tensor in (values & self._index_tensors) | (indices & (self._value_tensors | values)):
+            raise ProgramError(f"{tensor} is used both as an index (integers) and as a value "
+                               f"(floating point); {where} mixes them")
+        if name in self._assigned:
+            op, first = self._assigned[name]
+            if op != statement.op or op == "=":
+                detail = ("use '+=' to accumulate" if op == statement.op
+                          else "a tensor is defined once with '=', accumulated with '+=', "
+                               "or max-reduced with 'max=', never a mix")
+                raise ProgramError(f"{name} is assigned with '{op}' in statement {first} and with "
+                                   f"'{statement.op}' in {where}: {detail}")
+        if name in self._first_read:
+            raise ProgramError(f"{name} is read by statement {self._first_read[name]} before {where} "
+                               f"assigns it: statements assigning a tensor must come before the "
+                               f"statements that read it")
+        self._assigned.setdefault(name, (statement.op, number))
+        for ref in value_refs(statement.body):
+            self._first_read.setdefault(ref.name, number)
+        for tensor in indices:
+            self._first_read.setdefault(tensor, number)
+        self._index_tensors |= indices
+        self._value_tensors |= values
+        self.statements.append(statement)
+        self._plans.clear()
+        self._gradient_programs.clear()
+        return self
+
+    # -- what the program reads and defines -----------------------------------------------
+    @property
+    def defined(self) -> list[str]:
+        """Tensors assigned by the program, in order of first assignment."""
+        return list(self._assigned)
+
+    @property
+    def inputs(self) -> list[str]:
+        """Tensors read but never assigned, in order of first use."""
+        return [n for n in self._first_read if n not in self._assigned]
+
+    @property
+    def float_inputs(self) -> list[str]:
+        """Inputs read as values: these get gradients."""
+        return [n for n in self.inputs if n not in self._index_tensors]
+
+    @property
+    def outputs(self) -> list[str]:
+        """Defined tensors no statement reads: what the program computes for its caller."""
+        return [n for n in self.defined if n not in self._first_read]
+
+    @property
+    def output(self) -> str:
+        """The default output for backward: the target of the last statement."""
+        if not self.statements:
+            raise ProgramError("the program has no statements")
+        return self.statements[-1].target.name
+
+    def source(self) -> str:
+        """The program in the notation, headers aligned."""
+        return format_program(self.statements)
+
+    def __str__(self) -> str:
+        return self.source()
+
+    def __repr__(self) -> str:
+        return f"Program({len(self.statements)} statements, backend={self.backend!r})"
+
+    # -- shapes --------------------------------------------------------------------------
+    def layout(self, **shapes) -> Layout:
+        """Ranges of every index and shapes of every tensor, given input shapes (or arrays).
+
+        ``print(prog.layout(x=(64, 10), W=(10, 5)))`` shows where each range came from.
+        """
+        given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
+        return infer_layout(self.statements, given, self.like, self.ranges)
+
+    # -- forward -------------------------------------------------------------------------
+    def forward(self, **inputs) -> dict[str, np.ndarray]:
+        """Run every statement in order; returns every tensor (inputs and defined) by name.
+
+        Inputs are arrays or ``edf.Parameter`` objects (their ``.value`` is used, and backward
+        stores gradients in their ``.grad``).
+        """
+        env = self._bind(inputs)
+        self._execute(env)
+        self._values = env
+        return dict(env)
+
+    def _bind(self, inputs: Mapping) -> dict[str, np.ndarray]:
+        from edf.params import Parameter
+
+        for name in inputs:
+            if name in self._assigned:
+                op, number = self._assigned[name]
+                raise ProgramError(f"{name} is computed by statement {number}; it cannot also be "
+                                   f"given as an input")
+            if name not in self._first_read:
+                raise EdfError(f"unknown input {name!r}; the program's inputs are: "
+                               f"{', '.join(self.inputs) or '(none)'}")
+        missing = [n for n in self.inputs if n not in inputs and n not in self.parameters]
+        if missing:
+            raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
+                           f"{', '.join(missing)}: forward() needs every tensor the program "
+                           f"reads without assigning ({', '.join(self.inputs)})")
+        raw = {}
+        for name in self.inputs:
+            value = inputs.get(name, self.parameters.get(name))
+            if isinstance(value, Parameter):
+                self.parameters[name] = value
+                value = value.value
+            raw[name] = np.asarray(value)
+        floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
+                  and np.issubdtype(a.dtype, np.floating)]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        env = {}
+        for name, array in raw.items():
+            if name in self._index_tensors:
+                if not np.issubdtype(array.dtype, np.integer):
+                    raise EdfError(f"{name} is used as an index, so it must hold integers; "
+                                   f"got {array.dtype}")
+                env[name] = array
+            else:
+                env[name] = array.astype(dtype, copy=False)
+        if self.check_finite:
+            for name in self.float_inputs:
+                self._require_finite(env[name], f"input {name}")
+        return env
+
+    def _execute(self, env: dict[str, np.ndarray]) -> None:
+        """Allocate the defined tensors in ``env`` and run every statement on them."""
+        plan = self._plan(env)
+        for tensor, target, axis, size, number in plan.index_checks:
+            values = env[tensor]
+            if values.size and (values.min() < 0 or values.max() >= size):
+                bad = values[(values < 0) | (values >= size)][0]
+                raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
+                                 f"which has size {size} (statement {number} "
+                                 f"`{format_statement(self.statements[number - 1])}`)")
+        for name, shape, initial in plan.allocations:
+            env[name] = np.full(shape, initial, plan.dtype) if initial else np.zeros(shape, plan.dtype)
+        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            kernel(env)
+            if self.check_finite:
+                self._require_finite(env[stmt.target.name],
+                                     f"statement {number} `{format_statement(stmt)}`")
+
+    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
+        names = [n for n in self.inputs] + [s for s in self.like.values() if s in env]
+        key = tuple((n, env[n].shape, env[n].dtype.str) for n in dict.fromkeys(names))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(env)
+        return plan
+
+    def _make_plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
+        floats = [env[n].dtype for n in self.float_inputs]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        known = {n: env[n].shape for n in self.inputs}
+        known.update({s: env[s].shape for s in self.like.values() if s in env})
+        layout = infer_layout(self.statements, known, self.like, self.ranges)
+        dtypes = {n: env[n].dtype for n in self.inputs}
+        dtypes.update({n: dtype for n in self.defined})
+        kernels, checks = [], []
+        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
+            names = {ref.name for ref in statement_refs(stmt)}
+            kernels.append(compile_statement(
+                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
+                {n: dtypes[n] for n in names}, self.backend))
+            for ref in statement_refs(stmt):
+                for axis, entry in enumerate(ref.index):
+                    if isinstance(entry, Ref):
+                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
+        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
+        if _flag("EDF_DEBUG"):
+            print(f"edf: plan for {self!r}\n{layout}")
+        return _Plan(layout, kernels, allocations, checks, dtype)
+
+    @staticmethod
+    def _require_finite(array: np.ndarray, where: str) -> None:
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
+            position = tuple(int(i) for i in bad)
+            raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
+                                 f"the first is {array[position]} at index {list(position)}")
+
+    # -- backward ------------------------------------------------------------------------
+    def gradient_tag(self) -> str:
+        """The suffix naming gradients: ``.grad``, or ``.grad2``... if the program already has
+        gradients in it (a program containing a backward pass, differentiated again)."""
+        names = set(self._first_read) | set(self._assigned)
+        level = 1
+        while True:
+            tag = ".grad" if level == 1 else f".grad{level}"
+            if not any(n + tag in names or n + tag.replace("grad", "seed") in names for n in names):
+                return tag
+            level += 1
+
+    def gradient_program(self, outputs: str | Sequence[str] | None = None,
+                         wrt: Sequence[str] | None = None) -> "Program":
+        """The backward pass as a Program in the notation (cached).
+
+        Its inputs are the forward tensors it reads and the seeds ``Y.grad`` of the outputs
+        (``Y.seed`` for an output that other statements also read, whose gradient is then
+        ``Y.seed`` plus what flows back into it); it defines ``A.grad`` for every tensor ``A`` on
+        a path from an input in ``wrt`` (default: all floating-point inputs) to an output.
+        """
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
+        wrt = tuple(self.float_inputs if wrt is None else wrt)
+        for name in outputs:
+            if name not in self._assigned and name not in self._first_read:
+                raise EdfError(f"unknown output {name!r}; the program's tensors are: "
+                               f"{', '.join(self.defined)}")
+        for name in wrt:
+            if name not in self.float_inputs:
+                raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
+                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
+        key = (outputs, wrt)
+        if key not in self._gradient_programs:
+            self._gradient_programs[key] = self._derive(outputs, wrt)
+        return self._gradient_programs[key]
+
+    def _derive(self, outputs: tuple[str, ...], wrt: tuple[str, ...]) -> "Program":
+        tag = self.gradient_tag()
+        grad = lambda name: name + tag  # noqa: E731
+        upstream = set(outputs)  # tensors some output depends on
+        for stmt in reversed(self.statements):
+            if stmt.target.name in upstream:
+                upstream |= {ref.name for ref in value_refs(stmt.body)}
+        active = set(wrt)  # tensors that depend on something in wrt
+        for stmt in self.statements:
+            if any(ref.name in active for ref in value_refs(stmt.body)):
+                active.add(stmt.target.name)
+        needed = upstream & active
+        statements, like, seeds = [], {}, {}
+        for name in outputs:
+            seeds[name] = grad(name)
+            if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
+                   for stmt in self.statements):
+                seeds[name] = name + tag.replace("grad", "seed")
+                indices = tuple(f"i{k}" for k in range(self._ranks[name]))
+                index = tuple(Affine(((i, 1),)) for i in indices)
+                statements.append(Statement(indices, Ref(grad(name), index), "+=",
+                                            Ref(seeds[name], index)))
+            like[seeds[name]] = name
+        flowing = {grad(name) for name in outputs}  # gradients some statement has assigned
+        for stmt in reversed(self.statements):
+            # skip tensors no gradient reached (only through comparisons, say): theirs is zero
+            if stmt.target.name in needed and grad(stmt.target.name) in flowing:
+                derived = backward_statements(stmt, grad, needed.__contains__)
+                flowing |= {d.target.name for d in derived}
+                statements += derived
+        for name in self._first_read.keys() | self._assigned.keys():
+            like[grad(name)] = name
+        program = Program(statements, backend=self.backend, check_finite=self.check_finite,
+                          ranges=self.ranges, like=like)
+        program.seeds, program.tag = seeds, tag
+        return program
+
+    def backward(self, seeds: str | Mapping[str, np.ndarray] | None = None,
+                 wrt: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Backprop through the last forward run; returns ``{input: d output / d input}``.
+
+        ``seeds`` names the output (its gradient is seeded with ones) or maps outputs to seed
+        arrays of their shape; it defaults to the last statement's target. Gradients are
+        returned for every floating-point input, or for those in ``wrt``.
+
+        Loop invariant: the derived statements are run for the program's statements in
+        reverse. After the backward statements of a suffix of the program have run, every
+        tensor not assigned in that suffix has ``.grad`` equal to the gradient of the output
+        with respect to it, as defined by that suffix. At the start the suffix is empty and only
+        the outputs have (seeded) gradients; at the end the suffix is the whole program.
+        """
+        if self._values is None:
+            raise ProgramError("backward() needs the values of a forward() run; call forward first")
+        values = self._values
+        if seeds is None or isinstance(seeds, str):
+            name = seeds or self.output
+            if name not in values:
+                raise EdfError(f"unknown output {name!r}; the program's tensors are: "
+                               f"{', '.join(self.defined)}")
+            seeds = {name: np.ones_like(values[name])}
+        gradient = self.gradient_program(tuple(seeds), wrt)
+        env = dict(values)
+        for name, seed in seeds.items():
+            seed = np.asarray(seed, dtype=values[name].dtype)
+            if seed.shape != values[name].shape:
+                raise ShapeError(f"the seed for {name} has shape {seed.shape}, but {name} has "
+                                 f"shape {values[name].shape}")
+            env[gradient.seeds[name]] = seed
+        gradient._execute(env)
+        grads = {}
+        for name in (self.float_inputs if wrt is None else wrt):
+            grads[name] = env.get(name + gradient.tag)
+            if grads[name] is None:  # no path from this input to the outputs
+                grads[name] = np.zeros_like(values[name])
+        for name, parameter in self.parameters.items():
+            if name in grads:
+                parameter.grad = grads[name]
+        return grads
+
+    def backward_source(self, outputs: str | Sequence[str] | None = None,
+                        wrt: Sequence[str] | None = None) -> str:
+        """The backward program in the notation (see ``gradient_program``)."""
+        return self.gradient_program(outputs, wrt).source()
+
+    def with_gradients(self, outputs: str | Sequence[str] | None = None,
+                       wrt: Sequence[str] | None = None) -> "Program":
+        """This program followed by its backward pass, as one new Program.
+
+        Gradients become ordinary tensors (``x.grad``) that further statements can read and
+        that can be differentiated again: grad of grad, as a gradient penalty needs.
+        """
+        gradient = self.gradient_program(outputs, wrt)
+        return Program([*self.statements, *gradient.statements], backend=self.backend,
+                       check_finite=self.check_finite, ranges=self.ranges,
+                       like={**self.like, **gradient.like})
