@@ -1,0 +1,91 @@
+"""The swap rule: the backward programs edf derives, as text."""
+import pytest
+
+import edf
+from edf.autodiff import backward_statements
+from edf.errors import ProgramError
+from edf.notation import parse_statement
+
+
+def test_design_worked_example():
+    prog = edf.Program("""
+    for b, i, j:  h[b, j] += x[b, i] * W[i, j]
+    for b, j:     h[b, j] += B[j]
+    for b, j:     a[b, j] = relu(h[b, j])
+    for b, j:     loss += a[b, j]
+    """)
+    assert prog.backward_source("loss") == (
+        "for b, j:    a.grad[b, j] += loss.grad\n"
+        "for b, j:    h.grad[b, j] += a.grad[b, j] * (h[b, j] > 0)\n"
+        "for b, j:    B.grad[j] += h.grad[b, j]\n"
+        "for b, i, j: W.grad[i, j] += x[b, i] * h.grad[b, j]\n"
+        "for b, i, j: x.grad[b, i] += h.grad[b, j] * W[i, j]")
+
+
+def test_convolution_with_batch_and_channels():
+    prog = edf.Program("for b, x, y, dx, dy, i, j: L_out[b, x, y, j] += W[dx, dy, i, j] * L_in[b, x+dx, y+dy, i]")
+    assert prog.backward_source() == (
+        "for b, x, y, dx, dy, i, j: L_in.grad[b, x+dx, y+dy, i] += W[dx, dy, i, j] * L_out.grad[b, x, y, j]\n"
+        "for b, x, y, dx, dy, i, j: W.grad[dx, dy, i, j] += L_out.grad[b, x, y, j] * L_in[b, x+dx, y+dy, i]")
+
+
+def test_max_routes_to_the_maximisers():
+    prog = edf.Program("for b, k: m[b] max= z[b, k]")
+    assert prog.backward_source() == "for b, k: z.grad[b, k] += m.grad[b] * (z[b, k] == m[b])"
+
+
+def test_embedding_gradient_is_scattered_back():
+    prog = edf.Program("for b, t, d: y[b, t, d] = E[tok[b, t], d]")
+    assert prog.backward_source() == "for b, t, d: E.grad[tok[b, t], d] += y.grad[b, t, d]"
+    assert prog.float_inputs == ["E"]
+
+
+def test_repeated_access_is_one_variable_distinct_accesses_are_two():
+    same = backward_statements(parse_statement("for i: y[i] = x[i] * x[i]"), lambda n: n + ".grad", bool)
+    assert [str(s) for s in same] == ["for i: x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]"]
+    shifted = backward_statements(parse_statement("for i: y[i] += x[i] * x[i+1]"), lambda n: n + ".grad", bool)
+    assert [str(s) for s in shifted] == ["for i: x.grad[i+1] += x[i] * y.grad[i]",
+                                         "for i: x.grad[i] += y.grad[i] * x[i+1]"]
+
+
+def test_table_derivatives_are_substituted():
+    grad = lambda n: n + ".grad"  # noqa: E731
+    cases = {
+        "for i: y[i] = tanh(x[i])": "y.grad[i] * (1 - tanh(x[i]) ** 2)",
+        "for i: y[i] = log(x[i])": "y.grad[i] / x[i]",
+        "for i: y[i] = x[i] ** 3": "y.grad[i] * 3 * x[i] ** 2",
+        "for i: y[i] = a[i] / x[i]": "-(y.grad[i] * a[i] / x[i] ** 2)",
+        "for i: y[i] = a[i] - x[i]": "-y.grad[i]",
+    }
+    for text, body in cases.items():
+        (stmt,) = [s for s in backward_statements(parse_statement(text), grad, lambda n: n == "x")]
+        assert str(stmt) == f"for i: x.grad[i] += {body}"
+
+
+def test_comparisons_have_no_gradient():
+    prog = edf.Program("for i: y[i] = a[i] * (x[i] > 0)")
+    assert "x.grad" not in prog.backward_source()
+
+
+def test_lost_summed_index_is_a_clear_error():
+    prog = edf.Program("for b, i: y[b] += x[b] + c[i]")
+    with pytest.raises(ProgramError) as info:
+        prog.backward_source()
+    assert "summed index i" in str(info.value) and "with respect to x" in str(info.value)
+
+
+def test_backward_program_is_a_program_that_parses():
+    prog = edf.Program("""
+    for b, k: m[b] max= z[b, k]
+    for b, k: e[b, k] = exp(z[b, k] - m[b])
+    for b, k: s[b] += e[b, k]
+    """)
+    text = prog.backward_source()
+    assert edf.Program(text).source() == text
+
+
+def test_gradients_of_gradients_get_their_own_tag():
+    prog = edf.Program("for i: y[i] = x[i] ** 3").with_gradients("y")
+    prog.append("for i: p += x.grad[i] ** 2")
+    assert prog.gradient_tag() == ".grad2"
+    assert "x.grad2[i]" in prog.backward_source("p")

@@ -1,0 +1,41 @@
+"""The embedded data, the backprop lecture in quick mode, and the edf command."""
+import json
+
+import numpy as np
+
+from edf import cli
+from edf.data import digits, minibatches, one_hot
+
+
+def test_digits_split_is_seeded_and_disjoint():
+    a, b = digits(seed=3), digits(seed=3)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert len(a.x_train) + len(a.x_test) == 1797 and a.x_train.shape[1] == 64
+    assert 0.0 <= a.x_train.min() and a.x_train.max() <= 1.0
+    assert not np.array_equal(digits(seed=4).y_test, a.y_test)
+
+
+def test_one_hot_and_minibatches():
+    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    batches = list(minibatches(10, 4, np.random.default_rng(0)))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(np.concatenate(batches)) == list(range(10))
+
+
+def test_backprop_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("backprop", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "W1.grad[i, j] += x[b, i] * h.grad[b, j]" in out  # the derived backward program
+    assert "h: (32, 128)" in out  # the inferred shapes
+    assert "criterion: >= 0.97" in out
+    assert metrics["test_accuracy"] > 0.9
+    saved = json.loads((tmp_path / "backprop_metrics.json").read_text())
+    assert saved["test_accuracy"] == metrics["test_accuracy"]
+    assert (tmp_path / "backprop_loss.png").stat().st_size > 0
+
+
+def test_cli_lists_lectures_and_rejects_unknown(capsys):
+    assert cli.main(["lecture", "list"]) == 0
+    assert "backprop" in capsys.readouterr().out
+    assert cli.main(["lecture", "nope"]) == 2
+    assert "no lecture named 'nope'" in capsys.readouterr().err

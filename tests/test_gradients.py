@@ -1,0 +1,77 @@
+"""Laws that hold for every valid program, checked on hypothesis-generated ones."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import edf
+from edf import functions
+from edf.testing import GradientMismatch, check_gradients, programs
+
+
+@given(programs())
+def test_gradients_match_central_differences(case):
+    check_gradients(edf.Program(case.source, backend="numpy"), case.inputs)
+
+
+@settings(max_examples=25)
+@given(programs(max_statements=3, max_size=2))
+def test_reference_gradients_match_central_differences(case):
+    check_gradients(edf.Program(case.source, backend="reference"), case.inputs)
+
+
+@given(programs())
+def test_numpy_agrees_with_reference_forward_and_backward(case):
+    fast, slow = edf.Program(case.source, backend="numpy"), edf.Program(case.source, backend="reference")
+    got, want = fast.forward(**case.inputs), slow.forward(**case.inputs)
+    for name in fast.defined:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    seeds = {n: np.random.default_rng(0).normal(size=got[n].shape) for n in fast.outputs}
+    got, want = fast.backward(seeds), slow.backward(seeds)
+    for name in fast.float_inputs:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@settings(max_examples=40)
+@given(programs(max_statements=3, max_size=2))
+def test_gradients_of_gradients(case):
+    """The backward program is a program: differentiate it again (grad of grad)."""
+    prog = edf.Program(case.source)
+    values = prog.forward(**case.inputs)
+    both = prog.with_gradients(prog.outputs)
+    rng = np.random.default_rng(1)
+    inputs = dict(case.inputs, **{f"{o}.grad": rng.normal(size=values[o].shape) for o in prog.outputs})
+    first_order = [f"{x}.grad" for x in prog.float_inputs if f"{x}.grad" in both.defined]
+    if first_order:
+        check_gradients(both, inputs, first_order)
+
+
+def test_the_check_catches_a_wrong_derivative(monkeypatch):
+    """The gradient check can fail: break tanh's derivative in the table and it must notice."""
+    from edf import autodiff
+
+    monkeypatch.setitem(functions.FUNCTIONS, "tanh",
+                        functions.Function("tanh", np.tanh, "1 - tanh(u) ** 3", "broken"))
+    autodiff._table_derivative.cache_clear()
+    try:
+        prog = edf.Program("for i, j: y[j] += tanh(x[i] * W[i, j])")
+        with pytest.raises(GradientMismatch) as info:
+            check_gradients(prog, {"x": np.array([0.5, -1.0]), "W": np.array([[1.0, 2.0], [0.3, -0.7]])})
+        assert "gradient of x is wrong" in str(info.value) and "central differences" in str(info.value)
+    finally:
+        autodiff._table_derivative.cache_clear()
+
+
+def test_the_check_covers_every_element():
+    """A gradient wrong in one element only is still caught."""
+    prog = edf.Program("for i: y[i] = x[i] ** 2")
+    original = prog.backward
+
+    def off_by_one_element(seeds=None, wrt=None):
+        grads = original(seeds, wrt)
+        grads["x"] = grads["x"].copy()
+        grads["x"][-1] += 1e-3
+        return grads
+
+    prog.backward = off_by_one_element
+    with pytest.raises(GradientMismatch, match=r"at 1 of 6 elements; at \[5\]"):
+        check_gradients(prog, {"x": np.linspace(-1, 1, 6)})

@@ -1,0 +1,103 @@
+"""The numpy target against np.einsum and hand-written NumPy, statement shape by statement shape."""
+import numpy as np
+import pytest
+
+import edf
+from kernels.numpy_backend import choose_shifts, split_terms
+from edf.notation import parse_statement
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1)
+
+
+def run(text, **inputs):
+    fast = edf.Program(text).forward(**inputs)
+    slow = edf.Program(text, backend="reference").forward(**inputs)
+    target = edf.Program(text).statements[-1].target.name
+    np.testing.assert_allclose(fast[target], slow[target], rtol=1e-10, atol=1e-12)
+    return fast[target]
+
+
+def test_matmul_and_batched_matmul(rng):
+    x, W, A = rng.normal(size=(5, 3)), rng.normal(size=(3, 4)), rng.normal(size=(2, 5, 3))
+    np.testing.assert_allclose(run("for b, i, j: h[b, j] += x[b, i] * W[i, j]", x=x, W=W), x @ W)
+    np.testing.assert_allclose(run("for n, b, i, j: h[n, b, j] += A[n, b, i] * W[i, j]", A=A, W=W), A @ W)
+    B = rng.normal(size=(2, 3, 4))
+    np.testing.assert_allclose(run("for n, b, i, j: h[n, b, j] += A[n, b, i] * B[n, i, j]", A=A, B=B),
+                               np.einsum("nbi,nij->nbj", A, B))
+
+
+def test_three_factor_contraction_and_sums_of_terms(rng):
+    a, b, c = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=(5, 2))
+    np.testing.assert_allclose(run("for i, j, k, l: y[i, l] += a[i, j] * b[j, k] * c[k, l]", a=a, b=b, c=c),
+                               a @ b @ c)
+    np.testing.assert_allclose(run("for i, j: y[i] += a[i, j] * 2 - a[i, j] / 4 + d[i]", a=a, d=b[:3, 0]),
+                               a.sum(1) * 1.75 + 4 * b[:3, 0])
+
+
+def test_convolution_shift_and_gemm(rng):
+    W, L = rng.normal(size=(3, 3, 2, 4)), rng.normal(size=(2, 7, 6, 2))
+    out = run("for b, x, y, dx, dy, i, j: O[b, x, y, j] += W[dx, dy, i, j] * L[b, x+dx, y+dy, i]", W=W, L=L)
+    windows = np.lib.stride_tricks.sliding_window_view(L, (3, 3), axis=(1, 2))
+    np.testing.assert_allclose(out, np.einsum("bxyiuv,uvij->bxyj", windows, W))
+
+
+def test_scatter_form_target(rng):
+    """The input-gradient of a convolution writes through x+dx: summed by shifts, no atomics."""
+    W, G = rng.normal(size=(3, 2, 4)), rng.normal(size=(2, 5, 4))
+    text = "for b, x, dx, i, j: Lg[b, x+dx, i] += W[dx, i, j] * G[b, x, j]"
+    out = run(text, W=W, G=G)
+    expected = np.zeros((2, 7, 2))
+    for dx in range(3):
+        expected[:, dx:dx + 5] += np.einsum("ij,bxj->bxi", W[dx], G)
+    np.testing.assert_allclose(out, expected)
+
+
+def test_diagonals_and_traces(rng):
+    A = rng.normal(size=(4, 4))
+    np.testing.assert_allclose(run("for i: t += A[i, i]", A=A), np.trace(A))
+    np.testing.assert_allclose(run("for i: d[i] = A[i, i] * 2", A=A), 2 * np.diag(A))
+
+
+def test_max_reduction_and_softmax(rng):
+    z = rng.normal(size=(3, 5))
+    np.testing.assert_allclose(run("for b, k: m[b] max= z[b, k]", z=z), z.max(1))
+    text = """
+    for b, k: m[b] max= z[b, k]
+    for b, k: e[b, k] = exp(z[b, k] - m[b])
+    for b, k: s[b] += e[b, k]
+    for b, k: p[b, k] = e[b, k] / s[b]
+    """
+    np.testing.assert_allclose(run(text, z=z), np.exp(z) / np.exp(z).sum(1, keepdims=True))
+
+
+def test_embedding_gather_and_scatter(rng):
+    E, tok = rng.normal(size=(5, 3)), np.array([[0, 4, 4], [2, 0, 1]])
+    np.testing.assert_allclose(run("for b, t, d: y[b, t, d] = E[tok[b, t], d]", E=E, tok=tok), E[tok])
+    prog = edf.Program("for b, t, d: y[b, t, d] = E[tok[b, t], d]")
+    prog.forward(E=E, tok=tok)
+    G = rng.normal(size=(2, 3, 3))
+    expected = np.zeros((5, 3))
+    np.add.at(expected, tok, G)  # repeated tokens accumulate
+    np.testing.assert_allclose(prog.backward({"y": G})["E"], expected)
+
+
+def test_zero_d_tensors_constants_and_broadcasts(rng):
+    x, w = rng.normal(size=(3, 2)), rng.normal(size=4)
+    np.testing.assert_allclose(run("for i, j: s += x[i, j] * x[i, j]", x=x), (x * x).sum())
+    np.testing.assert_allclose(run("for i, j: y[i, j] = x[i, j] * c + 1", x=x, c=np.array(2.0)), 2 * x + 1)
+    np.testing.assert_allclose(run("for i, k: y[i, k] += x[i, 0] * w[k]", x=x, w=w), np.outer(x[:, 0], w))
+    # a summed index the term does not mention multiplies it by the range
+    np.testing.assert_allclose(run("for i, j: y[i] += x[i, j] + 1", x=x), x.sum(1) + 2)
+
+
+def test_shift_choice_keeps_the_large_index_free():
+    stmt = parse_statement("for b, x, dx: y[b, x] += L[b, x+dx] * K[dx]")
+    assert choose_shifts(stmt, {"b": 8, "x": 30, "dx": 3}) == ["dx"]
+
+
+def test_terms_and_coefficients():
+    stmt = parse_statement("for i: y[i] += -2 * a[i] * b[i] / 4 - c[i]")
+    assert [(coef, len(factors)) for coef, factors in split_terms(stmt.body)] == [(-0.5, 2), (-1.0, 1)]
