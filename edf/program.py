@@ -30,7 +30,7 @@ from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
 from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.ranges import Layout, infer_layout
-from kernels import available_targets, compile_statement
+from kernels import array_module, available_targets, compile_statement, resolve_target
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -67,10 +67,11 @@ class Program:
     def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
                  check_finite: bool | None = None, ranges: Mapping[str, int] | None = None,
                  like: Mapping[str, str] | None = None):
-        self.backend = backend or default_backend()
-        if self.backend not in available_targets():
-            raise EdfError(f"unknown backend {self.backend!r}; available: "
+        requested = backend or default_backend()
+        if requested not in available_targets():
+            raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
+        self.backend = resolve_target(requested)
         self.check_finite = _flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
         self.ranges = dict(ranges or {})
         self.like = dict(like or {})
@@ -133,6 +134,11 @@ class Program:
         self._plans.clear()
         self._gradient_programs.clear()
         return self
+
+    @property
+    def xp(self):
+        """The array library tensors live in for this backend: numpy, or CuPy on a GPU."""
+        return array_module(self.backend)
 
     # -- what the program reads and defines -----------------------------------------------
     @property
@@ -215,7 +221,7 @@ class Program:
             if isinstance(value, Parameter):
                 self.parameters[name] = value
                 value = value.value
-            raw[name] = np.asarray(value)
+            raw[name] = self.xp.asarray(value)  # to the device, once per call, on GPU targets
         floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
                   and np.issubdtype(a.dtype, np.floating)]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
@@ -238,13 +244,13 @@ class Program:
         plan = self._plan(env)
         for tensor, target, axis, size, number in plan.index_checks:
             values = env[tensor]
-            if values.size and (values.min() < 0 or values.max() >= size):
-                bad = values[(values < 0) | (values >= size)][0]
+            if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
+                bad = int(values[(values < 0) | (values >= size)][0])
                 raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
                                  f"which has size {size} (statement {number} "
                                  f"`{format_statement(self.statements[number - 1])}`)")
         for name, shape, initial in plan.allocations:
-            env[name] = np.full(shape, initial, plan.dtype) if initial else np.zeros(shape, plan.dtype)
+            env[name] = self.xp.full(shape, initial, plan.dtype) if initial else self.xp.zeros(shape, plan.dtype)
         for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
             kernel(env)
             if self.check_finite:
@@ -252,20 +258,20 @@ class Program:
                                      f"statement {number} `{format_statement(stmt)}`")
 
     def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = [n for n in self.inputs] + [s for s in self.like.values() if s in env]
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in dict.fromkeys(names))
+        names = dict.fromkeys([*self.inputs, *(s for s in self.like.values() if s in env)])
+        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._make_plan(env)
+            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
         return plan
 
-    def _make_plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        floats = [env[n].dtype for n in self.float_inputs]
+    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
+        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
+        floats = [signature[n][1] for n in self.float_inputs]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        known = {n: env[n].shape for n in self.inputs}
-        known.update({s: env[s].shape for s in self.like.values() if s in env})
-        layout = infer_layout(self.statements, known, self.like, self.ranges)
-        dtypes = {n: env[n].dtype for n in self.inputs}
+        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
+                              self.like, self.ranges)
+        dtypes = {n: d for n, (_, d) in signature.items()}
         dtypes.update({n: dtype for n in self.defined})
         kernels, checks = [], []
         for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
@@ -278,18 +284,39 @@ class Program:
                     if isinstance(entry, Ref):
                         checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
         allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
+        plan = _Plan(layout, kernels, allocations, checks, dtype)
         if _flag("EDF_DEBUG"):
-            print(f"edf: plan for {self!r}\n{layout}")
-        return _Plan(layout, kernels, allocations, checks, dtype)
+            print(self._describe_plan(plan))
+        return plan
 
-    @staticmethod
-    def _require_finite(array: np.ndarray, where: str) -> None:
-        finite = np.isfinite(array)
-        if not finite.all():
-            bad = np.argwhere(~finite)[0]
-            position = tuple(int(i) for i in bad)
+    def _describe_plan(self, plan: _Plan) -> str:
+        parts = [f"edf: {self!r}", str(plan.layout)]
+        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
+        return "\n".join(parts)
+
+    def kernel_sources(self, **shapes) -> str:
+        """The inferred layout and, for every statement, its lowered loop nest and the kernel
+        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
+
+        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
+        say otherwise, index tensors as int64."""
+        signature = {}
+        for name in self.inputs + [s for s in self.like.values() if s in shapes]:
+            if name not in shapes:
+                raise EdfError(f"kernel_sources needs the shape of {name}")
+            given = shapes[name]
+            default = np.int64 if name in self._index_tensors else np.float64
+            signature[name] = (tuple(getattr(given, "shape", given)),
+                               np.dtype(getattr(given, "dtype", default)))
+        return self._describe_plan(self._make_plan(signature))
+
+    def _require_finite(self, array, where: str) -> None:
+        finite = self.xp.isfinite(array)
+        if not bool(finite.all()):
+            position = tuple(int(i) for i in self.xp.argwhere(~finite)[0])
             raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
-                                 f"the first is {array[position]} at index {list(position)}")
+                                 f"the first is {float(array[position])} at index {list(position)}")
 
     # -- backward ------------------------------------------------------------------------
     def gradient_tag(self) -> str:
@@ -386,11 +413,11 @@ class Program:
             if name not in values:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
                                f"{', '.join(self.defined)}")
-            seeds = {name: np.ones_like(values[name])}
+            seeds = {name: self.xp.ones_like(values[name])}
         gradient = self.gradient_program(tuple(seeds), wrt)
         env = dict(values)
         for name, seed in seeds.items():
-            seed = np.asarray(seed, dtype=values[name].dtype)
+            seed = self.xp.asarray(seed, dtype=values[name].dtype)
             if seed.shape != values[name].shape:
                 raise ShapeError(f"the seed for {name} has shape {seed.shape}, but {name} has "
                                  f"shape {values[name].shape}")
@@ -400,7 +427,7 @@ class Program:
         for name in (self.float_inputs if wrt is None else wrt):
             grads[name] = env.get(name + gradient.tag)
             if grads[name] is None:  # no path from this input to the outputs
-                grads[name] = np.zeros_like(values[name])
+                grads[name] = self.xp.zeros_like(values[name])
         for name, parameter in self.parameters.items():
             if name in grads:
                 parameter.grad = grads[name]

@@ -8,24 +8,58 @@ the statement IR and nothing of programs, parameters or training.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from edf.errors import EdfError
-from edf.ir import Statement
+if TYPE_CHECKING:  # edf imports kernels; importing edf here at run time would be circular
+    from edf.ir import Statement
 
 Kernel = Callable[[dict], None]
 
 
 def _targets() -> dict[str, Callable[..., Kernel]]:
-    from kernels import numpy_backend, reference
+    from kernels import cupy_cuda, numba_cpu, numba_cuda, numpy_backend, reference
 
-    return {"numpy": numpy_backend.compile_kernel, "reference": reference.compile_kernel}
+    return {"numpy": numpy_backend.compile_kernel, "reference": reference.compile_kernel,
+            "numba": numba_cpu.compile_kernel, "numba-cuda": numba_cuda.compile_kernel,
+            "cupy": cupy_cuda.compile_kernel}
 
 
 def available_targets() -> list[str]:
-    return sorted(_targets())
+    """Every target name (``auto`` picks cupy when a GPU is usable, else numpy)."""
+    return sorted(_targets()) + ["auto"]
+
+
+def gpu_available() -> bool:
+    """Whether CuPy is installed and sees a CUDA device."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no CuPy, no driver, no device: all mean "no GPU here"
+        return False
+
+
+def resolve_target(name: str) -> str:
+    return ("cupy" if gpu_available() else "numpy") if name == "auto" else name
+
+
+def array_module(target: str):
+    """The array library a target's tensors live in: numpy, or CuPy on a GPU.
+
+    GPU targets keep every tensor on the device for a whole forward and backward; the program
+    copies inputs there once per call (``xp.asarray``) and returns device arrays.
+    """
+    if target == "cupy":
+        from kernels import cupy_cuda
+
+        return cupy_cuda.array_module()
+    if target == "numba-cuda":
+        from kernels import numba_cuda
+
+        return numba_cuda.array_module()
+    return np
 
 
 def compile_statement(stmt: Statement, ranges: Mapping[str, int], shapes: Mapping[str, tuple],
@@ -38,6 +72,8 @@ def compile_statement(stmt: Statement, ranges: Mapping[str, int], shapes: Mappin
 
 @lru_cache(maxsize=4096)
 def _compile_cached(key) -> Kernel:
+    from edf.errors import EdfError
+
     stmt, ranges, shapes, dtypes, target = key
     compilers = _targets()
     if target not in compilers:

@@ -104,6 +104,17 @@ class NumpyKernel:
         self.term_vars = [set().union(*(self._names(f) for f in fs)) if fs else set()
                           for _, fs in self.terms]
 
+    def describe(self) -> str:
+        shifts = (f"a Python loop over the shift indices {', '.join(self.shifts)}, each pass on "
+                  f"strided views" if self.shifts else "one pass on strided views")
+        if self.stmt.op != "+=":
+            work = f"the body elementwise with ufuncs{', then max over the summed indices' if self.stmt.op == 'max=' else ''}"
+        else:
+            counts = ", ".join(f"{len(factors)}" for _, factors in self.terms)
+            work = (f"{len(self.terms)} term(s) with {counts} factor(s): pairs of factors go to "
+                    f"np.matmul (BLAS), other factors are evaluated with ufuncs")
+        return f"numpy: {shifts}; {work}"
+
     def _names(self, expr: Expr) -> set[str]:
         return {n for ref in value_refs(expr) for n in ref_indices(ref) if n in self.free}
 
@@ -226,9 +237,10 @@ def access_view(array: np.ndarray, index: tuple[Affine, ...], fixed: dict[str, i
     return view, unique
 
 
-def contract(parts: list, out_names: list[str], ranges: dict[str, int]):
+def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul):
     """Multiply the factors ``parts`` (pairs of array and index names), summing every index
-    not in ``out_names``. Pairs go to ``np.matmul`` (BLAS); the cheapest pair goes first."""
+    not in ``out_names``. Pairs go to ``matmul`` (BLAS; cuBLAS for CuPy arrays); the cheapest
+    pair goes first."""
     scalar = 1.0
     factors = []
     for value, names in parts:
@@ -247,7 +259,7 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int]):
             if best is None or cost < best[0]:
                 best = (cost, i, j, needed)
         _, i, j, needed = best
-        merged = _contract_pair(factors[i], factors[j], needed)
+        merged = _contract_pair(factors[i], factors[j], needed, matmul)
         factors = [f for k, f in enumerate(factors) if k not in (i, j)] + [merged]
     value, names = _sum_out(*factors[0], keep=set(out_names))
     if np.ndim(scalar) or scalar != 1.0:  # a 0-d tensor factor, or a number other than 1
@@ -262,7 +274,7 @@ def _sum_out(value, names, keep):
     return value.sum(axis=axes), [n for n in names if n in keep]
 
 
-def _contract_pair(a, b, needed: set[str]):
+def _contract_pair(a, b, needed: set[str], matmul=np.matmul):
     (x, xn), (y, yn) = a, b
     x, xn = _sum_out(x, xn, needed | set(yn))
     y, yn = _sum_out(y, yn, needed | set(xn))
@@ -278,7 +290,7 @@ def _contract_pair(a, b, needed: set[str]):
     nb, m, k, n = size(x, xn, batch), size(x, xn, x_only), size(x, xn, summed), size(y, yn, y_only)
     left = x.transpose([xn.index(i) for i in batch + x_only + summed]).reshape(nb, m, k)
     right = y.transpose([yn.index(i) for i in batch + summed + y_only]).reshape(nb, k, n)
-    product = np.matmul(left[0], right[0])[None] if nb == 1 else np.matmul(left, right)
+    product = matmul(left[0], right[0])[None] if nb == 1 else matmul(left, right)
     shape = [x.shape[xn.index(i)] for i in batch + x_only] + [y.shape[yn.index(i)] for i in y_only]
     return product.reshape(shape), out
 

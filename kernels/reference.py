@@ -47,13 +47,19 @@ def evaluate(expr: Expr, point: dict[str, int], env: dict) -> np.float64:
     return np.float64(_BINARY[expr.op](evaluate(expr.left, point, env), evaluate(expr.right, point, env)))
 
 
-def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    sizes = [range(ranges[name]) for name in stmt.loops]
+class ReferenceKernel:
+    def __init__(self, stmt: Statement, ranges: dict):
+        self.stmt = stmt
+        self.sizes = [range(ranges[name]) for name in stmt.loops]
 
-    def run(env: dict) -> None:
+    def describe(self) -> str:
+        return f"reference: literal Python loops over {', '.join(self.stmt.loops) or 'one point'}"
+
+    def __call__(self, env: dict) -> None:
+        stmt = self.stmt
         out = env[stmt.target.name]
         with np.errstate(all="ignore"):  # inf and NaN are reported by the program's finite check
-            for values in itertools.product(*sizes):
+            for values in itertools.product(*self.sizes):
                 point = dict(zip(stmt.loops, values))
                 value = evaluate(stmt.body, point, env)
                 where = index_at(stmt.target, point, env)
@@ -64,4 +70,6 @@ def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
                 else:  # max=
                     out[where] = np.maximum(out[where], value)
 
-    return run
+
+def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> ReferenceKernel:
+    return ReferenceKernel(stmt, ranges)

@@ -1,0 +1,153 @@
+"""Lowering: turn a statement into a loop nest ready for parallel execution.
+
+Parallel targets run one thread (or one parallel iteration) per *output element*, so no two
+threads write the same element and no atomics are needed. The loop nest splits the statement's
+indices into
+
+- ``outer`` loops, one combination per output element (the parallel ones), and
+- ``inner`` loops, run by each thread to reduce (``+=`` sums, ``max=`` maximises).
+
+A target index that is one loop index (``h[b, j]``, or ``y[2*i]``) is an outer loop as it is. A
+target index like ``x+dx`` (the input gradient of a convolution) is *scattered*: many (x, dx)
+write the same element. The **gather rewrite** gives that axis a new outer index ``u1 = x+dx``
+and solves for one index with coefficient +-1, ``x = u1 - dx``; the thread for ``u1`` then loops
+over ``dx`` and skips the values where ``x`` falls outside its range.
+
+Where the rewrite cannot apply (no index with coefficient +-1 to solve for, or a data-dependent
+target such as an embedding gradient ``E.grad[tok[b, t], d]``), the nest is a **scatter**: every
+point of the iteration space updates its element, serially on a CPU or with atomics on a GPU.
+The nest records which form it is and why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edf.ir import Affine, Binary, Ref, Statement
+from edf.notation import format_affine, format_expr, format_ref, format_statement
+
+
+@dataclass(frozen=True)
+class Loop:
+    name: str
+    extent: int  # the loop runs over 0 .. extent-1
+
+
+@dataclass(frozen=True)
+class Solved:
+    """An index computed from loop indices (``x = u1 - dx``), valid only when 0 <= it < extent."""
+
+    name: str
+    value: Affine
+    extent: int
+
+
+@dataclass(frozen=True)
+class LoopNest:
+    statement: Statement
+    mode: str  # "gather": one writer per element; "scatter": serial or atomic updates
+    reason: str
+    outer: tuple[Loop, ...]
+    inner: tuple[Loop, ...]
+    solved: tuple[Solved, ...]
+    target: Ref  # the target, indexed by outer loop indices (gather) or as written (scatter)
+
+    @property
+    def loops(self) -> tuple[Loop, ...]:
+        return self.outer + self.inner
+
+    def describe(self, symbolic: bool = False) -> str:
+        """Pseudo-code of the nest: what the generated kernels implement. ``symbolic`` writes
+        extents as ``n_x`` instead of numbers (generated sources must not depend on shapes)."""
+        stmt = self.statement
+        reduce = {"+=": "+=", "=": "=", "max=": "max="}[stmt.op]
+        size = lambda item: f"n_{item.name}" if symbolic else str(item.extent)  # noqa: E731
+        lines = [f"# {format_statement(stmt)}", f"# {self.mode} form: {self.reason}"]
+        ranges = lambda loops: ", ".join(f"{l.name} < {size(l)}" for l in loops)  # noqa: E731
+        if self.mode == "scatter":
+            lines.append(f"for {ranges(self.loops)}:" if self.loops else "once:")
+            lines.append(f"    {format_ref(self.target)} {reduce} {format_expr(stmt.body)}")
+            return "\n".join(lines)
+        lines.append(f"parallel for {ranges(self.outer)}:" if self.outer else "once:")
+        pad = "    "
+        if stmt.op != "=":
+            lines.append(f"{pad}acc = {'0' if stmt.op == '+=' else '-inf'}")
+        if self.inner:
+            lines.append(f"{pad}for {ranges(self.inner)}:")
+            pad += "    "
+        for solved in self.solved:
+            lines.append(f"{pad}{solved.name} = {format_affine(solved.value)}")
+        if self.solved:
+            guard = " and ".join(f"0 <= {s.name} < {size(s)}" for s in self.solved)
+            lines.append(f"{pad}if {guard}:")
+            pad += "    "
+        if stmt.op == "=":
+            lines.append(f"{pad}{format_ref(self.target)} = {format_expr(stmt.body)}")
+            return "\n".join(lines)
+        step = "acc += " if stmt.op == "+=" else "acc = max(acc, "
+        lines.append(f"{pad}{step}{format_expr(stmt.body)}{')' if stmt.op == 'max=' else ''}")
+        final = "+=" if stmt.op == "+=" else "max="
+        lines.append(f"    {format_ref(self.target)} {final} acc")
+        return "\n".join(lines)
+
+
+def lower(stmt: Statement, ranges: dict[str, int], shape: tuple[int, ...]) -> LoopNest:
+    """The loop nest for ``stmt`` with index ``ranges``; ``shape`` is the target's shape."""
+    entries = stmt.target.index
+    if any(isinstance(e, Ref) for e in entries):
+        return _scatter(stmt, ranges, "the target index is data-dependent (read from a tensor), so "
+                                      "several points may update one element")
+    outer: list[str] = []
+    for entry in entries:  # one-index axes first: their index is an outer loop as it is
+        if len(entry.terms) == 1 and entry.indices[0] not in outer:
+            outer.append(entry.indices[0])
+    solved, new_entries, new_loops = [], [], []
+    taken = set(outer)
+    for axis, entry in enumerate(entries):
+        if len(entry.terms) <= 1:
+            new_entries.append(entry)
+            continue
+        elsewhere = {n for k, e in enumerate(entries) if k != axis for n in e.indices}
+        candidates = [(n, c) for n, c in entry.terms
+                      if abs(c) == 1 and n not in taken and n not in elsewhere]
+        if not candidates:
+            return _scatter(stmt, ranges, f"no index of {format_affine(entry)} has coefficient "
+                                          f"+-1 and appears only there, so it cannot be solved for")
+        name, coef = max(candidates, key=lambda t: ranges[t[0]])
+        new = f"u{axis}"
+        # entry = coef*name + rest = new  =>  name = coef * (new - rest), as coef is +-1
+        rest = [(n, -c * coef) for n, c in entry.terms if n != name]
+        solved.append(Solved(name, Affine(((new, coef), *rest), -entry.const * coef), ranges[name]))
+        new_entries.append(Affine(((new, 1),)))
+        new_loops.append(Loop(new, shape[axis]))
+        taken.add(name)
+    outer_loops = tuple(Loop(n, ranges[n]) for n in stmt.loops if n in outer) + tuple(new_loops)
+    solved_names = {s.name for s in solved}
+    inner = tuple(Loop(n, ranges[n]) for n in stmt.loops if n not in outer and n not in solved_names)
+    reason = ("one parallel iteration per output element"
+              + (f"; solved {', '.join(f'{s.name} = {format_affine(s.value)}' for s in solved)}"
+                 if solved else ""))
+    return LoopNest(stmt, "gather", reason, outer_loops, inner, tuple(solved),
+                    Ref(stmt.target.name, tuple(new_entries)))
+
+
+def _scatter(stmt: Statement, ranges: dict[str, int], reason: str) -> LoopNest:
+    loops = tuple(Loop(n, ranges[n]) for n in stmt.loops)
+    return LoopNest(stmt, "scatter", reason, (), loops, (), stmt.target)
+
+
+def is_contraction(stmt: Statement) -> bool:
+    """A ``+=`` of a product of two tensors with affine indices and something summed: a job for
+    BLAS (matmul, or shift-and-GEMM for windows) rather than a generated loop nest."""
+    body = stmt.body
+    if stmt.op != "+=" or not stmt.summed:
+        return False
+    if not (isinstance(body, Binary) and body.op == "*"
+            and isinstance(body.left, Ref) and isinstance(body.right, Ref)):
+        return False
+    return all(isinstance(e, Affine) for r in (stmt.target, body.left, body.right) for e in r.index)
+
+
+def is_gemm(stmt: Statement) -> bool:
+    """A contraction whose indices are all plain (no windows): one (batched) matrix product."""
+    refs = (stmt.target, stmt.body.left, stmt.body.right) if is_contraction(stmt) else ()
+    return bool(refs) and all(e.lone_index for r in refs for e in r.index)

@@ -1,0 +1,131 @@
+"""The numba target: generated ``@njit(parallel=True)`` loop nests on the CPU.
+
+Each statement is lowered (``kernels.lower``) and written out as a small Python module in a
+per-user cache directory (``$EDF_CACHE_DIR``, else ``~/.cache/edf``), named by a hash of its
+source. Numba's ``cache=True`` then keeps the compiled machine code beside it, so a second run
+of the same program, in any process, loads instead of compiling. Extents are arguments, so one
+compiled kernel serves every batch size.
+
+Gather nests run the first outer loop with ``prange`` (one output element per iteration, no
+races); scatter nests run serially. Products of two tensors that BLAS can do (``is_contraction``)
+go to the numpy target's matmul path instead, unless ``USE_BLAS`` is off (the tests turn it off
+to check the generated loops for every statement).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edf.ir import Statement
+from kernels import numpy_backend
+from kernels.lower import LoopNest, is_contraction, lower
+from kernels.python_codegen import PythonCode
+
+USE_BLAS = True
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("EDF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edf")
+    return Path(root) / "numba"
+
+
+def generate_source(nest: LoopNest, dtype) -> str:
+    """The module source for one statement."""
+    code = PythonCode(nest, dtype)
+    stmt = nest.statement
+    lines = [line if line.startswith("#") else f"#   {line}"
+             for line in nest.describe(symbolic=True).splitlines()]
+    lines += ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
+    body: list[str] = []
+    if nest.mode == "scatter":
+        decorator = "@njit(cache=True, error_model='numpy')"
+        body.append("    # serial: several points may update the same element")
+        pad = "    "
+        for loop in nest.inner:
+            body.append(f"{pad}for {code.ids[loop.name]} in range({code.extents[loop.name]}):")
+            pad += "    "
+        value, target = code.expr(stmt.body), code.ref(nest.target)
+        body.append(f"{pad}{target} = max({target}, {value})" if stmt.op == "max="
+                    else f"{pad}{target} += {value}")
+    elif nest.outer:
+        decorator = "@njit(parallel=True, cache=True, error_model='numpy')"
+        pad = "    "
+        for k, loop in enumerate(nest.outer):
+            kind = "prange" if k == 0 else "range"
+            body.append(f"{pad}for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
+            pad += "    "
+        body += code.element_lines(pad)
+    else:  # a 0-d target: one element, reduced serially
+        decorator = "@njit(cache=True, error_model='numpy')"
+        body += code.element_lines("    ")
+    helpers = code.helper_source("@njit(inline='always', cache=True)")
+    if helpers:
+        lines += [helpers, "", ""]
+    lines += [decorator, f"def kernel({code.signature()}):", *body, ""]
+    return "\n".join(lines)
+
+
+def load(source: str):
+    """Write ``source`` to the cache directory (once) and import it as a module."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+    module_name = f"edf_kernel_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{module_name}.py"
+    if not path.exists() or path.read_text() != source:
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(source)
+        os.replace(temporary, path)  # atomic: concurrent processes never see half a file
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # generated from validated IR only (see python_codegen)
+    sys.modules[module_name] = module
+    return module
+
+
+class NumbaKernel:
+    def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
+        target = stmt.target.name
+        self.nest = lower(stmt, ranges, shapes[target])
+        self.source = generate_source(self.nest, dtypes[target])
+        self.function = load(self.source).kernel
+        code = PythonCode(self.nest, dtypes[target])
+        self.tensors = code.tensors
+        self.scalar = {t for t in self.tensors if len(shapes[t]) == 0}
+        self.extents = tuple(item.extent for item in code.sized)
+
+    def describe(self) -> str:
+        return self.source
+
+    def __call__(self, env: dict) -> None:
+        arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
+        self.function(*arrays, *self.extents)
+
+
+class BlasKernel:
+    """A product of two tensors: faster on BLAS (through the numpy target) than as loops."""
+
+    def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
+        self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
+        self.nest = lower(stmt, ranges, shapes[stmt.target.name])
+
+    def describe(self) -> str:
+        return (f"{self.nest.describe()}\n# runs on BLAS instead of these loops "
+                f"({self.kernel.describe()})")
+
+    def __call__(self, env: dict) -> None:
+        self.kernel(env)
+
+
+def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
+    if USE_BLAS and is_contraction(stmt):
+        return BlasKernel(stmt, ranges, shapes, dtypes)
+    return NumbaKernel(stmt, ranges, shapes, dtypes)

@@ -1,0 +1,50 @@
+"""A fixed set of small programs covering every statement form, for the GPU targets' tests.
+
+Each is (program text, input shapes). Shapes are tiny: the CUDA simulator runs every thread in
+Python.
+"""
+import numpy as np
+
+import edf
+from edf.ir import statement_refs
+
+CASES = {
+    "contraction": ("for b, i, j: h[b, j] += x[b, i] * W[i, j]\nfor b, j: a[b, j] = tanh(h[b, j])",
+                    {"x": (3, 4), "W": (4, 2)}),
+    "batched": ("for n, b, i, j: h[n, b, j] += A[n, b, i] * B[n, i, j]", {"A": (2, 3, 2), "B": (2, 2, 3)}),
+    "window": ("for b, x, dx, i, j: y[b, x, j] += K[dx, i, j] * L[b, x+dx, i]", {"K": (2, 2, 2), "L": (2, 5, 2)}),
+    "strided": ("for x, dx: y[2*x+2*dx] += L[x] * K[dx]", {"L": (3,), "K": (2,)}),
+    "softmax": ("for b, k: m[b] max= z[b, k]\nfor b, k: e[b, k] = exp(z[b, k] - m[b])\n"
+                "for b, k: s[b] += e[b, k]\nfor b, k: p[b, k] = e[b, k] / s[b]", {"z": (2, 3)}),
+    "elementwise": ("for i, j: y[i, j] = sigmoid(a[i, j]) * softplus(b[j]) + relu(a[i, j]) ** 2 "
+                    "- sqrt(a[i, j] ** 2 + 1) / (abs(b[j]) + 1) * (a[i, j] > 0)", {"a": (2, 3), "b": (3,)}),
+    "lookup": ("for b, t, d: y[b, t, d] = E[tok[b, t], d] * w[d]", {"E": (4, 2), "w": (2,)}),
+    "reduction": ("for b, i: loss += log(1 + exp(z[b, i]))\nfor b, i: top max= z[b, i]", {"z": (2, 3)}),
+}
+
+
+def inputs(name: str, seed: int = 0) -> dict:
+    text, shapes = CASES[name]
+    rng = np.random.default_rng(seed)
+    values = {n: rng.normal(size=s) for n, s in shapes.items()}
+    if "E" in shapes:
+        values["tok"] = rng.integers(0, shapes["E"][0], size=(2, 3))
+    return values
+
+
+def kernel_jobs(name: str, dtype=np.float64):
+    """(statement, ranges, shapes, dtypes) for every forward and backward statement of a case."""
+    text, _ = CASES[name]
+    prog = edf.Program(text)
+    values = prog.forward(**inputs(name))
+    gradient = prog.gradient_program(prog.outputs)
+    shapes = {n: v.shape for n, v in values.items()}
+    shapes.update({f"{o}.grad": values[o].shape for o in prog.outputs})
+    for program in (prog, gradient):
+        known = {n: shapes[n] for n in program.inputs} | {s: shapes[s] for s in program.like.values()
+                                                          if s in shapes}
+        layout = program.layout(**known)
+        for stmt, stmt_layout in zip(program.statements, layout.statements):
+            names = {r.name for r in statement_refs(stmt)}
+            dtypes = {n: (np.dtype(np.int64) if n == "tok" else np.dtype(dtype)) for n in names}
+            yield stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names}, dtypes

@@ -1,0 +1,47 @@
+"""Choosing a backend, and seeing what it generates."""
+import numpy as np
+import pytest
+
+import edf
+from edf.errors import EdfError
+from kernels import available_targets, gpu_available
+
+
+def test_targets_and_auto():
+    assert {"reference", "numpy", "numba", "numba-cuda", "cupy", "auto"} <= set(available_targets())
+    expected = "cupy" if gpu_available() else "numpy"
+    assert edf.Program("for i: y[i] = x[i]", backend="auto").backend == expected
+
+
+def test_environment_variable_picks_the_default(monkeypatch):
+    monkeypatch.setenv("EDF_BACKEND", "reference")
+    assert edf.Program("for i: y[i] = x[i]").backend == "reference"
+    monkeypatch.setenv("EDF_BACKEND", "nope")
+    with pytest.raises(EdfError, match="unknown backend 'nope'"):
+        edf.Program("for i: y[i] = x[i]")
+
+
+@pytest.mark.skipif(gpu_available(), reason="checks the message shown where there is no GPU")
+def test_gpu_backend_without_gpu_says_so(monkeypatch):
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    prog = edf.Program("for i: y[i] = x[i] * 2", backend="cupy")
+    with pytest.raises(EdfError, match="cupy target needs"):
+        prog.forward(x=np.ones(3))
+
+
+def test_debug_prints_layout_and_kernels(monkeypatch, capsys):
+    monkeypatch.setenv("EDF_DEBUG", "1")
+    edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]").forward(x=np.ones((2, 3)), W=np.ones((3, 4)))
+    out = capsys.readouterr().out
+    assert "ranges: b=2 (x axis 0)" in out
+    assert "numpy: one pass on strided views; 1 term(s) with 2 factor(s)" in out
+
+
+def test_kernel_sources_api_shows_every_statement():
+    prog = edf.Program("for b, k: m[b] max= z[b, k]\nfor b, k: e[b, k] = exp(z[b, k] - m[b])",
+                       backend="numba")
+    text = prog.kernel_sources(z=(4, 5))
+    assert "--- statement 1: for b, k: m[b] max= z[b, k]" in text
+    assert "acc = max(acc, z[b, k])" in text and "e[b, k] = math.exp((z[b, k] - m[b]))" in text
+    with pytest.raises(EdfError, match="needs the shape of z"):
+        prog.kernel_sources()
