@@ -26,7 +26,7 @@ def _sigmoid(u):
 
 
 def _relu(u):
-    return np.maximum(u, 0.0) + 0.0 * u  # + 0*u keeps NaN visible and the dtype of u
+    return np.maximum(u, 0)  # propagates NaN; the int 0 keeps u's dtype
 
 
 FUNCTIONS: dict[str, Function] = {

@@ -251,11 +251,12 @@ class Program:
                                  f"`{format_statement(self.statements[number - 1])}`)")
         for name, shape, initial in plan.allocations:
             env[name] = self.xp.full(shape, initial, plan.dtype) if initial else self.xp.zeros(shape, plan.dtype)
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            kernel(env)
-            if self.check_finite:
-                self._require_finite(env[stmt.target.name],
-                                     f"statement {number} `{format_statement(stmt)}`")
+        with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
+            for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+                kernel(env)
+                if self.check_finite:
+                    self._require_finite(env[stmt.target.name],
+                                         f"statement {number} `{format_statement(stmt)}`")
 
     def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
         names = dict.fromkeys([*self.inputs, *(s for s in self.like.values() if s in env)])

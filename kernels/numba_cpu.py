@@ -7,7 +7,10 @@ of the same program, in any process, loads instead of compiling. Extents are arg
 compiled kernel serves every batch size.
 
 Gather nests run the first outer loop with ``prange`` (one output element per iteration, no
-races); scatter nests run serially. Products of two tensors that BLAS can do (``is_contraction``)
+races) when there is enough work (``PARALLEL_WORK`` loop iterations) to repay waking the worker
+threads; smaller ones run the serial twin that each module also defines. On two cores this
+matters: BLAS threads still spinning after a matrix product make every small parallel launch
+wait (measured: 45 ms against 1.6 ms for an MLP training step). Scatter nests run serially. Products of two tensors that BLAS can do (``is_contraction``)
 go to the numpy target's matmul path instead, unless ``USE_BLAS`` is off (the tests turn it off
 to check the generated loops for every statement).
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,6 +31,7 @@ from kernels.lower import LoopNest, is_contraction, lower
 from kernels.python_codegen import PythonCode
 
 USE_BLAS = True
+PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
 
 
 def cache_dir() -> Path:
@@ -61,6 +66,7 @@ def generate_source(nest: LoopNest, dtype) -> str:
             body.append(f"{pad}for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
             pad += "    "
         body += code.element_lines(pad)
+        serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially
         decorator = "@njit(cache=True, error_model='numpy')"
         body += code.element_lines("    ")
@@ -68,6 +74,9 @@ def generate_source(nest: LoopNest, dtype) -> str:
     if helpers:
         lines += [helpers, "", ""]
     lines += [decorator, f"def kernel({code.signature()}):", *body, ""]
+    if nest.mode == "gather" and nest.outer:  # the same loops without threads, for small work
+        lines += ["", "@njit(cache=True, error_model='numpy')",
+                  f"def kernel_serial({code.signature()}):", *serial, ""]
     return "\n".join(lines)
 
 
@@ -96,7 +105,10 @@ class NumbaKernel:
         target = stmt.target.name
         self.nest = lower(stmt, ranges, shapes[target])
         self.source = generate_source(self.nest, dtypes[target])
-        self.function = load(self.source).kernel
+        module = load(self.source)
+        work = math.prod(loop.extent for loop in self.nest.loops)
+        small = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
+        self.function = module.kernel_serial if small else module.kernel
         code = PythonCode(self.nest, dtypes[target])
         self.tensors = code.tensors
         self.scalar = {t for t in self.tensors if len(shapes[t]) == 0}

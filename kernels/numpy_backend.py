@@ -2,19 +2,20 @@
 
 How a statement ``for L: Y[I] op body`` runs:
 
-1. **Shifts.** An affine index such as ``x+dx`` cannot be a plain slice. The smaller indices of
-   each such expression (``dx``) are *shift* indices, enumerated by a Python loop; for fixed
-   shifts every access is a strided slice (a view, no copy). For a 3x3 convolution that is nine
-   GEMMs ("shift-and-GEMM"), each on views of the input.
+1. **Views.** Every tensor access becomes a strided *view* with one axis per loop index it
+   mentions, without copying: ``L[b, x+dx, i]`` is a view with axes (b, x, dx, i) whose x and
+   dx axes step through the same memory (the "windowed view" of a convolution).
 2. **Terms and factors.** For ``+=`` the body is split into added terms, each a product of
    factors. A factor that is a tensor access is a view; any other factor (``relu(h[b, j])``) is
    evaluated elementwise with ufuncs, broadcasting over just the indices it mentions.
 3. **Contraction.** Factors are multiplied pairwise. Indices shared by two factors and needed
    later are batch axes, shared ones not needed are summed: the pair becomes one ``np.matmul``
-   (BLAS). Indices only one factor has are summed first; with nothing to sum, a broadcast
-   multiply. ``max=`` and ``=`` evaluate the body elementwise and reduce with ``max``.
-4. **Write.** The result is added (or assigned, or max-ed) into a view of the target; a target
-   with a data-dependent index (an embedding gradient) is written with ``np.add.at``.
+   (BLAS). A convolution is then one GEMM over a windowed view (im2col). ``=`` and ``max=``
+   evaluate the body elementwise and reduce with ``max``.
+4. **Write.** The result is added (or assigned, or max-ed) into a view of the target. A target
+   index like ``x+dx`` (a convolution's input gradient) makes elements overlap, so the result is
+   computed over (x, dx) and added back one *shift* (value of dx) at a time (col2im). A
+   data-dependent target (an embedding gradient) is written with ``np.add.at``.
 """
 from __future__ import annotations
 
@@ -24,29 +25,30 @@ import math
 import numpy as np
 
 from edf.functions import FUNCTIONS
-from edf.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices,
-                    statement_refs, value_refs)
+from edf.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, children,
+                    ref_indices, value_refs)
 
 _UFUNCS = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power,
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
     "==": np.equal, "!=": np.not_equal,
 }
+_COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
 def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:
-    """Indices to enumerate so that every affine index has at most one free index left.
+    """Target indices to write one value at a time, so each write is a plain strided slice.
 
-    In each expression the index with the largest range stays free (it becomes a slice);
-    the others are shifts.
+    In each target expression with several indices (``x+dx``) the index with the largest range
+    stays free; the others are shifts.
     """
-    exprs = [e for ref in statement_refs(stmt) for e in ref.index if isinstance(e, Affine)]
     shifts: set[str] = set()
-    for expr in exprs:
-        free = [n for n in expr.indices if n not in shifts]
-        if len(free) > 1:
-            kept = max(free, key=lambda n: ranges[n])
-            shifts.update(n for n in free if n != kept)
+    for expr in stmt.target.index:
+        if isinstance(expr, Affine):
+            free = [n for n in expr.indices if n not in shifts]
+            if len(free) > 1:
+                kept = max(free, key=lambda n: ranges[n])
+                shifts.update(n for n in free if n != kept)
     return [n for n in stmt.loops if n in shifts]
 
 
@@ -91,6 +93,43 @@ def expand(array, names: list[str], onto: list[str]):
     return array[tuple(slice(None) if n in names else None for n in onto)]
 
 
+class View:
+    """How to view ``ref`` as an array with one axis per free loop index (the others fixed).
+
+    An axis with at most one free index is a strided slice; an axis holding several (``x+dx``)
+    or an index on several axes (a diagonal ``A[i, i]``) needs ``as_strided``: the stride of
+    an index is the sum, over the axes it appears on, of coefficient times axis stride.
+    """
+
+    def __init__(self, index: tuple[Affine, ...], ranges: dict[str, int], fixed: dict[str, int]):
+        self.offsets = [e.const + sum(c * fixed[n] for n, c in e.terms if n in fixed) for e in index]
+        self.axes = [[(n, c) for n, c in e.terms if n not in fixed] for e in index]
+        per_axis = [[n for n, _ in free] for free in self.axes]
+        self.names = list(dict.fromkeys(n for names in per_axis for n in names))
+        self.sizes = [ranges[n] for n in self.names]
+        self.simple = all(len(n) <= 1 for n in per_axis) and \
+            sum(len(n) for n in per_axis) == len(self.names)
+        if self.simple:
+            slices = []
+            for offset, free in zip(self.offsets, self.axes):
+                if not free:
+                    slices.append(offset)
+                    continue
+                (name, step), = free
+                last = offset + step * (ranges[name] - 1)
+                stop = last + 1 if step > 0 else (last - 1 if last > 0 else None)
+                slices.append(slice(offset, stop, step))
+            self.slices = (*slices, Ellipsis)  # Ellipsis: all-integer indices still give a view
+
+    def __call__(self, array: np.ndarray) -> np.ndarray:
+        if self.simple:
+            return array[self.slices]
+        strides = [sum(c * array.strides[axis] for axis, free in enumerate(self.axes)
+                       for n, c in free if n == name) for name in self.names]
+        base = array[tuple(slice(o, o + 1) for o in self.offsets)]
+        return np.lib.stride_tricks.as_strided(base, self.sizes, strides)
+
+
 class NumpyKernel:
     """One statement compiled for the numpy target (see the module docstring)."""
 
@@ -98,143 +137,129 @@ class NumpyKernel:
         self.stmt, self.ranges = stmt, ranges
         self.dtype = dtypes[stmt.target.name]
         self.shifts = choose_shifts(stmt, ranges)
-        self.free = [n for n in stmt.loops if n not in self.shifts]
-        self.target_free = [n for n in dict.fromkeys(ref_indices(stmt.target)) if n in self.free]
+        self.target_free = [n for n in dict.fromkeys(ref_indices(stmt.target)) if n not in self.shifts]
+        self.kept = self.target_free + self.shifts  # indices the computed value keeps
         self.terms = split_terms(stmt.body) if stmt.op == "+=" else [(1.0, [stmt.body])]
-        self.term_vars = [set().union(*(self._names(f) for f in fs)) if fs else set()
-                          for _, fs in self.terms]
+        # keyed by node identity: hashing a frozen IR node re-hashes its whole subtree
+        self.names: dict[int, list[str]] = {}
+        self.views: dict[int, View] = {}
+        for ref in value_refs(stmt.body):
+            if not any(isinstance(e, Ref) for e in ref.index):
+                self.views[id(ref)] = View(ref.index, ranges, {})
+        for _, factors in self.terms:
+            for factor in factors:
+                self._index_names(factor)
+        self._index_names(stmt.body)
+        # a summed index a term never mentions still counts: the term is added R times
+        self.repeats = [math.prod(ranges[n] for n in stmt.loops if n not in self.kept and
+                                  n not in set().union(*(self.names[id(f)] for f in factors)))
+                        for _, factors in self.terms]
+        self.scatter = any(isinstance(e, Ref) for e in stmt.target.index)
+        if not self.scatter:
+            points = itertools.product(*(range(ranges[n]) for n in self.shifts))
+            self.writes = [(dict(zip(self.shifts, p)), View(stmt.target.index, ranges,
+                                                            dict(zip(self.shifts, p))))
+                           for p in points]
+
+    def _index_names(self, expr: Expr) -> list[str]:
+        """The loop indices ``expr``'s value has axes for, in loop order (computed once)."""
+        if id(expr) not in self.names:
+            if isinstance(expr, Ref):
+                mentioned = set(ref_indices(expr))
+            else:
+                mentioned = set().union(*(self._index_names(c) for c in children(expr)))
+            self.names[id(expr)] = [n for n in self.stmt.loops if n in mentioned]
+        return self.names[id(expr)]
 
     def describe(self) -> str:
-        shifts = (f"a Python loop over the shift indices {', '.join(self.shifts)}, each pass on "
-                  f"strided views" if self.shifts else "one pass on strided views")
+        writes = (f"written back one shift of {', '.join(self.shifts)} at a time (col2im)"
+                  if self.shifts else "written through a strided view")
         if self.stmt.op != "+=":
-            work = f"the body elementwise with ufuncs{', then max over the summed indices' if self.stmt.op == 'max=' else ''}"
+            work = "the body elementwise with ufuncs"
+            work += ", then max over the summed indices" if self.stmt.op == "max=" else ""
         else:
             counts = ", ".join(f"{len(factors)}" for _, factors in self.terms)
             work = (f"{len(self.terms)} term(s) with {counts} factor(s): pairs of factors go to "
                     f"np.matmul (BLAS), other factors are evaluated with ufuncs")
-        return f"numpy: {shifts}; {work}"
-
-    def _names(self, expr: Expr) -> set[str]:
-        return {n for ref in value_refs(expr) for n in ref_indices(ref) if n in self.free}
+        return f"numpy: {work}; tensor accesses are strided views; {writes}"
 
     def __call__(self, env: dict) -> None:
-        with np.errstate(all="ignore"):  # inf and NaN are reported by the program's finite check
-            if not self.shifts:
-                self._apply(env, {})
-                return
-            for values in itertools.product(*(range(self.ranges[n]) for n in self.shifts)):
-                self._apply(env, dict(zip(self.shifts, values)))
-
-    # -- one pass with the shift indices fixed -------------------------------------------
-    def _apply(self, env: dict, fixed: dict[str, int]) -> None:
         stmt = self.stmt
         if stmt.op == "+=":
-            for (coef, factors), present in zip(self.terms, self.term_vars):
-                parts = [self._evaluate(f, env, fixed) for f in factors]
-                value, names = contract(parts, self.target_free, self.ranges)
-                # a summed index the term never mentions still counts: it adds the term R times
-                repeats = math.prod(self.ranges[n] for n in self.free
-                                    if n not in self.target_free and n not in present)
+            for (coef, factors), repeats in zip(self.terms, self.repeats):
+                parts = [self._evaluate(f, env) for f in factors]
+                value, names = contract(parts, self.shifts + self.target_free, self.ranges)
                 if coef * repeats != 1.0:
                     value = value * (coef * repeats)
-                self._write(env, fixed, value, names, np.add)
+                self._write(env, value, names, np.add)
             return
-        value, names = self._evaluate(stmt.body, env, fixed)
+        value, names = self._evaluate(stmt.body, env)
         if stmt.op == "max=":
-            summed = tuple(k for k, n in enumerate(names) if n not in self.target_free)
+            summed = tuple(k for k, n in enumerate(names) if n not in self.kept)
             if summed:
                 value = np.max(value, axis=summed)
-                names = [n for n in names if n in self.target_free]
-            self._write(env, fixed, value, names, np.maximum)
+                names = [n for n in names if n in self.kept]
+            self._write(env, value, names, np.maximum)
         else:
-            self._write(env, fixed, value, names, None)
+            self._write(env, value, names, None)
 
-    def _write(self, env, fixed, value, names, ufunc) -> None:
+    def _write(self, env, value, names, ufunc) -> None:
         out = env[self.stmt.target.name]
-        target = self.stmt.target
-        if any(isinstance(e, Ref) for e in target.index):  # data-dependent: scatter
-            index, onto = self._index_arrays(target, env, fixed)
+        if self.scatter:  # a data-dependent target index: several points may hit one element
+            index, onto = self._index_arrays(self.stmt.target, env)
             value = np.broadcast_to(expand(value, names, onto), [self.ranges[n] for n in onto])
             ufunc.at(out, index, value)
             return
-        view, onto = access_view(out, target.index, fixed, self.ranges)
-        value = expand(value, names, onto)
-        if ufunc is None:
-            view[...] = value
-        else:
-            ufunc(view, value, out=view)
+        for fixed, view in self.writes:
+            part, part_names = value, names
+            if fixed:  # this shift's slice of the value
+                part = value[tuple(fixed.get(n, slice(None)) for n in names)] if names else value
+                part_names = [n for n in names if n not in fixed]
+            target = view(out)
+            part = expand(part, part_names, view.names)
+            if ufunc is None:
+                target[...] = part
+            else:
+                ufunc(target, part, out=target)
 
-    # -- elementwise evaluation over the indices an expression mentions --------------------
-    def _evaluate(self, expr: Expr, env: dict, fixed: dict[str, int]):
+    def _evaluate(self, expr: Expr, env: dict):
+        """(array, index names) of ``expr``, broadcasting over just the indices it mentions."""
         if isinstance(expr, Num):
             return expr.value, []
         if isinstance(expr, Ref):
-            if any(isinstance(e, Ref) for e in expr.index):
-                index, names = self._index_arrays(expr, env, fixed)
+            view = self.views.get(id(expr))
+            if view is None:  # a data-dependent lookup: gather with integer arrays
+                index, names = self._index_arrays(expr, env)
                 return env[expr.name][index], names
-            return access_view(env[expr.name], expr.index, fixed, self.ranges)
+            return view(env[expr.name]), view.names
         if isinstance(expr, Unary):
-            value, names = self._evaluate(expr.arg, env, fixed)
+            value, names = self._evaluate(expr.arg, env)
             return np.negative(value), names
         if isinstance(expr, Call):
-            value, names = self._evaluate(expr.args[0], env, fixed)
+            value, names = self._evaluate(expr.args[0], env)
             return FUNCTIONS[expr.fn].numpy(value), names
-        left, left_names = self._evaluate(expr.left, env, fixed)
-        right, right_names = self._evaluate(expr.right, env, fixed)
-        names = [n for n in self.free if n in left_names or n in right_names]
+        left, left_names = self._evaluate(expr.left, env)
+        right, right_names = self._evaluate(expr.right, env)
+        names = self.names[id(expr)]
         value = _UFUNCS[expr.op](expand(left, left_names, names), expand(right, right_names, names))
-        if expr.op in ("<", "<=", ">", ">=", "==", "!="):
+        if expr.op in _COMPARISONS:
             value = np.asarray(value, dtype=self.dtype)
         return value, names
 
-    def _index_arrays(self, ref: Ref, env: dict, fixed: dict[str, int]):
+    def _index_arrays(self, ref: Ref, env: dict):
         """Integer index arrays for a reference with data-dependent entries (advanced indexing)."""
-        names = [n for n in self.free if n in set(ref_indices(ref))]
+        names = [n for n in self.stmt.loops if n in set(ref_indices(ref))]
         index = []
         for entry in ref.index:
             if isinstance(entry, Ref):
-                inner, inner_names = access_view(env[entry.name], entry.index, fixed, self.ranges)
-                index.append(expand(inner, inner_names, names))
+                view = View(entry.index, self.ranges, {})
+                index.append(expand(view(env[entry.name]), view.names, names))
             else:
-                position = entry.const + sum(c * fixed[n] for n, c in entry.terms if n in fixed)
+                position = entry.const
                 for n, c in entry.terms:
-                    if n not in fixed:
-                        position = position + c * expand(np.arange(self.ranges[n]), [n], names)
+                    position = position + c * expand(np.arange(self.ranges[n]), [n], names)
                 index.append(position)
         return tuple(index), names
-
-
-def access_view(array: np.ndarray, index: tuple[Affine, ...], fixed: dict[str, int],
-                ranges: dict[str, int]) -> tuple[np.ndarray, list[str]]:
-    """A view of ``array[index]`` with one axis per free index (shift indices fixed).
-
-    Each axis holds at most one free index after shifting, so it is a strided slice; an index
-    repeated on several axes (a diagonal, ``A[i, i]``) needs ``as_strided``.
-    """
-    offsets, names, steps = [], [], []
-    for entry in index:
-        offsets.append(entry.const + sum(c * fixed[n] for n, c in entry.terms if n in fixed))
-        free = [(n, c) for n, c in entry.terms if n not in fixed]
-        names.append(free[0][0] if free else None)
-        steps.append(free[0][1] if free else 0)
-    present = [n for n in names if n is not None]
-    if len(set(present)) == len(present):
-        slices = []
-        for offset, name, step in zip(offsets, names, steps):
-            if name is None:
-                slices.append(offset)
-            else:
-                last = offset + step * (ranges[name] - 1)
-                stop = last + 1 if step > 0 else (last - 1 if last > 0 else None)
-                slices.append(slice(offset, stop, step))
-        return array[(*slices, Ellipsis)], present
-    unique = list(dict.fromkeys(present))
-    strides = [sum(s * array.strides[a] for a, (n, s) in enumerate(zip(names, steps)) if n == u)
-               for u in unique]
-    base = array[tuple(slice(o, o + 1) for o in offsets)]
-    view = np.lib.stride_tricks.as_strided(base, [ranges[u] for u in unique], strides)
-    return view, unique
 
 
 def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul):
@@ -259,7 +284,8 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
             if best is None or cost < best[0]:
                 best = (cost, i, j, needed)
         _, i, j, needed = best
-        merged = _contract_pair(factors[i], factors[j], needed, matmul)
+        inner = next((n for n in reversed(out_names) if n in needed), None)
+        merged = _contract_pair(factors[i], factors[j], needed, matmul, inner)
         factors = [f for k, f in enumerate(factors) if k not in (i, j)] + [merged]
     value, names = _sum_out(*factors[0], keep=set(out_names))
     if np.ndim(scalar) or scalar != 1.0:  # a 0-d tensor factor, or a number other than 1
@@ -274,25 +300,74 @@ def _sum_out(value, names, keep):
     return value.sum(axis=axes), [n for n in names if n in keep]
 
 
-def _contract_pair(a, b, needed: set[str], matmul=np.matmul):
+def _reshape_cost(x, xn, groups) -> int:
+    """Elements copied to lay ``x`` out as the given groups of axes (0 if a view will do);
+    a copy whose innermost axis is not the one with the smallest stride counts double: it
+    reads memory out of order, and is about that much slower."""
+    order = [xn.index(n) for group in groups for n in group]
+    shape, strides = [x.shape[k] for k in order], [x.strides[k] for k in order]
+    position = 0
+    for group in groups:  # each group must merge into one axis without a copy
+        for k in range(position, position + len(group) - 1):
+            if shape[k + 1] != 1 and strides[k] != strides[k + 1] * shape[k + 1]:
+                moving = [abs(st) for st, n in zip(strides, shape) if n > 1]
+                return x.size * (1 if moving and abs(strides[-1]) == min(moving) else 2)
+        position += len(group)
+    return 0
+
+
+def _orientation_cost(x, xn, y, yn, batch, summed, inner) -> int:
+    x_only = [n for n in xn if n not in yn]
+    y_only = [n for n in yn if n not in xn]
+    cost = _reshape_cost(x, xn, [batch, x_only, summed]) + _reshape_cost(y, yn, [batch, summed, y_only])
+    last = (batch + x_only + y_only)[-1:]
+    if inner and last != [inner]:  # the result's innermost axis is not the target's
+        cost += math.prod(x.shape[xn.index(n)] for n in batch + x_only) * \
+            math.prod(y.shape[yn.index(n)] for n in y_only)
+    return cost
+
+
+_SWAPS: dict = {}
+
+
+def _swap(x, xn, y, yn, batch, summed, inner) -> bool:
+    """Whether ``y @ x`` is cheaper than ``x @ y`` (decided once per layout of the operands)."""
+    key = (tuple(xn), x.shape, x.strides, tuple(yn), y.shape, y.strides, tuple(batch),
+           tuple(summed), inner)
+    if key not in _SWAPS:
+        _SWAPS[key] = (_orientation_cost(y, yn, x, xn, batch, summed, inner)
+                       < _orientation_cost(x, xn, y, yn, batch, summed, inner))
+    return _SWAPS[key]
+
+
+def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None = None):
     (x, xn), (y, yn) = a, b
     x, xn = _sum_out(x, xn, needed | set(yn))
     y, yn = _sum_out(y, yn, needed | set(xn))
     shared = [n for n in xn if n in yn]
     batch = [n for n in shared if n in needed]
     summed = [n for n in shared if n not in needed]
+    if _swap(x, xn, y, yn, batch, summed, inner):
+        (x, xn), (y, yn) = (y, yn), (x, xn)  # the cheaper way round
     x_only = [n for n in xn if n not in yn]
     y_only = [n for n in yn if n not in xn]
     out = batch + x_only + y_only
     if not summed:  # nothing to sum: a broadcast product
         return expand(x, xn, out) * expand(y, yn, out), out
-    size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)
+    size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)  # noqa: E731
     nb, m, k, n = size(x, xn, batch), size(x, xn, x_only), size(x, xn, summed), size(y, yn, y_only)
     left = x.transpose([xn.index(i) for i in batch + x_only + summed]).reshape(nb, m, k)
     right = y.transpose([yn.index(i) for i in batch + summed + y_only]).reshape(nb, k, n)
     product = matmul(left[0], right[0])[None] if nb == 1 else matmul(left, right)
     shape = [x.shape[xn.index(i)] for i in batch + x_only] + [y.shape[yn.index(i)] for i in y_only]
     return product.reshape(shape), out
+
+
+def access_view(array: np.ndarray, index: tuple[Affine, ...], fixed: dict[str, int],
+                ranges: dict[str, int]) -> tuple[np.ndarray, list[str]]:
+    """``array[index]`` as a view with one axis per free index, and the names of those axes."""
+    view = View(index, ranges, fixed)
+    return view(array), view.names
 
 
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> NumpyKernel:

@@ -58,17 +58,16 @@ class ReferenceKernel:
     def __call__(self, env: dict) -> None:
         stmt = self.stmt
         out = env[stmt.target.name]
-        with np.errstate(all="ignore"):  # inf and NaN are reported by the program's finite check
-            for values in itertools.product(*self.sizes):
-                point = dict(zip(stmt.loops, values))
-                value = evaluate(stmt.body, point, env)
-                where = index_at(stmt.target, point, env)
-                if stmt.op == "=":
-                    out[where] = value
-                elif stmt.op == "+=":
-                    out[where] += value
-                else:  # max=
-                    out[where] = np.maximum(out[where], value)
+        for values in itertools.product(*self.sizes):
+            point = dict(zip(stmt.loops, values))
+            value = evaluate(stmt.body, point, env)
+            where = index_at(stmt.target, point, env)
+            if stmt.op == "=":
+                out[where] = value
+            elif stmt.op == "+=":
+                out[where] += value
+            else:  # max=
+                out[where] = np.maximum(out[where], value)
 
 
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> ReferenceKernel:

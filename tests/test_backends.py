@@ -34,7 +34,7 @@ def test_debug_prints_layout_and_kernels(monkeypatch, capsys):
     edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]").forward(x=np.ones((2, 3)), W=np.ones((3, 4)))
     out = capsys.readouterr().out
     assert "ranges: b=2 (x axis 0)" in out
-    assert "numpy: one pass on strided views; 1 term(s) with 2 factor(s)" in out
+    assert "numpy: 1 term(s) with 2 factor(s): pairs of factors go to np.matmul (BLAS)" in out
 
 
 def test_kernel_sources_api_shows_every_statement():

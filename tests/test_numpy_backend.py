@@ -95,7 +95,9 @@ def test_zero_d_tensors_constants_and_broadcasts(rng):
 
 def test_shift_choice_keeps_the_large_index_free():
     stmt = parse_statement("for b, x, dx: y[b, x] += L[b, x+dx] * K[dx]")
-    assert choose_shifts(stmt, {"b": 8, "x": 30, "dx": 3}) == ["dx"]
+    assert choose_shifts(stmt, {"b": 8, "x": 30, "dx": 3}) == []  # reads need no shifts
+    scatter = parse_statement("for b, x, dx: g[b, x+dx] += K[dx] * G[b, x]")
+    assert choose_shifts(scatter, {"b": 8, "x": 30, "dx": 3}) == ["dx"]
 
 
 def test_terms_and_coefficients():
