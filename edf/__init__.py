@@ -6,12 +6,12 @@ backprop runs over the program in reverse, each backward statement derived by th
 from edf.errors import EdfError, EinsteinSyntaxError, NonFiniteError, ProgramError, ShapeError
 from edf.notation import format_program, format_statement, parse_program, parse_statement
 from edf.optim import SGD
-from edf.params import Parameter, named_parameters, parameters
+from edf.params import Parameter, named_parameters, parameters, to_numpy
 from edf.program import Program
 
 __all__ = [
     "EdfError", "EinsteinSyntaxError", "NonFiniteError", "ProgramError", "ShapeError",
-    "Program", "Parameter", "SGD", "named_parameters", "parameters",
+    "Program", "Parameter", "SGD", "named_parameters", "parameters", "to_numpy",
     "parse_statement", "parse_program", "format_statement", "format_program",
 ]
 __version__ = "0.1.0"

@@ -28,6 +28,11 @@ class Parameter:
         return f"Parameter({label}shape={self.shape}, dtype={self.value.dtype})"
 
 
+def to_numpy(array) -> np.ndarray:
+    """A host (numpy) copy of a device array (CuPy), or the array itself if already on the host."""
+    return array.get() if hasattr(array, "get") else np.asarray(array)
+
+
 def named_parameters(package, prefix: str = "") -> dict[str, Parameter]:
     """Every Parameter in ``package`` by dotted path (``"layer1.W"``); shared ones appear once."""
     found: dict[str, Parameter] = {}

@@ -29,6 +29,7 @@ from edf.autodiff import backward_statements
 from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
 from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
+from edf.params import Parameter, to_numpy
 from edf.ranges import Layout, infer_layout
 from kernels import array_module, available_targets, compile_statement, resolve_target
 
@@ -200,7 +201,6 @@ class Program:
         return dict(env)
 
     def _bind(self, inputs: Mapping) -> dict[str, np.ndarray]:
-        from edf.params import Parameter
 
         for name in inputs:
             if name in self._assigned:
@@ -430,8 +430,9 @@ class Program:
             if grads[name] is None:  # no path from this input to the outputs
                 grads[name] = self.xp.zeros_like(values[name])
         for name, parameter in self.parameters.items():
-            if name in grads:
-                parameter.grad = grads[name]
+            if name in grads:  # a host parameter gets a host gradient (one copy from a GPU)
+                grad = grads[name]
+                parameter.grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
         return grads
 
     def backward_source(self, outputs: str | Sequence[str] | None = None,

@@ -1,8 +1,9 @@
 """Public testing tools: an all-element gradient check and hypothesis strategies for programs.
 
-    from edf.testing import check_gradients, programs
+    from edf.testing import check_backend, check_gradients, programs
 
     check_gradients(prog, {"x": x, "W": W})        # raises GradientMismatch on any bad element
+    check_backend(source, inputs, "numba")          # agrees with the reference interpreter
 
     @given(programs())
     def test_my_backend(case):
@@ -85,6 +86,27 @@ def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
                 f"{expected[position]!r}\nprogram:\n{program.source()}\nbackward:\n"
                 f"{program.backward_source(outputs)}")
     return analytic
+
+
+def check_backend(source: str, inputs: Mapping[str, np.ndarray], backend: str, *,
+                  oracle: str = "reference", seed: int = 0, rtol: float = 1e-10,
+                  atol: float = 1e-12) -> None:
+    """Assert that ``backend`` computes what ``oracle`` does: every defined tensor forward, and
+    every input's gradient for random seeds on the program's outputs (arrays on a GPU are copied
+    back to compare)."""
+    from edf.params import to_numpy
+
+    tested, trusted = Program(source, backend=backend), Program(source, backend=oracle)
+    got, want = tested.forward(**inputs), trusted.forward(**inputs)
+    for name in trusted.defined:
+        np.testing.assert_allclose(to_numpy(got[name]), want[name], rtol=rtol, atol=atol,
+                                   err_msg=f"{backend}: forward value of {name}")
+    rng = np.random.default_rng(seed)
+    seeds = {name: rng.normal(size=want[name].shape) for name in trusted.outputs}
+    got, want = tested.backward(seeds), trusted.backward(seeds)
+    for name in trusted.float_inputs:
+        np.testing.assert_allclose(to_numpy(got[name]), want[name], rtol=rtol, atol=atol,
+                                   err_msg=f"{backend}: gradient of {name}")
 
 
 # -- hypothesis strategies ---------------------------------------------------------------------

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from edf.errors import EdfError
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, statement_refs
+from edf.ir import Ref, Statement, ref_indices, statement_refs
+from kernels.emit import Emitter
 from kernels.lower import LoopNest, is_gemm, lower
 
 THREADS = 256
@@ -44,29 +45,18 @@ def array_module():
     return cupy
 
 
-class CCode:
+class CCode(Emitter):
     """CUDA C text for the expressions and loops of one nest."""
 
+    RESERVED = _RESERVED
+    PREFIXES = ("n_", "s_")  # extents and strides
+
     def __init__(self, nest: LoopNest, dtypes: dict):
-        self.nest = nest
+        super().__init__(nest)
         stmt = nest.statement
         self.scalar = "float" if np.dtype(dtypes[stmt.target.name]) == np.float32 else "double"
-        taken = set(_RESERVED)
-        self.ids: dict[str, str] = {}
-        for name in [i.name for i in (*nest.loops, *nest.solved)] + [r.name for r in statement_refs(stmt)]:
-            if name not in self.ids:
-                ident = name.replace(".", "_")
-                if ident.startswith(("n_", "s_")):  # those prefixes name extents and strides
-                    ident = "v" + ident
-                while ident in taken:
-                    ident += "_"
-                taken.add(ident)
-                self.ids[name] = ident
-        self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
         self.types = {t: self.scalar if np.issubdtype(dtypes[t], np.floating)
                       else _INDEX_TYPES.get(np.dtype(dtypes[t]), "long long") for t in self.tensors}
-        self.sized = [*nest.loops, *nest.solved]
-        self.extents = {i.name: f"n_{self.ids[i.name]}" for i in self.sized}
         self.ranks = {r.name: len(r.index) for r in statement_refs(stmt)}
 
     def number(self, value: float) -> str:
@@ -76,12 +66,6 @@ class CCode:
             return f"(-{inf})" if value < 0 else inf
         text = repr(float(value))
         return f"{text}f" if self.scalar == "float" else text
-
-    def affine(self, expr: Affine) -> str:
-        parts = [f"{c} * {self.ids[n]}" if c != 1 else self.ids[n] for n, c in expr.terms]
-        if expr.const or not parts:
-            parts.append(str(expr.const))
-        return " + ".join(parts).replace("+ -", "- ")
 
     def ref(self, ref: Ref) -> str:
         name = self.ids[ref.name]
@@ -93,21 +77,14 @@ class CCode:
             terms.append(f"({position}) * s_{name}{axis}")
         return f"{name}[{' + '.join(terms)}]"
 
-    def expr(self, e: Expr) -> str:
-        if isinstance(e, Num):
-            return self.number(e.value)
-        if isinstance(e, Ref):
-            return self.ref(e)
-        if isinstance(e, Unary):
-            return f"(-{self.expr(e.arg)})"
-        if isinstance(e, Call):
-            return f"{_FUNCTIONS[e.fn]}({self.expr(e.args[0])})"
-        left, right = self.expr(e.left), self.expr(e.right)
-        if e.op in ("<", "<=", ">", ">=", "==", "!="):
-            return f"({left} {e.op} {right} ? {self.number(1.0)} : {self.number(0.0)})"
-        if e.op == "**":
-            return f"pow({left}, {self.number(e.right.value)})"
-        return f"({left} {e.op} {right})"
+    def call(self, fn: str, argument: str) -> str:
+        return f"{_FUNCTIONS[fn]}({argument})"
+
+    def comparison(self, op: str, left: str, right: str) -> str:
+        return f"({left} {op} {right} ? {self.number(1.0)} : {self.number(0.0)})"
+
+    def power(self, base: str, exponent: float) -> str:
+        return f"pow({base}, {self.number(exponent)})"
 
     def parameters(self) -> str:
         target = self.nest.statement.target.name

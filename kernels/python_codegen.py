@@ -1,8 +1,7 @@
 """Python source for a lowered loop nest, shared by the Numba CPU and Numba CUDA targets.
 
-Only validated IR reaches here: tensor and index names matched a strict pattern in the parser,
-functions come from the table, numbers are printed by ``repr``. Names that would clash with
-Python keywords or with names the generated code uses get a trailing underscore.
+Names that would clash with Python keywords or with names the generated code uses get a
+trailing underscore (``kernels.emit``); numbers are printed by ``repr``.
 """
 from __future__ import annotations
 
@@ -11,7 +10,8 @@ import keyword
 
 import numpy as np
 
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Unary, statement_refs
+from edf.ir import Ref
+from kernels.emit import Emitter
 from kernels.lower import LoopNest
 
 # how each table function is spelled; helpers are defined in the generated module
@@ -31,40 +31,19 @@ _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
     "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "flat", "value", *HELPERS}
 
 
-class PythonCode:
-    """Turns the expressions of one loop nest into Python source text."""
+class PythonCode(Emitter):
+    """Python (Numba) source for the expressions and per-element work of one loop nest."""
+
+    RESERVED = _RESERVED
 
     def __init__(self, nest: LoopNest, dtype: np.dtype):
-        self.nest, self.dtype = nest, np.dtype(dtype)
-        stmt = nest.statement
-        taken = set(_RESERVED)
-        self.ids: dict[str, str] = {}
-        loops = [l.name for l in nest.loops] + [s.name for s in nest.solved]
-        for name in loops + [r.name for r in statement_refs(stmt)]:
-            if name not in self.ids:
-                ident = name.replace(".", "_")
-                if ident.startswith("n_"):  # that prefix names extents
-                    ident = "v" + ident
-                while ident in taken:
-                    ident += "_"
-                taken.add(ident)
-                self.ids[name] = ident
-        # sizes are arguments, so one compiled kernel serves every shape
-        self.sized = [*nest.loops, *nest.solved]
-        self.extents = {item.name: f"n_{self.ids[item.name]}" for item in self.sized}
-        self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
+        super().__init__(nest)
+        self.dtype = np.dtype(dtype)
         self.helpers: set[str] = set()
 
-    # -- expressions -------------------------------------------------------------------------
     def number(self, value: float) -> str:
         text = repr(float(value)) if np.isfinite(value) else ("-" if value < 0 else "") + "math.inf"
         return f"np.float32({text})" if self.dtype == np.float32 else text
-
-    def affine(self, expr: Affine) -> str:
-        parts = [f"{c}*{self.ids[n]}" if c != 1 else self.ids[n] for n, c in expr.terms]
-        if expr.const or not parts:
-            parts.append(str(expr.const))
-        return " + ".join(parts).replace("+ -", "- ")
 
     def index(self, ref: Ref) -> str:
         if not ref.index:
@@ -74,24 +53,16 @@ class PythonCode:
     def ref(self, ref: Ref) -> str:
         return f"{self.ids[ref.name]}[{self.index(ref)}]"
 
-    def expr(self, e: Expr) -> str:
-        if isinstance(e, Num):
-            return self.number(e.value)
-        if isinstance(e, Ref):
-            return self.ref(e)
-        if isinstance(e, Unary):
-            return f"(-{self.expr(e.arg)})"
-        if isinstance(e, Call):
-            if e.fn in HELPERS:
-                self.helpers.add(e.fn)
-            return FUNCTION_SOURCE[e.fn].format(self.expr(e.args[0]))
-        left, right = self.expr(e.left), self.expr(e.right)
-        if e.op in ("<", "<=", ">", ">=", "==", "!="):
-            return f"({self.number(1.0)} if {left} {e.op} {right} else {self.number(0.0)})"
-        if e.op == "**":
-            power = e.right.value
-            return f"({left} ** {int(power) if power == int(power) else self.number(power)})"
-        return f"({left} {e.op} {right})"
+    def call(self, fn: str, argument: str) -> str:
+        if fn in HELPERS:
+            self.helpers.add(fn)
+        return FUNCTION_SOURCE[fn].format(argument)
+
+    def comparison(self, op: str, left: str, right: str) -> str:
+        return f"({self.number(1.0)} if {left} {op} {right} else {self.number(0.0)})"
+
+    def power(self, base: str, exponent: float) -> str:
+        return f"({base} ** {int(exponent) if exponent == int(exponent) else self.number(exponent)})"
 
     def helper_source(self, decorator: str) -> str:
         return "\n\n".join(f"{decorator}\n{HELPERS[h]}" for h in sorted(self.helpers))

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 
 import edf
 from edf import functions
-from edf.testing import GradientMismatch, check_gradients, programs
+from edf.testing import GradientMismatch, check_backend, check_gradients, programs
 
 
 @given(programs())
@@ -21,14 +21,7 @@ def test_reference_gradients_match_central_differences(case):
 
 @given(programs())
 def test_numpy_agrees_with_reference_forward_and_backward(case):
-    fast, slow = edf.Program(case.source, backend="numpy"), edf.Program(case.source, backend="reference")
-    got, want = fast.forward(**case.inputs), slow.forward(**case.inputs)
-    for name in fast.defined:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
-    seeds = {n: np.random.default_rng(0).normal(size=got[n].shape) for n in fast.outputs}
-    got, want = fast.backward(seeds), slow.backward(seeds)
-    for name in fast.float_inputs:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-10, atol=1e-12, err_msg=name)
+    check_backend(case.source, case.inputs, "numpy")
 
 
 @settings(max_examples=40)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 import edf
 import kernels
-from edf.testing import check_gradients, programs
+from edf.testing import check_backend, check_gradients, programs
 from kernels import numba_cpu
 
 # every statement form: contraction, affine gather, scatter forms, max=, elementwise, lookup
@@ -47,15 +47,7 @@ def inputs_for(shapes, rng):
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_numba_matches_reference_forward_and_backward(name, loops_only):
     text, shapes = STATEMENTS[name]
-    inputs = inputs_for(shapes, np.random.default_rng(0))
-    fast, slow = edf.Program(text, backend="numba"), edf.Program(text, backend="reference")
-    got, want = fast.forward(**inputs), slow.forward(**inputs)
-    for tensor in fast.defined:
-        np.testing.assert_allclose(got[tensor], want[tensor], rtol=1e-10, atol=1e-12)
-    seeds = {o: np.random.default_rng(1).normal(size=got[o].shape) for o in fast.outputs}
-    got, want = fast.backward(seeds), slow.backward(seeds)
-    for tensor in fast.float_inputs:
-        np.testing.assert_allclose(got[tensor], want[tensor], rtol=1e-10, atol=1e-12)
+    check_backend(text, inputs_for(shapes, np.random.default_rng(0)), "numba")
 
 
 @settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
