@@ -28,6 +28,14 @@ class SGD:
         self.lr, self.momentum_n = lr, momentum_n
         self.mu = [np.zeros_like(p.value) for p in self.params]
 
+    def state(self) -> dict:
+        """Everything a resumed run needs: the momentum of each parameter."""
+        return {f"mu{k}": mu for k, mu in enumerate(self.mu)}
+
+    def load_state(self, state: dict) -> None:
+        for k, mu in enumerate(self.mu):
+            mu[...] = state[f"mu{k}"]
+
     def step(self) -> None:
         """Apply one update with each parameter's ``.grad`` (parameters without one are skipped)."""
         decay = 1.0 - 1.0 / self.momentum_n
@@ -37,3 +45,91 @@ class SGD:
             mu *= decay
             mu += (1.0 - decay) * p.grad
             p.value -= self.lr * mu
+
+
+class Adam:
+    """Adam with EMA horizons, in the batch-size-1 convention.
+
+    With ``g`` the gradient of a loss summed over a batch of B examples and ``gbar = g / B``:
+        m <- (1 - 1/N1) m + (1/N1) gbar;   s <- (1 - 1/N2) s + (1/N2) gbar^2
+        theta <- theta - lr * B * mhat / (sqrt(shat) + eps)   (mhat, shat: bias-corrected)
+    so a batch of B moves parameters about as far as B steps of batch size 1 would. (Only
+    about: ``s`` is estimated from batch means, whose variance shrinks with B, so Adam is not
+    exactly conjugate to batch size; per-example squares would need changes to backprop.)
+    N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
+    """
+
+    def __init__(self, package, lr: float, n1: float = 10.0, n2: float = 1000.0, eps: float = 1e-8):
+        if lr <= 0:
+            raise EdfError(f"the learning rate must be positive, got {lr}")
+        if n1 < 1 or n2 < 1:
+            raise EdfError(f"n1 and n2 are numbers of steps >= 1, got {n1} and {n2}")
+        self.params = parameters(package)
+        self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
+        self.m = [np.zeros_like(p.value) for p in self.params]
+        self.s = [np.zeros_like(p.value) for p in self.params]
+        self.t = 0
+
+    def state(self) -> dict:
+        """Everything a resumed run needs: both moments of each parameter and the step count."""
+        state = {"t": np.array(self.t)}
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            state[f"m{k}"], state[f"s{k}"] = m, s
+        return state
+
+    def load_state(self, state: dict) -> None:
+        self.t = int(state["t"])
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
+
+    def step(self, batch_size: int = 1) -> None:
+        """One update; ``batch_size`` is the number of examples summed into each ``.grad``."""
+        if batch_size < 1:
+            raise EdfError(f"batch_size counts examples, so it is at least 1; got {batch_size}")
+        self.t += 1
+        d1, d2 = 1.0 - 1.0 / self.n1, 1.0 - 1.0 / self.n2
+        for p, m, s in zip(self.params, self.m, self.s):
+            if p.grad is None:
+                continue
+            mean = p.grad / batch_size
+            m *= d1
+            m += (1.0 - d1) * mean
+            s *= d2
+            s += (1.0 - d2) * mean * mean
+            m_hat, s_hat = m / (1.0 - d1 ** self.t), s / (1.0 - d2 ** self.t)
+            p.value -= self.lr * batch_size * m_hat / (np.sqrt(s_hat) + self.eps)
+
+
+def clip_gradients(package, max_norm: float) -> float:
+    """Scale all ``.grad`` together so their joint norm is at most ``max_norm``:
+        g <- g * min(1, max_norm / ||g||)   with ||g|| over every parameter at once.
+    Returns the norm before clipping."""
+    if max_norm <= 0:
+        raise EdfError(f"max_norm must be positive, got {max_norm}")
+    grads = [p.grad for p in parameters(package) if p.grad is not None]
+    norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+    if norm > max_norm:
+        for g in grads:
+            g *= max_norm / norm
+    return norm
+
+
+# -- learning-rate schedules: functions of the step number t = 0, 1, 2, ... ----------------------
+def constant(lr: float):
+    """lr(t) = lr"""
+    return lambda t: lr
+
+
+def step_decay(lr: float, every: int, factor: float = 0.1):
+    """lr(t) = lr * factor ** floor(t / every)"""
+    return lambda t: lr * factor ** (t // every)
+
+
+def cosine(lr: float, total: int, final: float = 0.0):
+    """lr(t) = final + (lr - final) * (1 + cos(pi * min(t, total) / total)) / 2"""
+    return lambda t: final + (lr - final) * 0.5 * (1.0 + np.cos(np.pi * min(t, total) / total))
+
+
+def linear_warmup(schedule, steps: int):
+    """lr(t) = schedule(t) * min(1, (t + 1) / steps): ramp up over the first ``steps`` steps."""
+    return lambda t: schedule(t) * min(1.0, (t + 1) / steps)

@@ -65,3 +65,25 @@ def named_parameters(package, prefix: str = "") -> dict[str, Parameter]:
 def parameters(package) -> list[Parameter]:
     """The Parameters of a package (or of a list of Parameters), each once."""
     return list(named_parameters(package).values())
+
+
+def save(package, path) -> None:
+    """Write every Parameter of ``package`` to an ``.npz`` file, named by its dotted path."""
+    np.savez(path, **{name: to_numpy(p.value) for name, p in named_parameters(package).items()})
+
+
+def load(package, path) -> None:
+    """Read values saved by ``save`` into the Parameters of ``package`` (same structure)."""
+    from edf.errors import EdfError
+
+    with np.load(path) as stored:
+        params = named_parameters(package)
+        missing, extra = set(params) - set(stored.files), set(stored.files) - set(params)
+        if missing or extra:
+            raise EdfError(f"{path} does not fit this package: missing {sorted(missing)}, "
+                           f"unexpected {sorted(extra)}")
+        for name, p in params.items():
+            if stored[name].shape != p.value.shape:
+                raise EdfError(f"{path}: {name} has shape {stored[name].shape}, but the package's "
+                               f"parameter has shape {p.value.shape}")
+            p.value[...] = stored[name]

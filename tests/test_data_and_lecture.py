@@ -39,3 +39,20 @@ def test_cli_lists_lectures_and_rejects_unknown(capsys):
     assert "backprop" in capsys.readouterr().out
     assert cli.main(["lecture", "nope"]) == 2
     assert "no lecture named 'nope'" in capsys.readouterr().err
+
+
+def test_cli_show_prints_backward_shapes_and_kernels(capsys):
+    assert cli.main(["show", "for b, i, j: h[b, j] += x[b, i] * W[i, j]",
+                     "--shape", "x=64,10", "--shape", "W=10,5"]) == 0
+    out = capsys.readouterr().out
+    assert "W.grad[i, j] += x[b, i] * h.grad[b, j]" in out and "h: (64, 5)" in out
+    assert cli.main(["show", "for b, k: m[b] max= z[b, k]", "--shape", "z=4,5",
+                     "--backend", "numba"]) == 0
+    assert "def kernel(m, z, n_b, n_k):" in capsys.readouterr().out
+
+
+def test_cli_show_errors_are_edf_messages(capsys):
+    assert cli.main(["show", "for b: h[b, j] += x[b]"]) == 2
+    assert "index 'j' is not listed after 'for'" in capsys.readouterr().err
+    assert cli.main(["show", "for i: y[i] = x[i]", "--shape", "x=three"]) == 2
+    assert "--shape takes NAME=SIZE" in capsys.readouterr().err
