@@ -157,15 +157,17 @@ class _Parser:
                 raise self.error(f"loop index {index!r} is listed in 'for' but used nowhere",
                                  self.loop_positions.get(index, 0))
         if stmt.op == "=":
-            alone = {e.lone_index for e in stmt.target.index if isinstance(e, Affine)}
+            # one index per axis (x, x+1, 2*x) keeps the write one-to-one
+            alone = {e.indices[0] for e in stmt.target.index
+                     if isinstance(e, Affine) and len(e.terms) == 1}
             if any(isinstance(e, Ref) for e in stmt.target.index):
                 raise self.error("'=' cannot write through a data-dependent index; use '+='",
                                  target_pos)
             for index in stmt.loops:
                 if index not in alone:
                     raise self.error(
-                        f"with '=' every loop index must stand alone in the target, so each "
-                        f"element is written once; {index!r} does not (use '+=' to sum)",
+                        f"with '=' every loop index must be the only index of some target axis, "
+                        f"so each element is written once; {index!r} is not (use '+=' to sum)",
                         target_pos)
 
     # -- references and indices ----------------------------------------------------------

@@ -30,7 +30,7 @@ from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
 from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, to_numpy
-from edf.ranges import Layout, infer_layout
+from edf.ranges import Layout, infer_layout, like_source
 from kernels import array_module, available_targets, compile_statement, resolve_target
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
@@ -62,7 +62,13 @@ class Program:
     target (default: ``$EDF_BACKEND`` or ``"numpy"``). ``check_finite`` raises
     ``NonFiniteError`` naming the first statement that produces inf or NaN (default:
     ``$EDF_CHECK_FINITE``). ``ranges`` gives sizes of indices no tensor determines; ``like`` maps a
-    tensor to another whose shape it has (``{"W.grad": "W"}``).
+    tensor to another whose shape it has (``{"W.grad": "W"}``), possibly grown (a padded copy:
+    ``{"P": ("L", (0, 2, 2, 0))}``).
+
+    Components (``edf.nn``) build programs from Python: ``fresh`` names new tensors, ``bind``
+    names a Parameter (the same object always gets the same name, so sharing a package shares
+    the weights), and ``feed`` declares an input the program makes itself at each forward (a
+    dropout mask), depending on ``training``.
     """
 
     def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
@@ -77,7 +83,10 @@ class Program:
         self.ranges = dict(ranges or {})
         self.like = dict(like or {})
         self.statements: list[Statement] = []
-        self.parameters: dict = {}  # input name -> edf.Parameter, remembered from forward()
+        self.parameters: dict = {}  # input name -> edf.Parameter, bound or given to forward()
+        self.feeds: dict = {}  # input name -> make(shape, training): inputs the program makes
+        self.training = True
+        self._names_taken: set[str] = set()
         self._assigned: dict[str, tuple[str, int]] = {}  # tensor -> (op, first statement number)
         self._first_read: dict[str, int] = {}
         self._ranks: dict[str, int] = {}
@@ -136,6 +145,32 @@ class Program:
         self._gradient_programs.clear()
         return self
 
+    # -- building from Python (components) ----------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        """A tensor name the program does not use yet: ``hint1``, ``hint2``, ..."""
+        used = self._names_taken | set(self._first_read) | set(self._assigned)
+        number = 1
+        while f"{hint}{number}" in used:
+            number += 1
+        self._names_taken.add(f"{hint}{number}")
+        return f"{hint}{number}"
+
+    def bind(self, parameter: Parameter, hint: str = "p") -> str:
+        """The tensor name of ``parameter`` in this program, made on first use."""
+        for name, bound in self.parameters.items():
+            if bound is parameter:
+                return name
+        name = self.fresh(hint)
+        self.parameters[name] = parameter
+        return name
+
+    def feed(self, name: str, like, make) -> None:
+        """Declare ``name`` an input the program makes itself: ``make(shape, training)`` is
+        called at each forward (unless a value is given) with the shape of ``like``."""
+        self.feeds[name] = make
+        self.like[name] = like
+        self._plans.clear()
+
     @property
     def xp(self):
         """The array library tensors live in for this backend: numpy, or CuPy on a GPU."""
@@ -154,8 +189,8 @@ class Program:
 
     @property
     def float_inputs(self) -> list[str]:
-        """Inputs read as values: these get gradients."""
-        return [n for n in self.inputs if n not in self._index_tensors]
+        """Inputs read as values, other than those the program makes itself: these get gradients."""
+        return [n for n in self.inputs if n not in self._index_tensors and n not in self.feeds]
 
     @property
     def outputs(self) -> list[str]:
@@ -210,20 +245,23 @@ class Program:
             if name not in self._first_read:
                 raise EdfError(f"unknown input {name!r}; the program's inputs are: "
                                f"{', '.join(self.inputs) or '(none)'}")
-        missing = [n for n in self.inputs if n not in inputs and n not in self.parameters]
+        missing = [n for n in self.inputs if n not in inputs and n not in self.parameters
+                   and n not in self.feeds]
         if missing:
             raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
                            f"{', '.join(missing)}: forward() needs every tensor the program "
                            f"reads without assigning ({', '.join(self.inputs)})")
         raw = {}
         for name in self.inputs:
+            if name in self.feeds and name not in inputs:
+                continue  # made in _execute, once its shape is known
             value = inputs.get(name, self.parameters.get(name))
             if isinstance(value, Parameter):
                 self.parameters[name] = value
                 value = value.value
             raw[name] = self.xp.asarray(value)  # to the device, once per call, on GPU targets
         floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
-                  and np.issubdtype(a.dtype, np.floating)]
+                  and n not in self.feeds and np.issubdtype(a.dtype, np.floating)]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
         env = {}
         for name, array in raw.items():
@@ -242,6 +280,10 @@ class Program:
     def _execute(self, env: dict[str, np.ndarray]) -> None:
         """Allocate the defined tensors in ``env`` and run every statement on them."""
         plan = self._plan(env)
+        for name, make in self.feeds.items():
+            if name not in env:
+                env[name] = self.xp.asarray(make(plan.layout.shapes[name], self.training),
+                                            dtype=plan.dtype)
         for tensor, target, axis, size, number in plan.index_checks:
             values = env[tensor]
             if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
@@ -259,7 +301,8 @@ class Program:
                                          f"statement {number} `{format_statement(stmt)}`")
 
     def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = dict.fromkeys([*self.inputs, *(s for s in self.like.values() if s in env)])
+        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
+                               *(s for s in map(like_source, self.like.values()) if s in env)])
         key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
         plan = self._plans.get(key)
         if plan is None:
@@ -268,12 +311,12 @@ class Program:
 
     def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
         """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
-        floats = [signature[n][1] for n in self.float_inputs]
+        floats = [signature[n][1] for n in self.float_inputs if n in signature]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
         layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
                               self.like, self.ranges)
         dtypes = {n: d for n, (_, d) in signature.items()}
-        dtypes.update({n: dtype for n in self.defined})
+        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
         kernels, checks = [], []
         for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
             names = {ref.name for ref in statement_refs(stmt)}
@@ -303,7 +346,8 @@ class Program:
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
         say otherwise, index tensors as int64."""
         signature = {}
-        for name in self.inputs + [s for s in self.like.values() if s in shapes]:
+        for name in [n for n in self.inputs if n not in self.feeds] + \
+                [s for s in map(like_source, self.like.values()) if s in shapes]:
             if name not in shapes:
                 raise EdfError(f"kernel_sources needs the shape of {name}")
             given = shapes[name]
@@ -388,7 +432,7 @@ class Program:
         for name in self._first_read.keys() | self._assigned.keys():
             like[grad(name)] = name
         program = Program(statements, backend=self.backend, check_finite=self.check_finite,
-                          ranges=self.ranges, like=like)
+                          ranges=self.ranges, like={**self.like, **like})
         program.seeds, program.tag = seeds, tag
         return program
 
@@ -448,6 +492,8 @@ class Program:
         that can be differentiated again: grad of grad, as a gradient penalty needs.
         """
         gradient = self.gradient_program(outputs, wrt)
-        return Program([*self.statements, *gradient.statements], backend=self.backend,
-                       check_finite=self.check_finite, ranges=self.ranges,
-                       like={**self.like, **gradient.like})
+        combined = Program([*self.statements, *gradient.statements], backend=self.backend,
+                           check_finite=self.check_finite, ranges=self.ranges,
+                           like={**self.like, **gradient.like})
+        combined.parameters, combined.feeds = dict(self.parameters), dict(self.feeds)
+        return combined

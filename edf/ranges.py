@@ -118,13 +118,13 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
                                  f"{ref.name} axis {axis} (size {size}) is out of bounds already "
                                  f"when {name}=0; pad {ref.name} or shrink the other indices")
             progress |= settle(name, reach + 1, f"{text} within {ref.name} axis {axis}")
+        if not progress and declared:  # the shapes say no more: declared sizes (a pooling window)
+            stalled = [i for i in stmt.loops if i not in ranges and i in declared]
+            progress = any([settle(i, int(declared[i]), "declared ranges") for i in stalled])
 
     for index in stmt.loops:
         if index not in ranges:
-            if declared and index in declared:
-                settle(index, int(declared[index]), "declared ranges")
-            else:
-                raise ShapeError(
+            raise ShapeError(
                     f"cannot infer the range of index {index!r} in {where}: it stands on no axis of "
                     f"a tensor whose shape is known. Use it on an axis of an input, or declare it "
                     f"with Program(..., ranges={{{index!r}: N}})")
@@ -153,21 +153,39 @@ def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None 
     return tuple(shape)
 
 
+def like_source(entry) -> str:
+    """The tensor a ``like`` entry refers to: ``"W"`` or ``("L", (0, 2, 2, 0))``."""
+    return entry if isinstance(entry, str) else entry[0]
+
+
+def like_shape(entry, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape a ``like`` entry gives: the source's shape, grown by the sizes given."""
+    if isinstance(entry, str):
+        return shapes[entry]
+    source, grow = entry
+    if len(grow) != len(shapes[source]):
+        raise ShapeError(f"like ({source!r}, {tuple(grow)}) grows {len(grow)} axes, but {source} "
+                         f"has shape {shapes[source]}")
+    return tuple(n + g for n, g in zip(shapes[source], grow))
+
+
 def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tuple[int, ...]],
-                 like: Mapping[str, str] | None = None,
+                 like: Mapping | None = None,
                  declared: Mapping[str, int] | None = None) -> Layout:
     """Ranges of every statement and shapes of every tensor, given the inputs' shapes.
 
-    ``like`` maps a defined tensor to one whose shape it shares (a gradient has the shape of its
-    tensor: ``{"W.grad": "W"}``); ``declared`` gives ranges of indices no tensor determines.
+    ``like`` maps a tensor to one whose shape it shares (a gradient has the shape of its
+    tensor: ``{"W.grad": "W"}``), possibly grown (a padded copy: ``{"P": ("L", (0, 2, 2, 0))}``);
+    ``declared`` gives ranges of indices no tensor determines.
     """
     like = like or {}
     shapes = {name: tuple(int(n) for n in shape) for name, shape in input_shapes.items()}
     layout = Layout(shapes)
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
-        if name not in shapes and like.get(name) in shapes:
-            shapes[name] = shapes[like[name]]
+        for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
+            if ref.name not in shapes and ref.name in like and like_source(like[ref.name]) in shapes:
+                shapes[ref.name] = like_shape(like[ref.name], shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)
         if name not in shapes:
             shapes[name] = target_shape(stmt, statement_layout.ranges, number)

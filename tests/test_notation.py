@@ -121,7 +121,7 @@ def test_error_unused_loop_index():
 
 def test_error_summed_index_with_assignment():
     error = syntax_error("for i, j: y[i] = x[i, j]")
-    assert "with '=' every loop index must stand alone in the target" in str(error)
+    assert "with '=' every loop index must be the only index of some target axis" in str(error)
     assert "'j'" in str(error) and "use '+='" in str(error)
 
 

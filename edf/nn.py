@@ -1,0 +1,275 @@
+"""Components: functions that append statements in the notation to a program.
+
+Each takes the program, a parameter package for trainable components (a plain object whose
+attributes are ``Parameter``s), the names of its input tensors and a few sizes; it appends
+statements and returns the name of its output tensor. Gradients are never written by hand:
+backward derives them from these statements like from any other.
+
+    prog = edf.Program()
+    h = nn.conv2d(prog, p.conv1, "x", padding=1)
+    h = nn.relu(prog, h, "b, x, y, c")
+    h = nn.max_pool2d(prog, h, size=2)
+    ...
+
+Layouts: images are ``[b, x, y, channel]``; sequences are ``[b, t, feature]``. Components whose
+input can have several leading indices take them as ``batch`` ("b" or "b, t").
+"""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from edf.params import Parameter
+from edf.program import Program
+
+
+def _names(batch: str) -> list[str]:
+    return [n.strip() for n in batch.split(",") if n.strip()]
+
+
+def _index(names) -> str:
+    return ", ".join(names)
+
+
+# -- building parameter packages ------------------------------------------------------------
+def affine_params(inputs: int, outputs: int, rng: np.random.Generator, dtype=np.float32):
+    """W (inputs, outputs) with He initialisation, b zeros."""
+    return SimpleNamespace(W=Parameter(rng.normal(0, math.sqrt(2 / inputs), (inputs, outputs)).astype(dtype)),
+                           b=Parameter(np.zeros(outputs, dtype)))
+
+
+def conv2d_params(size: int, channels_in: int, channels_out: int, rng: np.random.Generator,
+                  dtype=np.float32):
+    """W (size, size, in, out) with He initialisation, b zeros."""
+    fan_in = size * size * channels_in
+    W = rng.normal(0, math.sqrt(2 / fan_in), (size, size, channels_in, channels_out))
+    return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(channels_out, dtype)))
+
+
+def image_affine_params(height: int, width: int, channels: int, outputs: int,
+                        rng: np.random.Generator, dtype=np.float32):
+    """W (height, width, channels, outputs) with He initialisation, b zeros."""
+    fan_in = height * width * channels
+    W = rng.normal(0, math.sqrt(2 / fan_in), (height, width, channels, outputs))
+    return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(outputs, dtype)))
+
+
+def layer_norm_params(features: int, dtype=np.float32):
+    return SimpleNamespace(gain=Parameter(np.ones(features, dtype)), bias=Parameter(np.zeros(features, dtype)))
+
+
+def embedding_params(vocabulary: int, features: int, rng: np.random.Generator, dtype=np.float32):
+    return SimpleNamespace(E=Parameter(rng.normal(0, 1, (vocabulary, features)).astype(dtype)))
+
+
+def attention_params(features: int, heads: int, rng: np.random.Generator, dtype=np.float32):
+    """Wq, Wk, Wv (features, heads, features // heads) and Wo (heads, features // heads, features)."""
+    k = features // heads
+    draw = lambda *shape: Parameter(rng.normal(0, 1 / math.sqrt(features), shape).astype(dtype))  # noqa: E731
+    return SimpleNamespace(Wq=draw(features, heads, k), Wk=draw(features, heads, k),
+                           Wv=draw(features, heads, k), Wo=draw(heads, k, features))
+
+
+def transformer_params(features: int, heads: int, hidden: int, rng: np.random.Generator, dtype=np.float32):
+    return SimpleNamespace(norm1=layer_norm_params(features, dtype),
+                           attention=attention_params(features, heads, rng, dtype),
+                           norm2=layer_norm_params(features, dtype),
+                           up=affine_params(features, hidden, rng, dtype),
+                           down=affine_params(hidden, features, rng, dtype))
+
+
+# -- components -----------------------------------------------------------------------------
+def affine(prog: Program, p, x: str, batch: str = "b") -> str:
+    """h[..., j] = sum_i x[..., i] W[i, j] + b[j]."""
+    W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
+    B = _index(_names(batch))
+    h = prog.fresh("h")
+    prog.append(f"for {B}, i, j: {h}[{B}, j] += {x}[{B}, i] * {W}[i, j]")
+    prog.append(f"for {B}, j: {h}[{B}, j] += {bias}[j]")
+    return h
+
+
+def activation(prog: Program, x: str, indices: str, fn: str = "relu") -> str:
+    """y = fn(x) elementwise; ``indices`` names x's axes (``"b, i"``)."""
+    I = _index(_names(indices))
+    y = prog.fresh("a")
+    prog.append(f"for {I}: {y}[{I}] = {fn}({x}[{I}])")
+    return y
+
+
+def relu(prog: Program, x: str, indices: str) -> str:
+    return activation(prog, x, indices, "relu")
+
+
+def residual(prog: Program, x: str, y: str, indices: str) -> str:
+    """z = x + y: the skip connection around a block."""
+    I = _index(_names(indices))
+    z = prog.fresh("r")
+    prog.append(f"for {I}: {z}[{I}] = {x}[{I}] + {y}[{I}]")
+    return z
+
+
+def pad2d(prog: Program, x: str, padding: int) -> str:
+    """A copy of image x[b, x, y, c] with ``padding`` zeros on every side of x and y."""
+    padded = prog.fresh("pad")
+    prog.like[padded] = (x, (0, 2 * padding, 2 * padding, 0))
+    prog.append(f"for b, x, y, c: {padded}[b, x+{padding}, y+{padding}, c] = {x}[b, x, y, c]")
+    return padded
+
+
+def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
+    """out[b, x, y, j] = sum W[dx, dy, i, j] in[b, stride*x+dx, stride*y+dy, i] + b[j], where
+    ``in`` is x padded with zeros (explicitly, by ``pad2d``)."""
+    W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
+    source = pad2d(prog, x, padding) if padding else x
+    sx = f"{stride}*x" if stride != 1 else "x"
+    sy = f"{stride}*y" if stride != 1 else "y"
+    out = prog.fresh("conv")
+    prog.append(f"for b, x, y, dx, dy, i, j: {out}[b, x, y, j] += "
+                f"{W}[dx, dy, i, j] * {source}[b, {sx}+dx, {sy}+dy, i]")
+    prog.append(f"for b, x, y, j: {out}[b, x, y, j] += {bias}[j]")
+    return out
+
+
+def _window(prog: Program, size: int) -> tuple[str, str]:
+    """Index names for a pooling window, their range declared (no tensor has that size)."""
+    number = 1
+    while f"px{number}" in prog.ranges:
+        number += 1
+    wx, wy = f"px{number}", f"py{number}"
+    prog.ranges[wx] = prog.ranges[wy] = size
+    return wx, wy
+
+
+def max_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
+    """out[b, x, y, c] = max over the window of x[b, stride*x+wx, stride*y+wy, c]."""
+    stride = stride or size
+    wx, wy = _window(prog, size)
+    out = prog.fresh("pool")
+    prog.append(f"for b, x, y, {wx}, {wy}, c: {out}[b, x, y, c] max= "
+                f"{x}[b, {stride}*x+{wx}, {stride}*y+{wy}, c]")
+    return out
+
+
+def avg_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
+    """out[b, x, y, c] = mean over the window of x[b, stride*x+wx, stride*y+wy, c]."""
+    stride = stride or size
+    wx, wy = _window(prog, size)
+    out = prog.fresh("pool")
+    prog.append(f"for b, x, y, {wx}, {wy}, c: {out}[b, x, y, c] += "
+                f"{x}[b, {stride}*x+{wx}, {stride}*y+{wy}, c] / {size * size}")
+    return out
+
+
+def image_affine(prog: Program, p, x: str) -> str:
+    """out[b, j] = sum_{x, y, c} in[b, x, y, c] W[x, y, c, j] + b[j]: an affine layer on a whole
+    image; in Einstein notation nothing needs flattening. W has shape (X, Y, C, J)."""
+    W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
+    out = prog.fresh("h")
+    prog.append(f"for b, x, y, c, j: {out}[b, j] += {x}[b, x, y, c] * {W}[x, y, c, j]")
+    prog.append(f"for b, j: {out}[b, j] += {bias}[j]")
+    return out
+
+
+def log_softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> str:
+    """z[..., k] - log sum_k exp z[..., k], computed stably: the max (``max=``) is taken out."""
+    B, k = _index(_names(batch)), classes
+    m, s, out = prog.fresh("max"), prog.fresh("sumexp"), prog.fresh("logp")
+    prog.append(f"for {B}, {k}: {m}[{B}] max= {z}[{B}, {k}]")
+    prog.append(f"for {B}, {k}: {s}[{B}] += exp({z}[{B}, {k}] - {m}[{B}])")
+    prog.append(f"for {B}, {k}: {out}[{B}, {k}] = {z}[{B}, {k}] - {m}[{B}] - log({s}[{B}])")
+    return out
+
+
+def softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> str:
+    """exp(z[..., k] - max) / sum_k exp(z[..., k] - max)."""
+    B, k = _index(_names(batch)), classes
+    m, e, s, out = prog.fresh("max"), prog.fresh("exp"), prog.fresh("sumexp"), prog.fresh("p")
+    prog.append(f"for {B}, {k}: {m}[{B}] max= {z}[{B}, {k}]")
+    prog.append(f"for {B}, {k}: {e}[{B}, {k}] = exp({z}[{B}, {k}] - {m}[{B}])")
+    prog.append(f"for {B}, {k}: {s}[{B}] += {e}[{B}, {k}]")
+    prog.append(f"for {B}, {k}: {out}[{B}, {k}] = {e}[{B}, {k}] / {s}[{B}]")
+    return out
+
+
+def cross_entropy(prog: Program, logits: str, targets: str, batch: str = "b") -> str:
+    """loss = - sum over the batch and classes of targets * log softmax(logits): a sum, as the
+    batch-size-1 learning-rate convention wants. ``targets`` are one-hot (or probabilities)."""
+    logp = log_softmax(prog, logits, batch)
+    B = _index(_names(batch))
+    loss = prog.fresh("loss")
+    prog.append(f"for {B}, k: {loss} += -{targets}[{B}, k] * {logp}[{B}, k]")
+    return loss
+
+
+def layer_norm(prog: Program, p, x: str, batch: str = "b", eps: float = 1e-5) -> str:
+    """(x - mean) / sqrt(variance + eps) * gain + bias over the last axis of x[..., i]."""
+    gain, bias = prog.bind(p.gain, "gain"), prog.bind(p.bias, "beta")
+    features = p.gain.value.shape[0]
+    B = _index(_names(batch))
+    mean, centred, var, out = prog.fresh("mean"), prog.fresh("centred"), prog.fresh("var"), prog.fresh("ln")
+    prog.append(f"for {B}, i: {mean}[{B}] += {x}[{B}, i] / {features}")
+    prog.append(f"for {B}, i: {centred}[{B}, i] = {x}[{B}, i] - {mean}[{B}]")
+    prog.append(f"for {B}, i: {var}[{B}] += {centred}[{B}, i] ** 2 / {features}")
+    prog.append(f"for {B}, i: {out}[{B}, i] = {centred}[{B}, i] / sqrt({var}[{B}] + {eps!r}) "
+                f"* {gain}[i] + {bias}[i]")
+    return out
+
+
+def embedding(prog: Program, p, tokens: str, batch: str = "b, t") -> str:
+    """out[..., d] = E[tokens[...], d]: a table lookup through an integer tensor."""
+    E = prog.bind(p.E, "E")
+    B = _index(_names(batch))
+    out = prog.fresh("emb")
+    prog.append(f"for {B}, d: {out}[{B}, d] = {E}[{tokens}[{B}], d]")
+    return out
+
+
+def dropout(prog: Program, x: str, indices: str, rate: float, rng: np.random.Generator) -> str:
+    """While ``prog.training``: zero each element with probability ``rate`` and scale the rest by
+    1 / (1 - rate), with a mask drawn from ``rng`` at every forward; otherwise the identity."""
+    if not 0 <= rate < 1:
+        from edf.errors import EdfError
+
+        raise EdfError(f"dropout rate must be in [0, 1), got {rate}")
+    I = _index(_names(indices))
+    mask, out = prog.fresh("mask"), prog.fresh("drop")
+
+    def make(shape, training):
+        if not training or rate == 0:
+            return np.ones(shape)
+        return (rng.random(shape) >= rate) / (1.0 - rate)
+
+    prog.feed(mask, like=x, make=make)
+    prog.append(f"for {I}: {out}[{I}] = {x}[{I}] * {mask}[{I}]")
+    return out
+
+
+def self_attention(prog: Program, p, x: str) -> str:
+    """Multi-head self-attention over x[b, t, d]: every position t attends to every u.
+
+        q[b, t, h, k] = sum_d x[b, t, d] Wq[d, h, k]    (keys and values likewise)
+        a[b, h, t, u] = softmax over u of sum_k q[b, t, h, k] key[b, u, h, k] / sqrt(K)
+        out[b, t, e]  = sum_{h, k} (sum_u a[b, h, t, u] value[b, u, h, k]) Wo[h, k, e]
+    """
+    Wq, Wk, Wv, Wo = (prog.bind(getattr(p, w), w) for w in ("Wq", "Wk", "Wv", "Wo"))
+    scale = 1.0 / math.sqrt(p.Wq.value.shape[2])
+    q, key, value = prog.fresh("q"), prog.fresh("key"), prog.fresh("value")
+    for name, W in ((q, Wq), (key, Wk), (value, Wv)):
+        prog.append(f"for b, t, d, h, k: {name}[b, t, h, k] += {x}[b, t, d] * {W}[d, h, k]")
+    scores = prog.fresh("scores")
+    prog.append(f"for b, h, t, u, k: {scores}[b, h, t, u] += {q}[b, t, h, k] * {key}[b, u, h, k] * {scale!r}")
+    weights = softmax(prog, scores, batch="b, h, t", classes="u")
+    mixed, out = prog.fresh("mixed"), prog.fresh("attn")
+    prog.append(f"for b, h, t, u, k: {mixed}[b, t, h, k] += {weights}[b, h, t, u] * {value}[b, u, h, k]")
+    prog.append(f"for b, t, h, k, e: {out}[b, t, e] += {mixed}[b, t, h, k] * {Wo}[h, k, e]")
+    return out
+
+
+def transformer_block(prog: Program, p, x: str) -> str:
+    """Pre-norm block on x[b, t, d]: h = x + attention(norm(x)); out = h + mlp(norm(h))."""
+    h = residual(prog, x, self_attention(prog, p.attention, layer_norm(prog, p.norm1, x, "b, t")), "b, t, d")
+    hidden = relu(prog, affine(prog, p.up, layer_norm(prog, p.norm2, h, "b, t"), "b, t"), "b, t, j")
+    return residual(prog, h, affine(prog, p.down, hidden, "b, t"), "b, t, d")
