@@ -164,6 +164,14 @@ class Program:
         self.parameters[name] = parameter
         return name
 
+    def with_backend(self, backend: str) -> "Program":
+        """The same program (statements, declared ranges and shapes, bound parameters and fed
+        inputs) on another backend."""
+        copy = Program(self.statements, backend=backend, check_finite=self.check_finite,
+                       ranges=self.ranges, like=self.like)
+        copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
+        return copy
+
     def feed(self, name: str, like, make) -> None:
         """Declare ``name`` an input the program makes itself: ``make(shape, training)`` is
         called at each forward (unless a value is given) with the shape of ``like``."""

@@ -88,15 +88,16 @@ def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
     return analytic
 
 
-def check_backend(source: str, inputs: Mapping[str, np.ndarray], backend: str, *,
+def check_backend(source: str | Program, inputs: Mapping[str, np.ndarray], backend: str, *,
                   oracle: str = "reference", seed: int = 0, rtol: float = 1e-10,
                   atol: float = 1e-12) -> None:
     """Assert that ``backend`` computes what ``oracle`` does: every defined tensor forward, and
     every input's gradient for random seeds on the program's outputs (arrays on a GPU are copied
-    back to compare)."""
+    back to compare). ``source`` is program text or a Program (whose declarations are kept)."""
     from edf.params import to_numpy
 
-    tested, trusted = Program(source, backend=backend), Program(source, backend=oracle)
+    program = source if isinstance(source, Program) else Program(source)
+    tested, trusted = program.with_backend(backend), program.with_backend(oracle)
     got, want = tested.forward(**inputs), trusted.forward(**inputs)
     for name in trusted.defined:
         np.testing.assert_allclose(to_numpy(got[name]), want[name], rtol=rtol, atol=atol,

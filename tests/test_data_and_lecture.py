@@ -56,3 +56,26 @@ def test_cli_show_errors_are_edf_messages(capsys):
     assert "index 'j' is not listed after 'for'" in capsys.readouterr().err
     assert cli.main(["show", "for i: y[i] = x[i]", "--shape", "x=three"]) == 2
     assert "--shape takes NAME=SIZE" in capsys.readouterr().err
+
+
+def test_cnn_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("cnn", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "max= " in out and "pad1[b, x+1, y+1, c] = image[b, x, y, c]" in out  # the program
+    assert "criterion: >= 0.98" in out
+    assert metrics["test_accuracy"] > 0.9
+    for name in ("cnn_curves.png", "cnn_filters.png", "cnn_metrics.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_sgd_temperature_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("sgd_temperature", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "slope d Loss / d lr at lr -> 0: measured" in out and "criterion: within 20%" in out
+    assert metrics["slope_error"] < 0.2  # holds already on the short run
+    assert (tmp_path / "sgd_temperature.png").stat().st_size > 0
+
+
+def test_lecture_list_has_all(capsys):
+    cli.main(["lecture", "list"])
+    assert capsys.readouterr().out.split() == ["backprop", "cnn", "sgd_temperature"]

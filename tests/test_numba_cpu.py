@@ -93,3 +93,19 @@ def test_second_process_loads_kernels_instead_of_compiling(tmp_path):
                                       capture_output=True, text=True).stdout) for _ in range(2)]
     assert runs[0][0] > 0  # the first process compiled
     assert runs[1] == [0, runs[0][0]]  # the second compiled nothing and loaded every kernel
+
+
+def test_components_run_as_generated_loops(loops_only):
+    """Padding copies, strided windows, declared pooling ranges, attention: all on numba loops."""
+    from edf import nn
+
+    rng = np.random.default_rng(0)
+    prog = edf.Program()
+    h = nn.conv2d(prog, nn.conv2d_params(3, 2, 3, rng, np.float64), "img", stride=2, padding=1)
+    nn.avg_pool2d(prog, nn.max_pool2d(prog, h, 2), 1)
+    inputs = {"img": rng.normal(size=(2, 7, 7, 2)), **{n: p.value for n, p in prog.parameters.items()}}
+    check_backend(prog, inputs, "numba")
+    block = edf.Program()
+    nn.transformer_block(block, nn.transformer_params(4, 2, 6, rng, np.float64), "x")
+    inputs = {"x": rng.normal(size=(2, 3, 4)), **{n: p.value for n, p in block.parameters.items()}}
+    check_backend(block, inputs, "numba")
