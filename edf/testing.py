@@ -177,14 +177,14 @@ class _ProgramBuilder:
             return self.operand(within)
         if choice == 1:
             return f"{self.draw(st.sampled_from(_SAFE))}({self.scalar(within, depth - 1)})"
-        if choice == 2:
+        if choice == 2:  # parenthesised: "a / b ** 2" would square b alone
             fn = self.draw(st.sampled_from(["log", "sqrt"]))
-            return f"{fn}({self.scalar(within, depth - 1)} ** 2 + 1)"
+            return f"{fn}(({self.scalar(within, depth - 1)}) ** 2 + 1)"
         if choice == 3:
             op = self.draw(st.sampled_from(["+", "-", "*"]))
             return f"({self.scalar(within, depth - 1)} {op} {self.scalar(within, depth - 1)})"
         if choice == 4:
-            return f"{self.scalar(within, depth - 1)} / ({self.scalar(within, depth - 1)} ** 2 + 1)"
+            return f"{self.scalar(within, depth - 1)} / (({self.scalar(within, depth - 1)}) ** 2 + 1)"
         if choice == 5:
             return f"-{self.scalar(within, depth - 1)} * 0.5"
         return f"({self.scalar(within, depth - 1)} * ({self.operand(within)} > 0))"
