@@ -143,6 +143,120 @@ def _window(prog: Program, size: int) -> tuple[str, str]:
     return wx, wy
 
 
+def _pool(prog: Program, x: str, size: int, stride: int | None, op: str, scale: str) -> str:
+    stride = stride or size
+    wx, wy = _window(prog, size)
+    out = prog.fresh("pool")
+    prog.append(f"for b, x, y, {wx}, {wy}, c: {out}[b, x, y, c] {op} "
+                f"{x}[b, {stride}*x+{wx}, {stride}*y+{wy}, c]{scale}")
+    return out
+
+
+def max_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
+    """out[b, x, y, c] = max over the window of x[b, stride*x+wx, stride*y+wy, c]."""
+    return _pool(prog, x, size, stride, "max=", "")
+
+
+def avg_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
+    """out[b, x, y, c] = mean over the window of x[b, stride*x+wx, stride*y+wy, c]."""
+    return _pool(prog, x, size, stride, "+=", f" / {size * size}")
+
+
+def image_affine_params(height: int, width: int, channels: int, outputs: int,
+                        rng: np.random.Generator, dtype=np.float32):
+    """W (height, width, channels, outputs) with He initialisation, b zeros."""
+    fan_in = height * width * channels
+    W = rng.normal(0, math.sqrt(2 / fan_in), (height, width, channels, outputs))
+    return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(outputs, dtype)))
+
+
+def layer_norm_params(features: int, dtype=np.float32):
+    return SimpleNamespace(gain=Parameter(np.ones(features, dtype)), bias=Parameter(np.zeros(features, dtype)))
+
+
+def embedding_params(vocabulary: int, features: int, rng: np.random.Generator, dtype=np.float32):
+    return SimpleNamespace(E=Parameter(rng.normal(0, 1, (vocabulary, features)).astype(dtype)))
+
+
+def attention_params(features: int, heads: int, rng: np.random.Generator, dtype=np.float32):
+    """Wq, Wk, Wv (features, heads, features // heads) and Wo (heads, features // heads, features)."""
+    k = features // heads
+    draw = lambda *shape: Parameter(rng.normal(0, 1 / math.sqrt(features), shape).astype(dtype))  # noqa: E731
+    return SimpleNamespace(Wq=draw(features, heads, k), Wk=draw(features, heads, k),
+                           Wv=draw(features, heads, k), Wo=draw(heads, k, features))
+
+
+def transformer_params(features: int, heads: int, hidden: int, rng: np.random.Generator, dtype=np.float32):
+    return SimpleNamespace(norm1=layer_norm_params(features, dtype),
+                           attention=attention_params(features, heads, rng, dtype),
+                           norm2=layer_norm_params(features, dtype),
+                           up=affine_params(features, hidden, rng, dtype),
+                           down=affine_params(hidden, features, rng, dtype))
+
+
+# -- components -----------------------------------------------------------------------------
+def affine(prog: Program, p, x: str, batch: str = "b") -> str:
+    """h[..., j] = sum_i x[..., i] W[i, j] + b[j]."""
+    W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
+    B = _index(_names(batch))
+    h = prog.fresh("h")
+    prog.append(f"for {B}, i, j: {h}[{B}, j] += {x}[{B}, i] * {W}[i, j]")
+    prog.append(f"for {B}, j: {h}[{B}, j] += {bias}[j]")
+    return h
+
+
+def activation(prog: Program, x: str, indices: str, fn: str = "relu") -> str:
+    """y = fn(x) elementwise; ``indices`` names x's axes (``"b, i"``)."""
+    I = _index(_names(indices))
+    y = prog.fresh("a")
+    prog.append(f"for {I}: {y}[{I}] = {fn}({x}[{I}])")
+    return y
+
+
+def relu(prog: Program, x: str, indices: str) -> str:
+    return activation(prog, x, indices, "relu")
+
+
+def residual(prog: Program, x: str, y: str, indices: str) -> str:
+    """z = x + y: the skip connection around a block."""
+    I = _index(_names(indices))
+    z = prog.fresh("r")
+    prog.append(f"for {I}: {z}[{I}] = {x}[{I}] + {y}[{I}]")
+    return z
+
+
+def pad2d(prog: Program, x: str, padding: int) -> str:
+    """A copy of image x[b, x, y, c] with ``padding`` zeros on every side of x and y."""
+    padded = prog.fresh("pad")
+    prog.like[padded] = (x, (0, 2 * padding, 2 * padding, 0))
+    prog.append(f"for b, x, y, c: {padded}[b, x+{padding}, y+{padding}, c] = {x}[b, x, y, c]")
+    return padded
+
+
+def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
+    """out[b, x, y, j] = sum W[dx, dy, i, j] in[b, stride*x+dx, stride*y+dy, i] + b[j], where
+    ``in`` is x padded with zeros (explicitly, by ``pad2d``)."""
+    W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
+    source = pad2d(prog, x, padding) if padding else x
+    sx = f"{stride}*x" if stride != 1 else "x"
+    sy = f"{stride}*y" if stride != 1 else "y"
+    out = prog.fresh("conv")
+    prog.append(f"for b, x, y, dx, dy, i, j: {out}[b, x, y, j] += "
+                f"{W}[dx, dy, i, j] * {source}[b, {sx}+dx, {sy}+dy, i]")
+    prog.append(f"for b, x, y, j: {out}[b, x, y, j] += {bias}[j]")
+    return out
+
+
+def _window(prog: Program, size: int) -> tuple[str, str]:
+    """Index names for a pooling window, their range declared (no tensor has that size)."""
+    number = 1
+    while f"px{number}" in prog.ranges:
+        number += 1
+    wx, wy = f"px{number}", f"py{number}"
+    prog.ranges[wx] = prog.ranges[wy] = size
+    return wx, wy
+
+
 def max_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
     """out[b, x, y, c] = max over the window of x[b, stride*x+wx, stride*y+wy, c]."""
     stride = stride or size
