@@ -2,6 +2,7 @@
 
     edf lecture NAME [--quick] [--backend B] [--out DIR]     run a lecture (or: all, list)
     edf show "for b, i, j: h[b, j] += x[b, i] * W[i, j]" --shape x=64,10 --shape W=10,5 [--backend numba]
+    edf exercise list | edf exercise grade N [--solution] [-m exN_k]
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from edf.errors import EdfError
 
@@ -24,6 +26,31 @@ def run_lecture(name: str, argv: list[str]) -> dict:
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
     module = importlib.import_module(f"lectures.{name}")
     return module.main(argv)
+
+
+def exercises_dir() -> Path:
+    """The exercises ship with the source checkout, beside the edf package."""
+    folder = Path(__file__).resolve().parent.parent / "exercises"
+    if not folder.is_dir():
+        raise EdfError("the exercises come with the source checkout: git clone the repository and "
+                       "pip install -e . there")
+    return folder
+
+
+def exercise_folders() -> list[Path]:
+    return sorted(p for p in exercises_dir().iterdir() if p.is_dir() and p.name[:2].isdigit())
+
+
+def grade(number: str, solution: bool, extra: list[str]) -> int:
+    """Run an exercise's grader with pytest; the return code is pytest's."""
+    import subprocess
+
+    matches = [p for p in exercise_folders() if p.name.split("_")[0].lstrip("0") == number.lstrip("0")]
+    if not matches:
+        names = ", ".join(p.name for p in exercise_folders())
+        raise EdfError(f"no exercise {number!r}; there are: {names}")
+    command = [sys.executable, "-m", "pytest", str(matches[0]), *(["--solution"] if solution else []), *extra]
+    return subprocess.run(command, cwd=exercises_dir().parent).returncode
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -76,8 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     shows.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
                        help="the shape of an input (repeat for each)")
     shows.add_argument("--backend", default=None, help="also show this target's kernels")
+    exercise = commands.add_parser("exercise", help="list exercises or grade one",
+                                   description="edf exercise list | edf exercise grade N [--solution]")
+    exercise.add_argument("action", choices=["list", "grade"])
+    exercise.add_argument("number", nargs="?", help="the exercise to grade (1, 2, ...)")
+    exercise.add_argument("--solution", action="store_true", help="grade the reference solution")
+    exercise.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (-m ex1_2)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "exercise":
+            if args.action == "list":
+                for folder in exercise_folders():
+                    title = (folder / "README.md").read_text().splitlines()[0].lstrip("# ")
+                    print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title}")
+                return 0
+            if not args.number:
+                raise EdfError("which exercise? edf exercise grade N (see edf exercise list)")
+            return grade(args.number, args.solution, args.pytest_args)
         if args.command == "show":
             print(show(args.statements, args.shape, args.backend))
         elif args.name == "list":

@@ -1,0 +1,71 @@
+"""Grader for exercise 3 (see README.md). Run: pytest exercises/03_cuda_kernel [--solution]."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cuda = pytest.importorskip("numba.cuda", reason="needs numba-cuda: pip install -e '.[cuda]'")
+SHAPES = [(5, 7, 3), (6, 5, 9), (1, 4, 1), (8, 8, 8)]  # (rows of A, shared, columns of B)
+
+
+def run(kernel, A, B, grid, block):
+    C = np.full((A.shape[0], B.shape[1]), np.nan)  # poisoned: every element must be written
+    cuda.jit(kernel)[grid, block](A, B, C)
+    return C
+
+
+@pytest.mark.ex3_1
+@pytest.mark.parametrize("m, k, n", SHAPES)
+def test_naive_kernel_under_the_simulator(impl, m, k, n):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    A, B = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+    block = (4, 4)
+    grid = (-(-m // block[0]), -(-n // block[1]))
+    np.testing.assert_allclose(run(impl.naive_kernel, A, B, grid, block), A @ B, rtol=1e-12)
+
+
+@pytest.mark.ex3_2
+@pytest.mark.parametrize("m, k, n", SHAPES)
+def test_tiled_kernel_under_the_simulator(impl, m, k, n):
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    A, B = rng.normal(size=(m, k)), rng.normal(size=(k, n))
+    tile = impl.TILE
+    grid = (-(-m // tile), -(-n // tile))
+    np.testing.assert_allclose(run(impl.tiled_kernel, A, B, grid, (tile, tile)), A @ B, rtol=1e-12)
+
+
+COMPILE = """
+import inspect, json, sys, importlib.util
+from numba import cuda, float64
+spec = importlib.util.spec_from_file_location("impl", sys.argv[1])
+impl = importlib.util.module_from_spec(spec); spec.loader.exec_module(impl)
+report = {}
+for name in ("naive_kernel", "tiled_kernel"):
+    kernel = getattr(impl, name)
+    if "NotImplementedError" in inspect.getsource(kernel):
+        report[name] = "not done"
+        continue
+    ptx, _ = cuda.compile_ptx(kernel, (float64[:, :],) * 3, cc=(9, 0))
+    report[name] = {"sm_90": ".target sm_90" in ptx, "shared": ".shared" in ptx, "barrier": "bar.sync" in ptx}
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.ex3_3
+def test_kernels_compile_to_sm90_ptx(impl):
+    pytest.importorskip("cuda.bindings", reason="compile_ptx needs the cuda extra: pip install -e '.[cuda]'")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}  # the real compiler
+    result = subprocess.run([sys.executable, "-c", COMPILE, impl.__file__], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"compiling failed:\n{result.stderr[-2000:]}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, task in (("naive_kernel", "3.1"), ("tiled_kernel", "3.2")):
+        if report[name] == "not done":
+            raise NotImplementedError(f"TODO(exercise {task}): write {name} first; then it is compiled")
+        assert report[name]["sm_90"], f"{name} did not compile for sm_90"
+    assert report["tiled_kernel"]["shared"], "tiled_kernel's PTX declares no shared memory: stage the tiles in cuda.shared.array"
+    assert report["tiled_kernel"]["barrier"], "tiled_kernel's PTX has no barrier: call cuda.syncthreads()"

@@ -1,0 +1,17 @@
+"""Exercise 4, reference solution."""
+import numpy as np
+
+
+def momentum_step(theta: np.ndarray, mu: np.ndarray, g: np.ndarray, lr: float, n: float):
+    mu = (1 - 1 / n) * mu + (1 / n) * g
+    return theta - lr * mu, mu
+
+
+def adam_step(theta, m, s, t: int, g, batch_size: int, lr: float, n1: float = 10.0,
+              n2: float = 1000.0, eps: float = 1e-8):
+    mean = g / batch_size
+    d1, d2 = 1 - 1 / n1, 1 - 1 / n2
+    m = d1 * m + (1 - d1) * mean
+    s = d2 * s + (1 - d2) * mean ** 2
+    m_hat, s_hat = m / (1 - d1 ** t), s / (1 - d2 ** t)
+    return theta - lr * batch_size * m_hat / (np.sqrt(s_hat) + eps), m, s

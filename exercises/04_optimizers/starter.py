@@ -1,0 +1,13 @@
+"""Exercise 4: optimizers in the batch-size-1 convention. Fill in the TODOs."""
+import numpy as np
+
+
+def momentum_step(theta: np.ndarray, mu: np.ndarray, g: np.ndarray, lr: float, n: float):
+    # TODO(exercise 4.1): the EMA momentum update; return (new theta, new mu)
+    raise NotImplementedError("TODO(exercise 4.1): write momentum_step in starter.py")
+
+
+def adam_step(theta, m, s, t: int, g, batch_size: int, lr: float, n1: float = 10.0,
+              n2: float = 1000.0, eps: float = 1e-8):
+    # TODO(exercise 4.2): Adam in the batch-size-1 convention; return (new theta, new m, new s)
+    raise NotImplementedError("TODO(exercise 4.2): write adam_step in starter.py")

@@ -1,0 +1,71 @@
+"""Grader for exercise 4 (see README.md). Run: pytest exercises/04_optimizers [--solution]."""
+import numpy as np
+import pytest
+
+import edf
+from edf.data import minibatches
+
+
+@pytest.mark.ex4_1
+def test_momentum_exact_updates(impl):
+    rng = np.random.default_rng(0)
+    theta, mu = rng.normal(size=4), np.zeros(4)
+    want_theta, want_mu = theta.copy(), mu.copy()
+    for _ in range(5):
+        g = rng.normal(size=4)
+        theta, mu = impl.momentum_step(theta, mu, g, lr=0.1, n=4)
+        want_mu = 0.75 * want_mu + 0.25 * g
+        want_theta = want_theta - 0.1 * want_mu
+        np.testing.assert_allclose(mu, want_mu, rtol=1e-12, err_msg="mu is not the EMA of the gradients")
+        np.testing.assert_allclose(theta, want_theta, rtol=1e-12, err_msg="theta step is not lr * mu")
+
+
+def reference_adam(rng, steps, batch_size):
+    """edf's own Adam, the trusted implementation, on the same gradients."""
+    p = edf.Parameter(rng.normal(size=3))
+    start = p.value.copy()
+    opt = edf.optim.Adam([p], lr=0.01)
+    grads = [rng.normal(size=3) * batch_size for _ in range(steps)]
+    for g in grads:
+        p.grad = g
+        opt.step(batch_size=batch_size)
+    return start, grads, p.value
+
+
+@pytest.mark.ex4_2
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_adam_exact_updates(impl, batch_size):
+    start, grads, want = reference_adam(np.random.default_rng(batch_size), 6, batch_size)
+    theta, m, s = start.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(grads, start=1):
+        theta, m, s = impl.adam_step(theta, m, s, t, g, batch_size, lr=0.01)
+    np.testing.assert_allclose(theta, want, rtol=1e-10)
+
+
+def least_squares_run(step, epochs=60):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    prog = edf.Program("for b, i: p[b] += x[b, i] * w[i]\nfor b: loss += 0.5 * (p[b] - y[b]) ** 2")
+    w, state = np.zeros(3), None
+    for _ in range(epochs):
+        for idx in minibatches(64, 8, rng):
+            prog.forward(x=x[idx], y=y[idx], w=w)
+            w, state = step(w, prog.backward("loss", wrt=["w"])["w"], state, len(idx))
+    return w
+
+
+@pytest.mark.ex4_1
+def test_momentum_trains(impl):
+    def step(w, g, mu, batch):
+        return impl.momentum_step(w, np.zeros(3) if mu is None else mu, g, lr=0.01, n=10)
+    np.testing.assert_allclose(least_squares_run(step), [1.0, -2.0, 0.5], atol=1e-3)
+
+
+@pytest.mark.ex4_2
+def test_adam_trains(impl):
+    def step(w, g, state, batch):
+        m, s, t = state or (np.zeros(3), np.zeros(3), 0)
+        w, m, s = impl.adam_step(w, m, s, t + 1, g, batch, lr=0.002)
+        return w, (m, s, t + 1)
+    np.testing.assert_allclose(least_squares_run(step), [1.0, -2.0, 0.5], atol=1e-2)
