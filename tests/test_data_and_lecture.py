@@ -78,4 +78,13 @@ def test_sgd_temperature_lecture_quick(tmp_path, capsys):
 
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "cnn", "sgd_temperature"]
+    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "sgd_temperature"]
+
+
+def test_bert_consistency_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("bert_consistency", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "with the true conditionals TV =" in out and "criterion: TV < 0.03" in out
+    assert metrics["tv_true_conditionals"] < 1e-12  # exact: the true conditionals give the population
+    assert metrics["tv_model"] < metrics["tv_independent"]  # even a short run beats independence
+    assert (tmp_path / "bert_consistency.png").stat().st_size > 0
