@@ -78,7 +78,7 @@ def test_sgd_temperature_lecture_quick(tmp_path, capsys):
 
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "sgd_temperature"]
+    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "sgd_temperature", "vae"]
 
 
 def test_bert_consistency_lecture_quick(tmp_path, capsys):
@@ -88,3 +88,11 @@ def test_bert_consistency_lecture_quick(tmp_path, capsys):
     assert metrics["tv_true_conditionals"] < 1e-12  # exact: the true conditionals give the population
     assert metrics["tv_model"] < metrics["tv_independent"]  # even a short run beats independence
     assert (tmp_path / "bert_consistency.png").stat().st_size > 0
+
+
+def test_vae_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("vae", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "full-covariance Gaussian" in out and "importance-sampled bound" in out
+    assert metrics["bound_valid"]  # -ELBO >= the tighter importance-sampled bound, always
+    assert (tmp_path / "vae.png").stat().st_size > 0
