@@ -17,8 +17,6 @@
 # %%
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
+from edf import report
 from edf.data import digits, minibatches, one_hot
 
 # %% [markdown]
@@ -76,13 +75,9 @@ def accuracy(prog: edf.Program, params, x: np.ndarray, labels: np.ndarray, class
 
 # %%
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="edf lecture backprop", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short run (for tests)")
-    parser.add_argument("--backend", default=None, help="kernel target (default: numpy)")
-    parser.add_argument("--out", type=Path, default=None, help="write figures and metrics here")
+    parser = report.lecture_parser("backprop", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     epochs = args.epochs or (4 if args.quick else 40)
     batch, lr, momentum_n = 32, 0.02, 10
@@ -119,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     met = test_accuracy >= CRITERION
     print(f"train accuracy {train_accuracy:.4f}")
     print(f"test accuracy  {test_accuracy:.4f}   criterion: >= {CRITERION} in the full run: "
-          f"{'met' if met else 'NOT met'}{' (quick run: criterion not applied)' if args.quick else ''}")
+          f"{report.verdict(met, args.quick)}")
     print(f"training took {seconds:.1f} s for {epochs} epochs")
     metrics = dict(test_accuracy=test_accuracy, train_accuracy=train_accuracy, criterion=CRITERION,
                    met=met, quick=args.quick, epochs=epochs, seconds=seconds, loss=history,
@@ -134,23 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 def save(out: Path, metrics: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = report.pyplot().subplots(figsize=(5, 3.5))
     ax.plot(range(1, len(metrics["loss"]) + 1), metrics["loss"])
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy per example (nats)")
     ax.set_yscale("log")
     ax.set_title(f"MLP on digits: test accuracy {metrics['test_accuracy']:.3f}")
-    fig.tight_layout()
-    fig.savefig(out / "backprop_loss.png", dpi=120)
-    plt.close(fig)
-    (out / "backprop_metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"wrote {out / 'backprop_loss.png'} and {out / 'backprop_metrics.json'}")
+    report.save(out, "backprop", fig, metrics)
 
 
 if __name__ == "__main__":

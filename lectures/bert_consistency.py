@@ -29,9 +29,7 @@
 # %%
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import nn
+from edf import nn, report
 from edf.data import markov_probability, random_transition
 
 LENGTH, TOKENS = 5, 4
@@ -173,11 +171,7 @@ def run_chains(prog, logp: str, chains: int, steps: int, rng: np.random.Generato
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="edf lecture bert_consistency", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short run (for tests)")
-    parser.add_argument("--backend", default=None, help="kernel target (default: numpy)")
-    parser.add_argument("--out", type=Path, default=None, help="write figures and metrics here")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = report.lecture_parser("bert_consistency", __doc__)
     parser.add_argument("--steps", type=int, default=None, help="training steps")
     parser.add_argument("--features", type=int, default=16)
     args = parser.parse_args(argv)
@@ -223,8 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     tv_chains, tv_iid = tv(empirical, probs), float(np.mean([tv(q, probs) for q in iid]))
     seconds = time.perf_counter() - start
 
-    quick = " (quick run: criterion not applied)" if args.quick else ""
-    verdict = lambda ok: ("met" if ok else "NOT met") + quick  # noqa: E731
+    verdict = lambda met: report.verdict(met, args.quick)  # noqa: E731
     print(f"\nA. loss {history[-1]:.5f} nats per blank; pseudo-likelihood floor {floor:.5f}")
     print(f"   mean KL(true || model) of the conditionals: {mean_kl:.5f} nats   criterion: < "
           f"{KL_CRITERION}: {verdict(mean_kl < KL_CRITERION)}")
@@ -253,13 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 def save(out: Path, metrics: dict, probs, pi, checkpoints) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = report.pyplot().subplots(1, 2, figsize=(10, 4))
     left.plot(*zip(*checkpoints), "o-")
     left.set_yscale("log")
     left.set_xlabel("training step")
@@ -268,11 +255,7 @@ def save(out: Path, metrics: dict, probs, pi, checkpoints) -> None:
     right.plot([probs.min(), probs.max()], [probs.min(), probs.max()], "k--", lw=1)
     right.set_xlabel("population probability")
     right.set_ylabel("stationary probability (model's Gibbs chain)")
-    fig.tight_layout()
-    fig.savefig(out / "bert_consistency.png", dpi=120)
-    plt.close(fig)
-    (out / "bert_consistency_metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"wrote bert_consistency.png and bert_consistency_metrics.json to {out}")
+    report.save(out, "bert_consistency", fig, metrics)
 
 
 if __name__ == "__main__":

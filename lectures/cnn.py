@@ -21,8 +21,6 @@
 # %%
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import edf
-from edf import nn
+from edf import nn, report
 from edf.data import digits, minibatches, one_hot
 from edf.train import fit
 
@@ -63,12 +61,8 @@ def accuracy(prog, logits: str, images: np.ndarray, labels: np.ndarray) -> float
 
 # %%
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="edf lecture cnn", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short run (for tests)")
-    parser.add_argument("--backend", default=None, help="kernel target (default: numpy)")
-    parser.add_argument("--out", type=Path, default=None, help="write figures and metrics here")
+    parser = report.lecture_parser("cnn", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     epochs = args.epochs or (2 if args.quick else 30)
     batch, lr = 32, 0.01
@@ -96,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     test_accuracy = history.last("test accuracy")
     met = test_accuracy >= CRITERION
     print(f"test accuracy {test_accuracy:.4f}   criterion: >= {CRITERION} in the full run: "
-          f"{'met' if met else 'NOT met'}{' (quick run: criterion not applied)' if args.quick else ''}")
+          f"{report.verdict(met, args.quick)}")
     print(f"training took {seconds:.1f} s for {epochs} epochs")
     metrics = dict(test_accuracy=test_accuracy, criterion=CRITERION, met=met, quick=args.quick,
                    epochs=epochs, seconds=seconds, backend=prog.backend,
@@ -114,24 +108,15 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 def save(out: Path, metrics: dict, history, filters: np.ndarray) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out.mkdir(parents=True, exist_ok=True)
     history.plot(out / "cnn_curves.png", title="CNN on digits")
-    fig, axes = plt.subplots(2, 8, figsize=(8, 2.4))
+    fig, axes = report.pyplot().subplots(2, 8, figsize=(8, 2.4))
     for k, ax in enumerate(axes.flat):
         ax.imshow(filters[:, :, 0, k], cmap="RdBu", vmin=-np.abs(filters).max(), vmax=np.abs(filters).max())
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("first-layer filters (3x3)")
-    fig.tight_layout()
-    fig.savefig(out / "cnn_filters.png", dpi=120)
-    plt.close(fig)
-    (out / "cnn_metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"wrote cnn_curves.png, cnn_filters.png and cnn_metrics.json to {out}")
+    report.save(out, "cnn", fig, metrics)
 
 
 if __name__ == "__main__":

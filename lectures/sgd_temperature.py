@@ -29,8 +29,6 @@
 # %%
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
+from edf import report
 
 MODEL = """
 for c, b, i: p[c, b] += X[pick[c, b], i] * w[c, i]
@@ -87,11 +86,7 @@ def excess_loss(lr: float, batch: int, momentum_n: float, chains: int, relaxatio
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="edf lecture sgd_temperature", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short run (for tests)")
-    parser.add_argument("--backend", default=None, help="kernel target (default: numpy)")
-    parser.add_argument("--out", type=Path, default=None, help="write figures and metrics here")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = report.lecture_parser("sgd_temperature", __doc__)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     data = problem(rng)
@@ -128,13 +123,12 @@ def main(argv: list[str] | None = None) -> dict:
     measured_slope = float(fit[1])
     error = abs(measured_slope / predicted_slope - 1)
     slope_met = error <= SLOPE_CRITERION
-    quick_note = " (quick run: criterion not applied)" if args.quick else ""
     print(f"\nspread across batch sizes and N at lr <= {small[-1]}: "
           f"max {max(spreads[lr] for lr in small):.1%}   criterion: <= {SPREAD_CRITERION:.0%}: "
-          f"{'met' if spread_met else 'NOT met'}{quick_note}")
+          f"{report.verdict(spread_met, args.quick)}")
     print(f"slope d Loss / d lr at lr -> 0: measured {measured_slope:.4f}, predicted (1/4) E|g|^2 = "
           f"{predicted_slope:.4f} ({error:.1%} off)   criterion: within {SLOPE_CRITERION:.0%}: "
-          f"{'met' if slope_met else 'NOT met'}{quick_note}")
+          f"{report.verdict(slope_met, args.quick)}")
     print(f"took {seconds:.1f} s")
     metrics = dict(rates=rates, settings=settings, quick=args.quick, seconds=seconds,
                    excess={f"lr={lr} B={b} N={n}": v for (lr, b, n), v in table.items()},
@@ -155,13 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 def save(out: Path, metrics: dict, table: dict, rates, settings, slope: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = report.pyplot().subplots(figsize=(5.5, 4))
     for batch, n in settings:
         ax.plot(rates, [table[(lr, batch, n)] for lr in rates], "o-", label=f"B={batch}, N={n}", alpha=0.8)
     grid = np.linspace(0, max(rates), 50)
@@ -171,11 +159,7 @@ def save(out: Path, metrics: dict, table: dict, rates, settings, slope: float) -
     ax.set_ylabel("stationary excess loss")
     ax.legend(fontsize=8)
     ax.set_title("SGD: the learning rate is the temperature")
-    fig.tight_layout()
-    fig.savefig(out / "sgd_temperature.png", dpi=120)
-    plt.close(fig)
-    (out / "sgd_temperature_metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"wrote sgd_temperature.png and sgd_temperature_metrics.json to {out}")
+    report.save(out, "sgd_temperature", fig, metrics)
 
 
 if __name__ == "__main__":

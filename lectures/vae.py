@@ -26,8 +26,6 @@
 # %%
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import nn
+from edf import nn, report
 from edf.data import digits, minibatches
 
 LOG_2PI = math.log(2 * math.pi)
@@ -162,11 +160,7 @@ def importance_sampled_nll(prog, names, p, data, rng, samples: int = 64) -> floa
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="edf lecture vae", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short run (for tests)")
-    parser.add_argument("--backend", default=None, help="kernel target (default: numpy)")
-    parser.add_argument("--out", type=Path, default=None, help="write figures and metrics here")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = report.lecture_parser("vae", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args(argv)
     epochs = args.epochs or (3 if args.quick else 150)
@@ -194,8 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     rates = [results[f"beta={b:g}"]["rate"] for b in BETAS]
     distortions = [results[f"beta={b:g}"]["distortion"] for b in BETAS]
     monotone = all(a > b for a, b in zip(rates, rates[1:])) and all(a < b for a, b in zip(distortions, distortions[1:]))
-    quick = " (quick run: criterion not applied)" if args.quick else ""
-    ok = lambda c: ("met" if c else "NOT met") + quick  # noqa: E731
+    ok = lambda met: report.verdict(met, args.quick)  # noqa: E731
     print("\nbeta sweep (test, nats per example):")
     for b, r, d in zip(BETAS, rates, distortions):
         print(f"  beta={b:<4g} rate {r:8.3f}   distortion {d:9.3f}   -ELBO {r + d:9.3f}")
@@ -236,14 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 # %%
 def save(out: Path, metrics: dict, model, split, rng, rates, distortions) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
     prog, p, names = model
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = report.pyplot().subplots(1, 3, figsize=(13, 4))
     axes[0].plot(rates, distortions, "o-")
     for b, r, d in zip(BETAS, rates, distortions):
         axes[0].annotate(f"beta={b:g}", (r, d), fontsize=8)
@@ -262,11 +249,7 @@ def save(out: Path, metrics: dict, model, split, rng, rates, distortions) -> Non
         ax.imshow(grid, cmap="gray_r")
         ax.set_title(title)
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "vae.png", dpi=120)
-    plt.close(fig)
-    (out / "vae_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    print(f"wrote vae.png and vae_metrics.json to {out}")
+    report.save(out, "vae", fig, metrics)
 
 
 if __name__ == "__main__":

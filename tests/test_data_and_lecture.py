@@ -31,7 +31,7 @@ def test_backprop_lecture_quick(tmp_path, capsys):
     assert metrics["test_accuracy"] > 0.9
     saved = json.loads((tmp_path / "backprop_metrics.json").read_text())
     assert saved["test_accuracy"] == metrics["test_accuracy"]
-    assert (tmp_path / "backprop_loss.png").stat().st_size > 0
+    assert (tmp_path / "backprop.png").stat().st_size > 0
 
 
 def test_cli_lists_lectures_and_rejects_unknown(capsys):
@@ -64,7 +64,7 @@ def test_cnn_lecture_quick(tmp_path, capsys):
     assert "max= " in out and "pad1[b, x+1, y+1, c] = image[b, x, y, c]" in out  # the program
     assert "criterion: >= 0.98" in out
     assert metrics["test_accuracy"] > 0.9
-    for name in ("cnn_curves.png", "cnn_filters.png", "cnn_metrics.json"):
+    for name in ("cnn_curves.png", "cnn.png", "cnn_metrics.json"):
         assert (tmp_path / name).stat().st_size > 0
 
 
