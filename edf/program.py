@@ -111,11 +111,13 @@ class Program:
         number = len(self.statements) + 1
         where = f"statement {number} `{format_statement(statement)}`"
         name = statement.target.name
+        ranks: dict[str, int] = {}  # committed only once every check has passed
         for ref in statement_refs(statement):
-            rank = self._ranks.setdefault(ref.name, len(ref.index))
+            rank = self._ranks.get(ref.name, ranks.get(ref.name, len(ref.index)))
             if rank != len(ref.index):
                 raise ShapeError(f"{ref.name} is used with {rank} indices earlier but with "
                                  f"{len(ref.index)} in {where}")
+            ranks[ref.name] = rank
         values = {ref.name for ref in value_refs(statement.body)} | {name}
         indices = {inner.name for ref in statement_refs(statement) for inner in index_refs(ref)}
         for tensor in (values & self._index_tensors) | (indices & (self._value_tensors | values)):
@@ -133,6 +135,7 @@ class Program:
             raise ProgramError(f"{name} is read by statement {self._first_read[name]} before {where} "
                                f"assigns it: statements assigning a tensor must come before the "
                                f"statements that read it")
+        self._ranks.update(ranks)
         self._assigned.setdefault(name, (statement.op, number))
         for ref in value_refs(statement.body):
             self._first_read.setdefault(ref.name, number)

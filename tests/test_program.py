@@ -186,3 +186,12 @@ def test_non_finite_value_names_the_statement():
         prog.forward(x=np.array([1.0, np.nan]))
     quiet = edf.Program("for i: y[i] = log(x[i])", check_finite=False)
     assert np.isneginf(quiet.forward(x=np.array([0.0]))["y"][0])
+
+
+def test_a_rejected_statement_leaves_the_program_unchanged():
+    prog = edf.Program("for i: y[i] = x[i]")
+    with pytest.raises(ProgramError):
+        prog.append("for i, j: y[i] += z[i, j]")  # mixes '=' and '+=' on y
+    assert len(prog.statements) == 1 and prog.inputs == ["x"]
+    prog.append("for i: z[i] = x[i] * 2")  # z was never registered with two indices
+    assert prog.forward(x=np.ones(2))["z"].tolist() == [2.0, 2.0]
