@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from edf.errors import EdfError
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary
+from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, value_refs
 from edf.program import Program
 
 
@@ -314,8 +314,6 @@ if st is not None:
         target = draw(_refs)
         body = draw(expressions.filter(lambda e: target.name not in _names_in(e)))
         op = draw(st.sampled_from(["+=", "max="]))
-        from edf.ir import ref_indices, value_refs
-
         used = dict.fromkeys(ref_indices(target))
         for ref in value_refs(body):
             used.update(dict.fromkeys(ref_indices(ref)))
@@ -324,6 +322,4 @@ if st is not None:
         return Statement(tuple(loops), target, op, body)
 
     def _names_in(expr: Expr) -> set[str]:
-        from edf.ir import value_refs
-
         return {r.name for r in value_refs(expr)}
