@@ -142,6 +142,10 @@ class NumpyKernel:
         self.terms = split_terms(stmt.body) if stmt.op == "+=" else [(1.0, [stmt.body])]
         # keyed by node identity: hashing a frozen IR node re-hashes its whole subtree
         self.names: dict[int, list[str]] = {}
+        # summed indices outermost: sums then add whole contiguous blocks, and elementwise work
+        # runs along the long kept axes rather than along a short summed one
+        self.axis_order = ([n for n in stmt.loops if n not in self.kept] +
+                           [n for n in stmt.loops if n in self.kept])
         self.views: dict[int, View] = {}
         for ref in value_refs(stmt.body):
             if not any(isinstance(e, Ref) for e in ref.index):
@@ -162,13 +166,13 @@ class NumpyKernel:
                            for p in points]
 
     def _index_names(self, expr: Expr) -> list[str]:
-        """The loop indices ``expr``'s value has axes for, in loop order (computed once)."""
+        """The loop indices ``expr``'s value has axes for, in axis order (computed once)."""
         if id(expr) not in self.names:
             if isinstance(expr, Ref):
                 mentioned = set(ref_indices(expr))
             else:
                 mentioned = set().union(*(self._index_names(c) for c in children(expr)))
-            self.names[id(expr)] = [n for n in self.stmt.loops if n in mentioned]
+            self.names[id(expr)] = [n for n in self.axis_order if n in mentioned]
         return self.names[id(expr)]
 
     def describe(self) -> str:
@@ -241,7 +245,9 @@ class NumpyKernel:
         left, left_names = self._evaluate(expr.left, env)
         right, right_names = self._evaluate(expr.right, env)
         names = self.names[id(expr)]
-        value = _UFUNCS[expr.op](expand(left, left_names, names), expand(right, right_names, names))
+        # order="C": lay the result out in axis order, so sums over the (outer) summed axes are fast
+        value = _UFUNCS[expr.op](expand(left, left_names, names), expand(right, right_names, names),
+                                 order="C")
         if expr.op in _COMPARISONS:
             value = np.asarray(value, dtype=self.dtype)
         return value, names
