@@ -100,6 +100,74 @@ def mnist(directory, dtype=np.float32) -> Split:
     return Split(x_train, y_train, x_test, y_test, classes=10, image_shape=images.shape[1:])
 
 
+# -- perturbing the data distribution -------------------------------------------------------------
+# A model trained on p(x) = exp(-H(x)) / Z learns p'(x) ~ exp(-H(x) - dH(x)) instead when each
+# example's loss is weighted by exp(-dH(x)). The weights make batches uneven; an error accumulator
+# keeps the *adjusted* batch size, the sum of the weights in a batch, at a target on average.
+def class_perturbation(labels: np.ndarray, target: int, fraction: float) -> np.ndarray:
+    """exp(-dH) for each example so that class ``target`` makes up ``fraction`` of the weighted
+    data: w = (fraction / (1 - fraction)) / (p / (1 - p)) on that class (p its share), 1 elsewhere."""
+    labels = np.asarray(labels)
+    p = float(np.mean(labels == target))
+    if not 0 < fraction < 1:
+        raise EdfError(f"the target fraction must be strictly between 0 and 1, got {fraction}")
+    if not 0 < p < 1:
+        raise EdfError(f"class {target} makes up {p:.0%} of the labels; reweighting needs some "
+                       f"examples in the class and some outside it")
+    odds = (fraction / (1 - fraction)) / (p / (1 - p))
+    return np.where(labels == target, odds, 1.0)
+
+
+def effective_sample_size(weights: np.ndarray) -> float:
+    """(sum w)^2 / sum w^2: how many equally weighted examples the weighted set is worth."""
+    weights = np.asarray(weights, dtype=np.float64)
+    return float(weights.sum() ** 2 / np.sum(weights ** 2))
+
+
+class AdjustedBatches:
+    """Index arrays, one per training step, whose adjusted sizes (sums of ``weights``) average
+    ``b_avg``: at each step err += b_avg; examples (in a random order, epoch after epoch) join the
+    batch while the adjusted size stays <= err; then err -= the adjusted size. The error carries
+    over, so the running total of adjusted sizes never drifts more than one weight from
+    steps * b_avg. A step yields an empty batch when the next example weighs more than err:
+    a sign that the perturbation is too strong for the batch size.
+
+    ``sizes`` and ``adjusted`` record each step's number of examples and adjusted size."""
+
+    def __init__(self, weights: np.ndarray, b_avg: float, rng: np.random.Generator):
+        self.weights = np.asarray(weights, dtype=np.float64)
+        if self.weights.ndim != 1 or len(self.weights) == 0 or not np.all(self.weights > 0):
+            raise EdfError("weights must be a non-empty vector of positive numbers, one per example")
+        if b_avg <= 0:
+            raise EdfError(f"the target adjusted batch size must be positive, got {b_avg}")
+        self.b_avg, self.rng = float(b_avg), rng
+        self.err = 0.0
+        self.sizes: list[int] = []
+        self.adjusted: list[float] = []
+        self._order = np.empty(0, np.int64)
+        self._next = 0
+
+    def _peek(self) -> int:
+        if self._next == len(self._order):  # a new epoch, in a new order
+            self._order, self._next = self.rng.permutation(len(self.weights)), 0
+        return int(self._order[self._next])
+
+    def __iter__(self) -> "AdjustedBatches":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        self.err += self.b_avg
+        batch, size = [], 0.0
+        while size + self.weights[self._peek()] <= self.err:
+            batch.append(self._peek())
+            size += self.weights[batch[-1]]
+            self._next += 1
+        self.err -= size
+        self.sizes.append(len(batch))
+        self.adjusted.append(size)
+        return np.array(batch, dtype=np.int64)
+
+
 # -- synthetic sets ---------------------------------------------------------------------------------
 def gaussian_ring(n: int, rng: np.random.Generator, modes: int = 8, radius: float = 2.0,
                   sigma: float = 0.02) -> tuple[np.ndarray, np.ndarray]:

@@ -56,6 +56,11 @@ def image_affine_params(height: int, width: int, channels: int, outputs: int,
     return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(outputs, dtype)))
 
 
+def mlp_params(sizes, rng: np.random.Generator, dtype=np.float32):
+    """Affine layers sizes[0] -> sizes[1] -> ... -> sizes[-1], as a list of affine packages."""
+    return SimpleNamespace(layers=[affine_params(m, n, rng, dtype) for m, n in zip(sizes, sizes[1:])])
+
+
 def layer_norm_params(features: int, dtype=np.float32):
     return SimpleNamespace(gain=Parameter(np.ones(features, dtype)), bias=Parameter(np.zeros(features, dtype)))
 
@@ -88,6 +93,16 @@ def affine(prog: Program, p, x: str, batch: str = "b") -> str:
     h = prog.fresh("h")
     prog.append(f"for {B}, i, j: {h}[{B}, j] += {x}[{B}, i] * {W}[i, j]")
     prog.append(f"for {B}, j: {h}[{B}, j] += {bias}[j]")
+    return h
+
+
+def mlp(prog: Program, p, x: str, batch: str = "b", fn: str = "relu") -> str:
+    """Affine layers with ``fn`` between them (none after the last): a multilayer perceptron."""
+    h = x
+    for k, layer in enumerate(p.layers):
+        h = affine(prog, layer, h, batch)
+        if k < len(p.layers) - 1:
+            h = activation(prog, h, f"{batch}, j", fn)
     return h
 
 

@@ -82,10 +82,11 @@ class Adam:
         for k, (m, s) in enumerate(zip(self.m, self.s)):
             m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
 
-    def step(self, batch_size: int = 1) -> None:
-        """One update; ``batch_size`` is the number of examples summed into each ``.grad``."""
-        if batch_size < 1:
-            raise EdfError(f"batch_size counts examples, so it is at least 1; got {batch_size}")
+    def step(self, batch_size: float = 1) -> None:
+        """One update; ``batch_size`` is the number of examples summed into each ``.grad`` (for
+        weighted examples, the sum of their weights: the adjusted batch size)."""
+        if not batch_size > 0:
+            raise EdfError(f"batch_size counts examples, so it is positive; got {batch_size}")
         self.t += 1
         d1, d2 = 1.0 - 1.0 / self.n1, 1.0 - 1.0 / self.n2
         for p, m, s in zip(self.params, self.m, self.s):
