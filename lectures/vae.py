@@ -99,6 +99,15 @@ def build(rng: np.random.Generator, noise: np.random.Generator):
     return prog, p, dict(mu=mu, lv=lv, mean=m, logvar=dv)
 
 
+def sample_means(p, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Decoder means at ``n`` draws from the learned prior: what the model's digits look like."""
+    z = p.prior.mean.value + np.exp(0.5 * p.prior.logvar.value) * rng.standard_normal((n, LATENT))
+    decoder = edf.Program()  # the decoder alone, sharing the trained parameters
+    mean = nn.affine(decoder, p.decoder.mean,
+                     nn.relu(decoder, nn.affine(decoder, p.decoder.hidden, "z"), "b, j"))
+    return edf.to_numpy(decoder.forward(z=z.astype(np.float32))[mean])
+
+
 def parameters(*packages):
     return [q for package in packages for q in edf.parameters(package)]
 
@@ -247,11 +256,7 @@ def save(out: Path, metrics: dict, model, split, rng, rates, distortions) -> Non
     axes[0].set_ylabel("distortion (nats)")
     y = dequantise(split.x_test[:8], rng)
     recon = prog.forward(y=y, beta=np.float32(1.0))[names["mean"]]
-    z = p.prior.mean.value + np.exp(0.5 * p.prior.logvar.value) * rng.standard_normal((8, LATENT))
-    decoder = edf.Program()  # the decoder alone, sharing the trained parameters
-    mean = nn.affine(decoder, p.decoder.mean,
-                     nn.relu(decoder, nn.affine(decoder, p.decoder.hidden, "z"), "b, j"))
-    samples = decoder.forward(z=z.astype(np.float32))[mean]
+    samples = sample_means(p, 8, rng)
     for ax, rows, title in ((axes[1], (y, recon), "test digits / reconstructions"),
                             (axes[2], (samples,), "samples (decoder means)")):
         grid = np.vstack([np.hstack([r.reshape(8, 8) for r in row]) for row in rows])
