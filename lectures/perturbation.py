@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
                    vae_predicted_twos=predicted, vae_met=bool(vae_met), collapse=broken,
                    gan_steps=gan_steps, vae_epochs=vae_epochs, penalty=args.penalty)
     if args.out:
-        save(args.out, metrics, batches, gan, likelihood)
+        save(args.out, metrics, gan, likelihood)
     return metrics
 
 
@@ -270,15 +270,16 @@ def main(argv: list[str] | None = None) -> dict:
 # ## Figures: batch sizes, class shares, samples, and the collapse
 
 # %%
-def save(out: Path, metrics: dict, batches: AdjustedBatches, gan: dict, likelihood: dict) -> None:
+def save(out: Path, metrics: dict, gan: dict, likelihood: dict) -> None:
     plt = report.pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     ax = axes[0, 0]
+    history = gan["perturbed"]["history"]
     shown = slice(0, 300)
-    ax.plot(batches.sizes[shown], label="examples in the batch")
-    ax.plot(batches.adjusted[shown], label="adjusted size (sum of weights)")
+    ax.plot(history["batch_sizes"][shown], label="examples in the batch")
+    ax.plot(history["adjusted_sizes"][shown], label="adjusted size (sum of weights)")
     ax.axhline(B_AVG, color="black", lw=0.8, label=f"B_avg = {B_AVG}")
-    ax.set(xlabel="step", ylabel="batch size", title="the error accumulator")
+    ax.set(xlabel="critic step", ylabel="batch size", title="the perturbed WGAN's real batches")
     ax.legend(fontsize=8)
     ax = axes[0, 1]
     width = 0.2

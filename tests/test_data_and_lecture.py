@@ -78,7 +78,7 @@ def test_sgd_temperature_lecture_quick(tmp_path, capsys):
 
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "sgd_temperature", "vae"]
+    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "perturbation", "sgd_temperature", "vae", "wgan"]
 
 
 def test_bert_consistency_lecture_quick(tmp_path, capsys):
