@@ -131,6 +131,51 @@ def conv(backend: str, repeat: int):
     return paired_times(edf_step, torch_step, repeat)
 
 
+def critic_step(backend: str, repeat: int, batch: int = 128):
+    """One critic step of the WGAN lecture (endpoint penalty over all pairs, fwd+bwd) on 8 Gaussians."""
+    import torch
+
+    from edf import nn
+    from lectures import wgan
+
+    rng = np.random.default_rng(0)
+    critic = nn.mlp_params([2, 128, 128, 128, 1], rng)
+    prog = wgan.critic_program(critic, "endpoint", backend=backend)
+    names = wgan.names_of(prog, critic)
+    f32 = np.float32
+    xr, xg, xm = (rng.normal(size=(batch, 2)).astype(f32) for _ in range(3))
+    w = np.full(batch, 1 / batch, f32)
+    inputs = dict(xr=xr, xg=xg, xm=xm, wr=w, wg=w, lam=f32(10 / batch ** 2))
+
+    def edf_step():
+        prog.forward(**inputs)
+        prog.backward("loss", wrt=names)
+
+    layers = [(torch.tensor(q.W.value, requires_grad=True), torch.tensor(q.b.value, requires_grad=True))
+              for q in critic.layers]
+    xs = [torch.from_numpy(x) for x in (xr, xg, xm)]
+
+    def f(x):
+        for k, (W, b) in enumerate(layers):
+            x = x @ W + b
+            x = torch.relu(x) if k < len(layers) - 1 else x
+        return x[:, 0]
+
+    def torch_step():
+        for W, b in layers:
+            W.grad = b.grad = None
+        fr, fg, fm = (f(x) for x in xs)
+        penalty = 0.0
+        for (x, fx), (y, fy) in (((xs[0], fr), (xs[1], fg)), ((xs[1], fg), (xs[2], fm)), ((xs[2], fm), (xs[0], fr))):
+            dist = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).sqrt()
+            gap = (fx[:, None] - fy[None, :]).abs()
+            penalty = penalty + (torch.relu(gap / (dist + 1e-3) - 1) * dist.sqrt()).sum()
+        loss = inputs["lam"] * penalty - (fr.mean() - fg.mean())
+        loss.backward()
+
+    return paired_times(edf_step, torch_step, repeat)
+
+
 def fused(backend: str, repeat: int):
     rng = np.random.default_rng(0)
     s = rng.normal(size=(64, 100_000)).astype(np.float32)
@@ -225,6 +270,9 @@ def main(argv=None) -> None:
         rows.append((f"MLP 64-256-256-10 step, batch 128 ({backend})", e, t, "PyTorch", "<= 1.5"))
         e, t = conv(backend, args.repeat)
         rows.append((f"conv 3x3 16->32, 8x8, batch 64, fwd+bwd ({backend})", e, t, "PyTorch", "<= 2"))
+    for backend in ("numpy", "numba"):
+        e, t = critic_step(backend, args.repeat)
+        rows.append((f"WGAN critic step, endpoint penalty, batch 128 ({backend})", e, t, "PyTorch", "<= 2"))
     numba_time, numpy_time = fused("numba", args.repeat), fused("numpy", args.repeat)
     rows.append(("fused exp-sum, 64 x 100000 (numba vs numpy)", numba_time, numpy_time, "numpy", "< 1"))
     torch_op = torch_op_overhead(args.repeat * 10)

@@ -92,11 +92,12 @@ def test_unknown_penalty_is_an_edf_error():
 
 def test_generator_step_moves_only_the_generator():
     rng = np.random.default_rng(3)
-    model = wgan.build(dict(latent=2, hidden=8, depth=1, data=2, squash=False), rng, "endpoint",
-                       noise_rng=np.random.default_rng(4))
+    model = wgan.build(dict(latent=2, hidden=8, depth=1, data=2, squash=False), rng, "endpoint")
     critic_before = [q.value.copy() for q in edf.parameters(model.critic)]
+    generator_before = [q.value.copy() for q in edf.parameters(model.generator)]
     history = wgan.train(model, rng.normal(size=(50, 2)).astype(np.float32), 3, rng, b_avg=8, n_critic=0)
     assert all(np.array_equal(a, q.value) for a, q in zip(critic_before, edf.parameters(model.critic)))
+    assert not all(np.array_equal(a, q.value) for a, q in zip(generator_before, edf.parameters(model.generator)))
     assert history["sigma"][0] == 0.5 and history["sigma"][-1] < 0.5  # the noise anneals
 
 
