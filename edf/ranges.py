@@ -12,6 +12,7 @@ index, both sizes and where each came from; an index with no source raises one a
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -158,6 +159,17 @@ def like_source(entry) -> str:
     return entry if isinstance(entry, str) else entry[0]
 
 
+_GRADIENT_NAME = re.compile(r"^(?P<tensor>.+)\.(grad|seed)\d*$")
+
+
+def gradient_of(name: str) -> str | None:
+    """The tensor a gradient's name refers to: ``W.grad``, ``W.grad2`` or ``W.seed`` -> ``W``.
+    A gradient has its tensor's shape, so backward statements printed as text and parsed again
+    still have every shape they need."""
+    match = _GRADIENT_NAME.match(name)
+    return match["tensor"] if match else None
+
+
 def like_shape(entry, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
     """The shape a ``like`` entry gives: the source's shape, grown by the sizes given."""
     if isinstance(entry, str):
@@ -176,14 +188,17 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
 
     ``like`` maps a tensor to one whose shape it shares (a gradient has the shape of its
     tensor: ``{"W.grad": "W"}``), possibly grown (a padded copy: ``{"P": ("L", (0, 2, 2, 0))}``);
-    ``declared`` gives ranges of indices no tensor determines.
+    ``declared`` gives ranges of indices no tensor determines. A tensor named like a gradient
+    (``W.grad``) that ``like`` does not mention has the shape of its tensor (``W``).
     """
-    like = like or {}
+    like = dict(like or {})
     shapes = {name: tuple(int(n) for n in shape) for name, shape in input_shapes.items()}
     layout = Layout(shapes)
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
         for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
+            if ref.name not in like and gradient_of(ref.name):
+                like[ref.name] = gradient_of(ref.name)
             if ref.name not in shapes and ref.name in like and like_source(like[ref.name]) in shapes:
                 shapes[ref.name] = like_shape(like[ref.name], shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)

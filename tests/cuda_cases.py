@@ -1,4 +1,5 @@
-"""A fixed set of small programs covering every statement form, for the GPU targets' tests.
+"""A fixed set of small programs covering every statement form, for the GPU targets' tests
+(including the two Lipschitz penalties of the WGAN lecture).
 
 Each is (program text, input shapes). Shapes are tiny: the CUDA simulator runs every thread in
 Python.
@@ -20,7 +21,25 @@ CASES = {
                     "- sqrt(a[i, j] ** 2 + 1) / (abs(b[j]) + 1) * (a[i, j] > 0)", {"a": (2, 3), "b": (3,)}),
     "lookup": ("for b, t, d: y[b, t, d] = E[tok[b, t], d] * w[d]", {"E": (4, 2), "w": (2,)}),
     "reduction": ("for b, i: loss += log(1 + exp(z[b, i]))\nfor b, i: top max= z[b, i]", {"z": (2, 3)}),
+    # the WGAN lecture's endpoint penalty: every pair (b, c), abs and relu, a 0-d sum
+    "endpoint": ("for b, i, j: fx[b, j] += x[b, i] * W[i, j]\nfor b, i, j: fy[b, j] += y[b, i] * W[i, j]\n"
+                 "for b, c, d: sq[b, c] += (x[b, d] - y[c, d]) ** 2\nfor b, c: dist[b, c] = sqrt(sq[b, c])\n"
+                 "for b, c, j: gap[b, c] += abs(fx[b, j] - fy[c, j])\n"
+                 "for b, c: pen += relu(gap[b, c] / (dist[b, c] + 0.001) - 1) * sqrt(dist[b, c])",
+                 {"x": (3, 2), "y": (4, 2), "W": (2, 1)}),
 }
+
+
+def _gradient_penalty() -> str:
+    """A gradient penalty: a critic's input gradient, derived by edf, inside a loss."""
+    critic = edf.Program("for b, i, j: h[b, j] += xm[b, i] * W[i, j]\nfor b, j: a[b, j] = tanh(h[b, j])\n"
+                         "for b, j: f += a[b, j] * v[j]")
+    with_slopes = critic.with_gradients("f", wrt=["xm"])
+    with_slopes.extend("for b, d: slope2[b] += xm.grad[b, d] ** 2\nfor b: gp += (sqrt(slope2[b]) - 1) ** 2")
+    return with_slopes.source()
+
+
+CASES["gradient_penalty"] = (_gradient_penalty(), {"xm": (3, 2), "W": (2, 4), "v": (4,), "f.grad": ()})
 
 
 def inputs(name: str, seed: int = 0) -> dict:
@@ -39,7 +58,7 @@ def kernel_jobs(name: str, dtype=np.float64):
     values = prog.forward(**inputs(name))
     gradient = prog.gradient_program(prog.outputs)
     shapes = {n: v.shape for n, v in values.items()}
-    shapes.update({f"{o}.grad": values[o].shape for o in prog.outputs})
+    shapes.update({gradient.seeds[o]: values[o].shape for o in prog.outputs})
     for program in (prog, gradient):
         known = {n: shapes[n] for n in program.inputs} | {s: shapes[s] for s in program.like.values()
                                                           if s in shapes}

@@ -1,7 +1,9 @@
 """Range inference: sizes from shapes in rounds, and the errors when they do not fit."""
+import numpy as np
 import pytest
 
 import edf
+from edf import Program
 from edf.errors import ShapeError
 
 
@@ -82,3 +84,23 @@ def test_rank_mismatch_between_statements():
     with pytest.raises(ShapeError) as info:
         edf.Program("for i: y[i] = x[i]\nfor i, j: z[i, j] = y[i, j]")
     assert "y is used with 1 indices earlier but with 2" in str(info.value)
+
+
+def test_a_gradient_has_the_shape_of_its_tensor_when_parsed_from_text():
+    """Backward statements printed and parsed again need no declarations: ``a.grad`` is shaped
+    like ``a`` (also ``.grad2``, ``.seed``)."""
+    prog = Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]\nfor b, j: a[b, j] = tanh(h[b, j])\n"
+                   "for b, j: f += a[b, j]")
+    both = prog.with_gradients("f", wrt=["x"])
+    reparsed = Program(both.source())  # the text alone: no like entries
+    assert reparsed.like == {}
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(3, 4)), "W": rng.normal(size=(4, 2)), "f.grad": np.float64(1.0)}
+    np.testing.assert_allclose(reparsed.forward(**inputs)["x.grad"], both.forward(**inputs)["x.grad"])
+    layout = Program("for i: y.grad2[i] = 2 * y.seed[i]").layout(y=(5,))
+    assert layout.shapes["y.seed"] == (5,) and layout.shapes["y.grad2"] == (5,)
+
+
+def test_a_like_entry_overrides_the_gradient_naming_rule():
+    prog = Program("for i: t.grad[i] = x[i]", like={"t.grad": "x"})
+    assert prog.layout(t=(2,), x=(5,)).shapes["t.grad"] == (5,)
