@@ -141,7 +141,7 @@ def critic_step(backend: str, repeat: int, batch: int = 128):
     rng = np.random.default_rng(0)
     critic = nn.mlp_params([2, 128, 128, 128, 1], rng)
     prog = wgan.critic_program(critic, "endpoint", backend=backend)
-    names = wgan.names_of(prog, critic)
+    names = prog.parameter_names(critic)
     f32 = np.float32
     xr, xg, xm = (rng.normal(size=(batch, 2)).astype(f32) for _ in range(3))
     w = np.full(batch, 1 / batch, f32)

@@ -29,8 +29,8 @@ from edf.autodiff import backward_statements
 from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
 from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
-from edf.params import Parameter, to_numpy
-from edf.ranges import Layout, infer_layout, like_source
+from edf.params import Parameter, parameters, to_numpy
+from edf.ranges import Layout, gradient_of, infer_layout, like_source
 from kernels import array_module, available_targets, compile_statement, resolve_target
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
@@ -62,8 +62,9 @@ class Program:
     target (default: ``$EDF_BACKEND`` or ``"numpy"``). ``check_finite`` raises
     ``NonFiniteError`` naming the first statement that produces inf or NaN (default:
     ``$EDF_CHECK_FINITE``). ``ranges`` gives sizes of indices no tensor determines; ``like`` maps a
-    tensor to another whose shape it has (``{"W.grad": "W"}``), possibly grown (a padded copy:
-    ``{"P": ("L", (0, 2, 2, 0))}``).
+    tensor to another whose shape it has (``{"S": "W"}``), possibly grown (a padded copy:
+    ``{"P": ("L", (0, 2, 2, 0))}``); a gradient needs no entry: ``W.grad`` (``.grad2``,
+    ``.seed``) is shaped like ``W`` unless ``like`` says otherwise.
 
     Components (``edf.nn``) build programs from Python: ``fresh`` names new tensors, ``bind``
     names a Parameter (the same object always gets the same name, so sharing a package shares
@@ -93,6 +94,7 @@ class Program:
         self._index_tensors: set[str] = set()
         self._value_tensors: set[str] = set()
         self._plans: dict = {}
+        self._implied_like: dict | None = None  # what gradient names say (see _shape_links)
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
         self.extend(source)
@@ -144,6 +146,7 @@ class Program:
         self._index_tensors |= indices
         self._value_tensors |= values
         self.statements.append(statement)
+        self._implied_like = None
         self._plans.clear()
         self._gradient_programs.clear()
         return self
@@ -166,6 +169,12 @@ class Program:
         name = self.fresh(hint)
         self.parameters[name] = parameter
         return name
+
+    def parameter_names(self, package) -> list[str]:
+        """The names this program gives the parameters of ``package`` (a package or a list of
+        Parameters), for ``backward(wrt=...)``: train part of a model, or two models in turn."""
+        wanted = {id(q) for q in parameters(package)}
+        return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
     def with_backend(self, backend: str) -> "Program":
         """The same program (statements, declared ranges and shapes, bound parameters and fed
@@ -226,13 +235,21 @@ class Program:
         return f"Program({len(self.statements)} statements, backend={self.backend!r})"
 
     # -- shapes --------------------------------------------------------------------------
+    def _shape_links(self) -> dict:
+        """``like`` plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
+        if self._implied_like is None:
+            names = self._first_read.keys() | self._assigned.keys()
+            self._implied_like = {n: gradient_of(n) for n in names if gradient_of(n)}
+        return {**self._implied_like, **self.like}
+
+
     def layout(self, **shapes) -> Layout:
         """Ranges of every index and shapes of every tensor, given input shapes (or arrays).
 
         ``print(prog.layout(x=(64, 10), W=(10, 5)))`` shows where each range came from.
         """
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
-        return infer_layout(self.statements, given, self.like, self.ranges)
+        return infer_layout(self.statements, given, self._shape_links(), self.ranges)
 
     # -- forward -------------------------------------------------------------------------
     def forward(self, **inputs) -> dict[str, np.ndarray]:
@@ -313,7 +330,7 @@ class Program:
 
     def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
         names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
-                               *(s for s in map(like_source, self.like.values()) if s in env)])
+                               *(s for s in map(like_source, self._shape_links().values()) if s in env)])
         key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
         plan = self._plans.get(key)
         if plan is None:
@@ -325,7 +342,7 @@ class Program:
         floats = [signature[n][1] for n in self.float_inputs if n in signature]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
         layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
-                              self.like, self.ranges)
+                              self._shape_links(), self.ranges)
         dtypes = {n: d for n, (_, d) in signature.items()}
         dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
         kernels, checks = [], []
@@ -358,7 +375,7 @@ class Program:
         say otherwise, index tensors as int64."""
         signature = {}
         for name in [n for n in self.inputs if n not in self.feeds] + \
-                [s for s in map(like_source, self.like.values()) if s in shapes]:
+                [s for s in map(like_source, self._shape_links().values()) if s in shapes]:
             if name not in shapes:
                 raise EdfError(f"kernel_sources needs the shape of {name}")
             given = shapes[name]
@@ -422,7 +439,7 @@ class Program:
             if any(ref.name in active for ref in value_refs(stmt.body)):
                 active.add(stmt.target.name)
         needed = upstream & active
-        statements, like, seeds = [], {}, {}
+        statements, seeds = [], {}
         for name in outputs:
             seeds[name] = grad(name)
             if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
@@ -432,7 +449,6 @@ class Program:
                 index = tuple(Affine(((i, 1),)) for i in indices)
                 statements.append(Statement(indices, Ref(grad(name), index), "+=",
                                             Ref(seeds[name], index)))
-            like[seeds[name]] = name
         flowing = {grad(name) for name in outputs}  # gradients some statement has assigned
         for stmt in reversed(self.statements):
             # skip tensors no gradient reached (only through comparisons, say): theirs is zero
@@ -440,10 +456,8 @@ class Program:
                 derived = backward_statements(stmt, grad, needed.__contains__)
                 flowing |= {d.target.name for d in derived}
                 statements += derived
-        for name in self._first_read.keys() | self._assigned.keys():
-            like[grad(name)] = name
         program = Program(statements, backend=self.backend, check_finite=self.check_finite,
-                          ranges=self.ranges, like={**self.like, **like})
+                          ranges=self.ranges, like=self.like)
         program.seeds, program.tag = seeds, tag
         return program
 
@@ -505,6 +519,6 @@ class Program:
         gradient = self.gradient_program(outputs, wrt)
         combined = Program([*self.statements, *gradient.statements], backend=self.backend,
                            check_finite=self.check_finite, ranges=self.ranges,
-                           like={**self.like, **gradient.like})
+                           like=self.like)
         combined.parameters, combined.feeds = dict(self.parameters), dict(self.feeds)
         return combined

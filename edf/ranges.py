@@ -188,17 +188,14 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
 
     ``like`` maps a tensor to one whose shape it shares (a gradient has the shape of its
     tensor: ``{"W.grad": "W"}``), possibly grown (a padded copy: ``{"P": ("L", (0, 2, 2, 0))}``);
-    ``declared`` gives ranges of indices no tensor determines. A tensor named like a gradient
-    (``W.grad``) that ``like`` does not mention has the shape of its tensor (``W``).
+    ``declared`` gives ranges of indices no tensor determines.
     """
-    like = dict(like or {})
+    like = like or {}
     shapes = {name: tuple(int(n) for n in shape) for name, shape in input_shapes.items()}
     layout = Layout(shapes)
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
         for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
-            if ref.name not in like and gradient_of(ref.name):
-                like[ref.name] = gradient_of(ref.name)
             if ref.name not in shapes and ref.name in like and like_source(like[ref.name]) in shapes:
                 shapes[ref.name] = like_shape(like[ref.name], shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)

@@ -130,8 +130,8 @@ def perturbed_vae(split, weights, epochs: int, seed: int, classify, backend=None
     trainer.append("for b: weighted += w[b] * (distortion[b] + rate[b])")
     weights = np.ones(len(split.x_train)) if weights is None else weights
     trained = vae.parameters(p.encoder, p.prior, p.decoder)
-    names = {id(q): n for n, q in trainer.parameters.items()}
     optimizer = edf.optim.Adam(trained, lr=3e-5)
+    names = trainer.parameter_names(trained)
     batches = AdjustedBatches(weights, B_AVG, rng)
     steps = int(epochs * weights.sum() / B_AVG)  # as many adjusted examples as `epochs` epochs
     start = time.perf_counter()
@@ -141,7 +141,7 @@ def perturbed_vae(split, weights, epochs: int, seed: int, classify, backend=None
             continue
         trainer.forward(y=vae.dequantise(split.x_train[idx], rng), beta=np.float32(1.0),
                         w=weights[idx].astype(np.float32))
-        trainer.backward("weighted", wrt=[names[id(q)] for q in trained])
+        trainer.backward("weighted", wrt=names)
         optimizer.step(batch_size=batches.adjusted[-1])
     seconds = time.perf_counter() - start
     samples = vae.sample_means(p, 2000, np.random.default_rng(seed + 3))

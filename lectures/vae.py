@@ -122,8 +122,9 @@ def train(prog, p, data, epochs: int, rng, beta: float = 1.0, mode: str = "joint
     model = parameters(p.prior, p.decoder)
     encoder = parameters(p.encoder)
     trained = model + (encoder if mode != "frozen" else [])
-    names = {id(q): n for n, q in prog.parameters.items()}
     optimizer = edf.optim.Adam(trained, lr=lr)
+    model_names, encoder_names = prog.parameter_names(model), prog.parameter_names(encoder)
+    trained_names = prog.parameter_names(trained)
     history = []
     for _ in range(epochs):
         total = 0.0
@@ -132,10 +133,10 @@ def train(prog, p, data, epochs: int, rng, beta: float = 1.0, mode: str = "joint
             values = prog.forward(y=y, beta=np.float32(beta))
             total += float(values["nelbo"])
             if mode == "rate":  # two objectives: a stop-gradient by choosing what each one moves
-                prog.backward("nelbo", wrt=[names[id(q)] for q in model])
-                prog.backward("total_rate", wrt=[names[id(q)] for q in encoder])
+                prog.backward("nelbo", wrt=model_names)
+                prog.backward("total_rate", wrt=encoder_names)
             else:
-                prog.backward("loss", wrt=[names[id(q)] for q in trained])
+                prog.backward("loss", wrt=trained_names)
             optimizer.step(batch_size=len(idx))
         history.append(total / len(data) / PIXELS)
     return history

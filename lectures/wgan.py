@@ -133,12 +133,6 @@ def critic_values_program(critic, backend=None) -> edf.Program:
     return prog
 
 
-def names_of(prog: edf.Program, package) -> list[str]:
-    """The names ``prog`` gives the parameters of ``package``."""
-    ids = {id(q) for q in edf.parameters(package)}
-    return [name for name, q in prog.parameters.items() if id(q) in ids]
-
-
 def sample(model, n: int, rng: np.random.Generator) -> np.ndarray:
     z = rng.standard_normal((n, model.sizes["latent"])).astype(np.float32)
     return edf.to_numpy(model.sampler.forward(z=z)[model.sample_name])
@@ -155,7 +149,7 @@ def train(model, data: np.ndarray, steps: int, rng: np.random.Generator, *, weig
     batches = AdjustedBatches(weights, b_avg, rng)
     c_opt = edf.optim.Adam(model.critic, lr=lr, n1=2, n2=10)
     g_opt = edf.optim.Adam(model.generator, lr=lr, n1=2, n2=10)
-    c_names, g_names = names_of(model.train_c, model.critic), names_of(model.train_g, model.generator)
+    c_names, g_names = model.train_c.parameter_names(model.critic), model.train_g.parameter_names(model.generator)
     history = dict(wdist=[], penalty=[], sigma=[])
     f32 = np.float32
     values = dict(wdist=np.nan, penalty=np.nan)  # until the first critic step
@@ -167,7 +161,8 @@ def train(model, data: np.ndarray, steps: int, rng: np.random.Generator, *, weig
             if len(idx) == 0:  # nothing fits this step (see AdjustedBatches)
                 continue
             n = len(idx)
-            xr = data[idx] + sigma * rng.standard_normal(data[idx].shape)
+            real = data[idx]
+            xr = real + sigma * rng.standard_normal(real.shape)
             xg = sample(model, n, rng) + sigma * rng.standard_normal(xr.shape)
             a = rng.random((n, 1))
             pairs = n * n if model.penalty == "endpoint" else n

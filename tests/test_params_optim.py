@@ -62,3 +62,17 @@ def test_sgd_rejects_bad_settings():
         edf.SGD([], lr=0)
     with pytest.raises(EdfError, match="momentum_n is a number of steps >= 1"):
         edf.SGD([], lr=0.1, momentum_n=0.5)
+
+
+def test_parameter_names_pick_out_one_package_of_a_program():
+    from edf import nn
+
+    rng = np.random.default_rng(0)
+    generator, critic = nn.mlp_params([2, 3, 2], rng), nn.mlp_params([2, 3, 1], rng)
+    prog = edf.Program()
+    nn.mlp(prog, critic, nn.mlp(prog, generator, "z"))
+    nn.mlp(prog, critic, "x")  # the critic again: shared weights, no new names
+    assert prog.parameter_names(generator) == ["W1", "bias1", "W2", "bias2"]
+    assert prog.parameter_names(critic) == ["W3", "bias3", "W4", "bias4"]
+    assert prog.parameter_names([critic.layers[1].W]) == ["W4"]
+    assert prog.parameter_names(nn.mlp_params([2, 1], rng)) == []  # not in this program
