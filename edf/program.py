@@ -20,7 +20,7 @@ The rules that make backprop a simple reverse pass:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -31,7 +31,8 @@ from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_ref
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
 from edf.ranges import Layout, gradient_of, infer_layout, like_source
-from kernels import array_module, available_targets, compile_statement, resolve_target
+from kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
+from kernels.plan import Plan, compile_plan
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -53,6 +54,8 @@ class _Plan:
     allocations: list[tuple[str, tuple[int, ...], float]]
     index_checks: list[tuple[str, str, int, int, int]]  # index tensor, tensor, axis, size, stmt no.
     dtype: np.dtype
+    dtypes: dict[str, np.dtype]
+    compiled: dict[frozenset, Plan] = field(default_factory=dict)  # by the set of results
 
 
 class Program:
@@ -287,7 +290,8 @@ class Program:
             if isinstance(value, Parameter):
                 self.parameters[name] = value
                 value = value.value
-            raw[name] = self.xp.asarray(value)  # to the device, once per call, on GPU targets
+            # to the device, once per call, on GPU targets; C order, as compiled plans assume
+            raw[name] = self.xp.ascontiguousarray(value) if np.ndim(value) else self.xp.asarray(value)
         floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
                   and n not in self.feeds and np.issubdtype(a.dtype, np.floating)]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
@@ -305,13 +309,18 @@ class Program:
                 self._require_finite(env[name], f"input {name}")
         return env
 
-    def _execute(self, env: dict[str, np.ndarray]) -> None:
-        """Allocate the defined tensors in ``env`` and run every statement on them."""
+    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None) -> None:
+        """Run every statement on the arrays in ``env``, adding the defined tensors named in
+        ``results`` (default: all) to it as new arrays.
+
+        On the numpy and numba targets this runs the program's compiled plan (one generated
+        function per input signature: ``kernel_sources`` prints it); with finite checks on, or
+        on other targets, it runs statement by statement."""
         plan = self._plan(env)
         for name, make in self.feeds.items():
             if name not in env:
-                env[name] = self.xp.asarray(make(plan.layout.shapes[name], self.training),
-                                            dtype=plan.dtype)
+                env[name] = self.xp.ascontiguousarray(make(plan.layout.shapes[name], self.training),
+                                                      dtype=plan.dtype)
         for tensor, target, axis, size, number in plan.index_checks:
             values = env[tensor]
             if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
@@ -319,14 +328,35 @@ class Program:
                 raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
                                  f"which has size {size} (statement {number} "
                                  f"`{format_statement(self.statements[number - 1])}`)")
+        with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
+            if self.check_finite or not plans_for(self.backend):
+                self._execute_statements(plan, env)
+            else:
+                self._compiled(plan, results).run(env)
+
+    def _execute_statements(self, plan: _Plan, env: dict) -> None:
         for name, shape, initial in plan.allocations:
             env[name] = self.xp.full(shape, initial, plan.dtype) if initial else self.xp.zeros(shape, plan.dtype)
-        with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
-            for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-                kernel(env)
-                if self.check_finite:
-                    self._require_finite(env[stmt.target.name],
-                                         f"statement {number} `{format_statement(stmt)}`")
+        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            kernel(env)
+            if self.check_finite:
+                self._require_finite(env[stmt.target.name],
+                                     f"statement {number} `{format_statement(stmt)}`")
+
+    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
+        """The plan's generated function returning ``results`` (made on first use)."""
+        key = frozenset(self.defined if results is None else results)
+        if key not in plan.compiled:
+            inputs = [n for n in plan.dtypes if n not in self._assigned]
+            title = (f"{self!r}, compiled for "
+                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
+            plan.compiled[key] = compile_plan(
+                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
+                [n for n in self.defined if n in key],
+                {n: initial for n, _, initial in plan.allocations})
+            if _flag("EDF_DEBUG"):
+                print(plan.compiled[key].source)
+        return plan.compiled[key]
 
     def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
         names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
@@ -356,7 +386,9 @@ class Program:
                     if isinstance(entry, Ref):
                         checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
         allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
-        plan = _Plan(layout, kernels, allocations, checks, dtype)
+        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
+        plan = _Plan(layout, kernels, allocations, checks, dtype,
+                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
         if _flag("EDF_DEBUG"):
             print(self._describe_plan(plan))
         return plan
@@ -365,6 +397,9 @@ class Program:
         parts = [f"edf: {self!r}", str(plan.layout)]
         for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
             parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
+        if plans_for(self.backend):
+            parts.append("--- the whole program as one function (what forward() runs):")
+            parts.append(self._compiled(plan).source)
         return "\n".join(parts)
 
     def kernel_sources(self, **shapes) -> str:
@@ -491,8 +526,9 @@ class Program:
             if seed.shape != values[name].shape:
                 raise ShapeError(f"the seed for {name} has shape {seed.shape}, but {name} has "
                                  f"shape {values[name].shape}")
-            env[gradient.seeds[name]] = seed
-        gradient._execute(env)
+            env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
+        wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
+        gradient._execute(env, [n for n in wanted if n in gradient._assigned])
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
             grads[name] = env.get(name + gradient.tag)

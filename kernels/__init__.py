@@ -31,6 +31,12 @@ def available_targets() -> list[str]:
     return sorted(_targets()) + ["auto"]
 
 
+def plans_for(target: str) -> bool:
+    """Whether a target runs whole programs as compiled plans (``kernels.plan``); the others
+    (the reference interpreter, the GPU targets) run statement by statement."""
+    return target in ("numpy", "numba")
+
+
 def gpu_available() -> bool:
     """Whether CuPy is installed and sees a CUDA device."""
     try:

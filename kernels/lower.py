@@ -50,10 +50,19 @@ class LoopNest:
     inner: tuple[Loop, ...]
     solved: tuple[Solved, ...]
     target: Ref  # the target, indexed by outer loop indices (gather) or as written (scatter)
+    shape: tuple[int, ...] = ()  # the target's shape
 
     @property
     def loops(self) -> tuple[Loop, ...]:
         return self.outer + self.inner
+
+    @property
+    def covers_target(self) -> bool:
+        """Whether the outer loops visit every element of the target (no guards, no gaps)."""
+        extents = {loop.name: loop.extent for loop in self.outer}
+        lone = [e.lone_index for e in self.target.index]
+        return (self.mode == "gather" and not self.solved and len(set(lone)) == len(lone)
+                and all(extents.get(i) == size for i, size in zip(lone, self.shape)))
 
     def describe(self, symbolic: bool = False) -> str:
         """Pseudo-code of the nest: what the generated kernels implement. ``symbolic`` writes
@@ -127,7 +136,7 @@ def lower(stmt: Statement, ranges: dict[str, int], shape: tuple[int, ...]) -> Lo
               + (f"; solved {', '.join(f'{s.name} = {format_affine(s.value)}' for s in solved)}"
                  if solved else ""))
     return LoopNest(stmt, "gather", reason, outer_loops, inner, tuple(solved),
-                    Ref(stmt.target.name, tuple(new_entries)))
+                    Ref(stmt.target.name, tuple(new_entries)), tuple(shape))
 
 
 def _scatter(stmt: Statement, ranges: dict[str, int], reason: str) -> LoopNest:

@@ -121,9 +121,19 @@ class NumbaKernel:
         arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
         self.function(*arrays, *self.extents)
 
+    def trace(self, tracer, env: dict) -> None:
+        """One call in a plan (``kernels.plan``); a ``=`` that writes every element needs no fill."""
+        stmt = self.nest.statement
+        arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
+        target = arrays[self.tensors.index(stmt.target.name)]
+        tracer.external("k", self.function, arrays, self.extents, target,
+                        overwrites=stmt.op == "=" and self.nest.covers_target)
+
 
 class BlasKernel:
     """A product of two tensors: faster on BLAS (through the numpy target) than as loops."""
+
+    traceable = True
 
     def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
         self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)

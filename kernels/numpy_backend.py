@@ -127,11 +127,15 @@ class View:
         strides = [sum(c * array.strides[axis] for axis, free in enumerate(self.axes)
                        for n, c in free if n == name) for name in self.names]
         base = array[tuple(slice(o, o + 1) for o in self.offsets)]
+        if hasattr(base, "as_strided"):  # an array being traced into a plan (kernels.plan)
+            return base.as_strided(self.sizes, strides)
         return np.lib.stride_tricks.as_strided(base, self.sizes, strides)
 
 
 class NumpyKernel:
     """One statement compiled for the numpy target (see the module docstring)."""
+
+    traceable = True  # only NumPy calls, decided by shapes: kernels.plan can record them
 
     def __init__(self, stmt: Statement, ranges: dict[str, int], shapes: dict, dtypes: dict):
         self.stmt, self.ranges = stmt, ranges
@@ -201,7 +205,7 @@ class NumpyKernel:
         if stmt.op == "max=":
             summed = tuple(k for k, n in enumerate(names) if n not in self.kept)
             if summed:
-                value = np.max(value, axis=summed)
+                value = value.max(axis=summed)
                 names = [n for n in names if n in self.kept]
             self._write(env, value, names, np.maximum)
         else:
@@ -249,7 +253,7 @@ class NumpyKernel:
         value = _UFUNCS[expr.op](expand(left, left_names, names), expand(right, right_names, names),
                                  order="C")
         if expr.op in _COMPARISONS:
-            value = np.asarray(value, dtype=self.dtype)
+            value = value.astype(self.dtype)
         return value, names
 
     def _index_arrays(self, ref: Ref, env: dict):
@@ -278,7 +282,7 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
         if names:
             factors.append((value, list(names)))
         else:
-            scalar = scalar * value
+            scalar = value if isinstance(scalar, float) and scalar == 1.0 else scalar * value
     if not factors:
         return scalar, []
     while len(factors) > 1:
@@ -294,7 +298,7 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
         merged = _contract_pair(factors[i], factors[j], needed, matmul, inner)
         factors = [f for k, f in enumerate(factors) if k not in (i, j)] + [merged]
     value, names = _sum_out(*factors[0], keep=set(out_names))
-    if np.ndim(scalar) or scalar != 1.0:  # a 0-d tensor factor, or a number other than 1
+    if not (isinstance(scalar, float) and scalar == 1.0):  # a 0-d tensor factor, or a number other than 1
         value = value * scalar
     return value, names
 
@@ -362,9 +366,10 @@ def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None =
         return expand(x, xn, out) * expand(y, yn, out), out
     size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)  # noqa: E731
     nb, m, k, n = size(x, xn, batch), size(x, xn, x_only), size(x, xn, summed), size(y, yn, y_only)
-    left = x.transpose([xn.index(i) for i in batch + x_only + summed]).reshape(nb, m, k)
-    right = y.transpose([yn.index(i) for i in batch + summed + y_only]).reshape(nb, k, n)
-    product = matmul(left[0], right[0])[None] if nb == 1 else matmul(left, right)
+    stack = (nb,) if batch else ()  # a plain matrix product where there is no batch index
+    left = x.transpose([xn.index(i) for i in batch + x_only + summed]).reshape(*stack, m, k)
+    right = y.transpose([yn.index(i) for i in batch + summed + y_only]).reshape(*stack, k, n)
+    product = matmul(left, right)
     shape = [x.shape[xn.index(i)] for i in batch + x_only] + [y.shape[yn.index(i)] for i in y_only]
     return product.reshape(shape), out
 

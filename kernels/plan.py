@@ -1,0 +1,545 @@
+"""Plans: a whole program, for one input signature, as one generated Python function.
+
+Running a program statement by statement costs a dispatch and an allocation per statement and a
+memory pass per elementwise operation; on small programs that overhead is all there is. A plan
+removes it. The kernels of every statement run once on placeholder arrays of the right shapes
+while a tracer records each NumPy call they make, and the recording is written out as
+straight-line source, the NumPy the program became:
+
+    # 1. for b, i, j: h[b, j] += x[b, i] * W1[i, j]
+    h = env["h"] = np.empty((128, 256), np.float32)
+    np.matmul(x, W1, out=h)
+    # 2. for b, j: h[b, j] += b1[j]
+    np.add(h, b1, out=h)
+
+The recording is tidied on the way:
+- every intermediate value goes into a buffer allocated once per signature (``out=``), and a
+  buffer whose value is dead is reused, so an elementwise chain runs in place in one buffer;
+- a tensor is filled with zeros (``-inf`` for ``max=``) only where its first write does not
+  cover it: ``h += x @ W`` on a fresh ``h`` becomes ``np.matmul(x, W, out=h)``;
+- the tensors a caller receives (``results``) are new arrays at every call, so values a caller
+  keeps never change under it; everything else is scratch, allocated once and reused.
+
+A kernel that is not NumPy calls (a numba target's generated loops) appears as one call.
+Tracing is exact because the kernels make no data-dependent decisions: which calls they make
+depends on shapes and strides only (inputs are passed C-contiguous, as traced).
+"""
+from __future__ import annotations
+
+import builtins
+import itertools
+import keyword
+import linecache
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided"}
+_IDENTITY = {np.add: 0.0, np.maximum: -np.inf}  # accumulating into a fresh tensor is a copy
+_GEMM = {np.matmul}  # ufuncs whose output must not share memory with an input
+
+
+class Buffer:
+    """An array the plan names: an ``input``, a ``result`` (new at every call), ``scratch``
+    (allocated once per signature), a ``temp`` (an intermediate value) or a ``const``."""
+
+    def __init__(self, kind: str, array, hint: str, init: float | None = None):
+        self.kind, self.array, self.hint = kind, array, hint
+        self.init = init  # what the buffer must hold before its first write, if anything
+        self.ready = init is None  # while tracing: has the buffer been initialised?
+        self.name = ""
+        self.alias: Buffer | None = None  # a temp sharing the memory of an earlier dead one
+
+    @property
+    def physical(self) -> "Buffer":
+        return self.alias.physical if self.alias else self
+
+
+@dataclass
+class Op:
+    """One recorded line: ``template`` with ``{0}``, ``{1}``... for operands and ``{out}``."""
+
+    template: str
+    operands: list
+    out: "Traced | None" = None
+    elementwise: bool = False
+    comment: str = ""  # the statement this line starts, printed above it
+
+    def render(self) -> str:
+        texts = [o.text() if isinstance(o, Traced) else o for o in self.operands]
+        out = self.out.text() if self.out is not None else ""
+        return self.template.format(*texts, out=out)
+
+    def buffers(self) -> list[Buffer]:
+        found = [o.buffer for o in self.operands if isinstance(o, Traced)]
+        return found + ([self.out.buffer] if self.out is not None else [])
+
+
+def _literal(value) -> str:
+    """Source text for a number or a tuple of numbers."""
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    number = float(value)
+    if not np.isfinite(number):
+        return "np.nan" if np.isnan(number) else ("-np.inf" if number < 0 else "np.inf")
+    return repr(number)
+
+
+def _arguments(values: tuple) -> str:
+    """``(4, 5)`` as method arguments: ``4, 5``; an empty shape stays ``()``."""
+    return ", ".join(_literal(v) for v in values) if values else "()"
+
+
+def _index_text(key, shape) -> str:
+    """``[...]`` text for a basic index; empty where the index selects everything."""
+    key = key if isinstance(key, tuple) else (key,)
+    parts, axis = [], 0
+    for entry in key:
+        if entry is Ellipsis:
+            parts.append("...")
+            axis = len(shape)  # only trailing Ellipses are produced by the kernels
+        elif entry is None:
+            parts.append("None")
+        elif isinstance(entry, slice):
+            start, stop, step = entry.indices(shape[axis])
+            if (start, stop, step) == (0, shape[axis], 1):
+                parts.append(":")
+            else:
+                text = f"{start}:{'' if stop < 0 else stop}"
+                parts.append(text + (f":{step}" if step != 1 else ""))
+            axis += 1
+        else:
+            parts.append(str(int(entry)))
+            axis += 1
+    while parts and parts[-1] in (":", "..."):
+        parts.pop()
+    return f"[{', '.join(parts)}]" if parts else ""
+
+
+def _dense(array) -> bool:
+    """Whether a view touches every element of its memory once (a permuted contiguous block)."""
+    expected = array.itemsize
+    for stride, size in sorted((abs(s), n) for s, n in zip(array.strides, array.shape) if n > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+class Traced(NDArrayOperatorsMixin):
+    """A placeholder array that records the NumPy calls made on it.
+
+    ``value`` is a real array of the right shape and strides (its contents do not matter);
+    ``template`` is the source text of this view with ``@`` standing for the buffer's name.
+    """
+
+    def __init__(self, tracer: "Tracer", buffer: Buffer, value: np.ndarray, template: str = "@"):
+        self.tracer, self.buffer, self.value, self.template = tracer, buffer, value, template
+
+    def text(self) -> str:
+        return self.template.replace("@", self.buffer.physical.name)
+
+    shape = property(lambda self: self.value.shape)
+    strides = property(lambda self: self.value.strides)
+    dtype = property(lambda self: self.value.dtype)
+    ndim = property(lambda self: self.value.ndim)
+    size = property(lambda self: self.value.size)
+    itemsize = property(lambda self: self.value.itemsize)
+
+    @property
+    def whole(self) -> bool:
+        """The buffer itself, not a view of part of it."""
+        return self.template == "@"
+
+    def covers(self) -> bool:
+        """Writing through this view sets every element of the buffer exactly once."""
+        return self.value.size == self.buffer.array.size and _dense(self.value)
+
+    def __bool__(self):
+        raise TypeError("a traced array has no value: kernels must not branch on data")
+
+    def _view(self, suffix: str, value: np.ndarray) -> "Traced":
+        return Traced(self.tracer, self.buffer, value, f"{self.template}{suffix}" if suffix else self.template)
+
+    # -- views: no data moves, so they become text ----------------------------------------------
+    def transpose(self, *order):
+        order = tuple(order[0]) if len(order) == 1 and not isinstance(order[0], int) else order
+        if order == tuple(range(self.ndim)):
+            return self
+        return self._view(f".transpose({_arguments(order)})", self.value.transpose(order))
+
+    def __getitem__(self, key):
+        keys = key if isinstance(key, tuple) else (key,)
+        if any(isinstance(k, (Traced, np.ndarray)) for k in keys):  # advanced indexing: a gather
+            return self.tracer.gather(self, keys)
+        return self._view(_index_text(key, self.shape), self.value[key])
+
+    def as_strided(self, shape, strides):
+        value = np.lib.stride_tricks.as_strided(self.value, shape, strides)
+        return Traced(self.tracer, self.buffer, value,
+                      f"as_strided({self.template}, {_literal(tuple(shape))}, {_literal(tuple(strides))})")
+
+    def reshape(self, *shape):
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        value = self.value.reshape(shape)
+        if np.may_share_memory(value, self.value):
+            return self if shape == self.shape else self._view(f".reshape({_arguments(shape)})", value)
+        copy = self.tracer.temp(self.shape, self.dtype)  # a reshape that must copy: make it explicit
+        self.tracer.record("np.copyto({out}, {0})", [self], copy)
+        return copy.reshape(shape)
+
+    # -- computations: each writes into a buffer ------------------------------------------------
+    def __setitem__(self, key, value):
+        if key is not Ellipsis:
+            raise TypeError("only view[...] = value is traced")
+        self.tracer.record("np.copyto({out}, {0})", [value], self)
+        np.copyto(self.value, value.value if isinstance(value, Traced) else value)
+
+    def astype(self, dtype):
+        last = self.tracer.ops[-1] if self.tracer.ops else None
+        if (self.whole and self.buffer.kind == "temp" and last is not None and last.elementwise
+                and last.out is not None and last.out.buffer is self.buffer):
+            out = self.tracer.temp(self.shape, dtype)  # the call that made this writes the new type
+            last.out = out
+            np.copyto(out.value, self.value)
+            return out
+        out = self.tracer.temp(self.shape, dtype)
+        self.tracer.record("np.copyto({out}, {0})", [self], out, elementwise=True)
+        return out
+
+    def _reduce(self, method: str, axis) -> "Traced":
+        result = getattr(self.value, method)(axis=axis)
+        out = self.tracer.temp(np.shape(result), result.dtype)
+        axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
+        self.tracer.record(f"np.{method}({{0}}, axis={_literal(axis)}, out={{out}})", [self], out)
+        return out
+
+    def sum(self, axis=None):
+        return self._reduce("sum", axis)
+
+    def max(self, axis=None):
+        return self._reduce("max", axis)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        kwargs.pop("order", None)  # every buffer is C-ordered already
+        if method == "at":  # ufunc.at(target, index, value): an unbuffered scatter
+            target, index, value = inputs
+            self.tracer.record(f"np.{ufunc.__name__}.at({{0}}, {{1}}, {{2}})",
+                               [target, self.tracer.index_text(index), value])
+            return None
+        if method != "__call__" or kwargs:
+            raise TypeError(f"tracing does not support {ufunc.__name__}.{method} with {kwargs}")
+        values = [i.value if isinstance(i, Traced) else i for i in inputs]
+        if out is None:
+            result = ufunc(*values)
+            target = self.tracer.temp(np.shape(result), np.result_type(result))
+        else:
+            target = out[0]
+            identity = _IDENTITY.get(ufunc)
+            if (target.buffer.init is not None and not target.buffer.ready and identity is not None
+                    and target.buffer.init == identity and inputs[0] is target and target.covers()):
+                # the first accumulation into a fresh tensor: with the identity there, a copy
+                target[...] = inputs[1]
+                return target
+        template = f"np.{ufunc.__name__}({', '.join(f'{{{k}}}' for k in range(len(inputs)))}, out={{out}})"
+        operands = [i if isinstance(i, Traced) else self.tracer.operand(i) for i in inputs]
+        self.tracer.record(template, operands, target, elementwise=ufunc not in _GEMM)
+        ufunc(*values, out=target.value)
+        return target
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.broadcast_to:
+            array, shape = args[0], tuple(args[1])
+            if array.shape == shape:
+                return array
+            return Traced(self.tracer, array.buffer, np.broadcast_to(array.value, shape),
+                          f"np.broadcast_to({array.template}, {_literal(shape)})")
+        raise TypeError(f"tracing does not support np.{func.__name__}")
+
+
+class Tracer:
+    """Records the calls kernels make on traced arrays, as a list of ``Op``."""
+
+    def __init__(self):
+        self.ops: list[Op] = []
+        self.buffers: list[Buffer] = []
+        self.namespace: dict = {}  # objects the generated source refers to (constants, kernels)
+        self.pending_comment = ""
+
+    def buffer(self, kind: str, array: np.ndarray, hint: str, init: float | None = None) -> Traced:
+        buffer = Buffer(kind, array, hint, init)
+        self.buffers.append(buffer)
+        return Traced(self, buffer, array)
+
+    def temp(self, shape, dtype) -> Traced:
+        return self.buffer("temp", np.zeros(shape, dtype), "t")
+
+    def operand(self, value):
+        """An operand that is not traced: a number (inline) or a constant array (named)."""
+        if isinstance(value, np.ndarray) and value.ndim:
+            return self.buffer("const", value, "c")
+        return _literal(value.item() if isinstance(value, np.ndarray) else value)
+
+    def index_text(self, index) -> str:
+        parts = [i.text() if isinstance(i, Traced) else self.operand(i) for i in index]
+        return "(" + ", ".join(p.text() if isinstance(p, Traced) else p for p in parts) + ",)"
+
+    def comment(self, text: str) -> None:
+        self.pending_comment = text
+
+    def gather(self, source: Traced, keys) -> Traced:
+        """``source[index arrays]``: a gather into a new array (NumPy has no ``out=`` for it)."""
+        value = source.value[tuple(k.value if isinstance(k, Traced) else k for k in keys)]
+        out = self.buffer("local", value, "g")
+        self.record("{out} = {0}[{1}]", [source, self.index_text(keys)], out)
+        return out
+
+    def require(self, traced: Traced) -> None:
+        """Initialise ``traced``'s buffer before anything reads or partly writes it."""
+        buffer = traced.buffer
+        if not buffer.ready:
+            buffer.ready = True
+            fill = "-np.inf" if buffer.init == -np.inf else _literal(buffer.init)
+            self.ops.append(Op(f"{{out}}.fill({fill})", [], Traced(self, buffer, buffer.array),
+                               comment=self._take_comment()))
+
+    def record(self, template: str, operands: list, out: Traced | None = None, *,
+               elementwise: bool = False) -> None:
+        """One call that reads ``operands`` and writes every element of ``out`` (if given)."""
+        for operand in operands:
+            if isinstance(operand, Traced):
+                self.require(operand)
+        if out is not None:
+            if out.covers():
+                out.buffer.ready = True  # every element is about to be written: no fill
+            else:
+                self.require(out)
+        self.ops.append(Op(template, list(operands), out, elementwise, self._take_comment()))
+
+    def _take_comment(self) -> str:
+        comment, self.pending_comment = self.pending_comment, ""
+        return comment
+
+    def external(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence,
+                 target: Traced, overwrites: bool) -> None:
+        """A call ``function(*arrays, *extra)`` of a compiled kernel that updates ``target``
+        (one of ``arrays``) and, if ``overwrites``, writes every element of it without reading."""
+        name = self.bind(hint, function)
+        for array in arrays:
+            if array.buffer is not target.buffer:
+                self.require(array)
+        if overwrites and target.covers():
+            target.buffer.ready = True
+        else:
+            self.require(target)
+        args = ", ".join([f"{{{k}}}" for k in range(len(arrays))] + [_literal(e) for e in extra])
+        self.ops.append(Op(f"{name}({args})", list(arrays), None, comment=self._take_comment()))
+
+    def bind(self, hint: str, value) -> str:
+        """A name for ``value`` (a kernel) in the generated module: ``k1``, ``k2``..."""
+        for number in itertools.count(1):
+            name = f"{hint}{number}"
+            if name not in self.namespace:
+                self.namespace[name] = value
+                return name
+        raise AssertionError("unreachable")
+
+
+# -- tidying the recording --------------------------------------------------------------------
+def _write_directly(ops: list[Op]) -> list[Op]:
+    """``np.f(..., out=t); np.copyto(h, t)`` with ``t`` dead afterwards: ``np.f(..., out=h)``."""
+    uses: dict[int, int] = {}
+    for op in ops:
+        for buffer in op.buffers():
+            uses[id(buffer)] = uses.get(id(buffer), 0) + 1
+    kept: list[Op] = []
+    for op in ops:
+        previous = kept[-1] if kept else None
+        source = op.operands[0] if op.operands else None
+        if (op.template == "np.copyto({out}, {0})" and previous is not None and isinstance(source, Traced)
+                and source.whole and source.buffer.kind == "temp" and previous.out is not None
+                and previous.out.buffer is source.buffer and previous.out.whole
+                and uses[id(source.buffer)] == 2 and source.shape == op.out.shape
+                and source.strides == op.out.strides and not op.comment
+                and previous.template.endswith("out={out})")):
+            previous.out = op.out
+            continue
+        kept.append(op)
+    return kept
+
+
+def _share_temps(ops: list[Op]) -> None:
+    """Give temps whose lifetimes do not overlap the same memory (``Buffer.alias``). An
+    elementwise call may write over an operand that dies with it, if it reads that operand
+    only whole (``np.exp(t1, out=t1)``); a matrix product never does."""
+    last: dict[int, int] = {}
+    for k, op in enumerate(ops):
+        for buffer in op.buffers():
+            last[id(buffer)] = k
+    free: list[Buffer] = []  # physical temps whose values are dead
+    defined: set[int] = set()
+    for k, op in enumerate(ops):
+        temps = {id(b): b for b in op.buffers() if b.kind == "temp"}
+        out = op.out.buffer if op.out is not None and op.out.whole else None
+        new = out is not None and out.kind == "temp" and id(out) not in defined
+        dying = [b for b in temps.values() if last[id(b)] == k and b is not out]
+        if new:
+            defined.add(id(out))
+            reusable = list(free)
+            if op.elementwise:
+                reusable += [b.physical for b in dying if all(
+                    o.whole for o in op.operands if isinstance(o, Traced) and o.buffer.physical is b.physical)]
+            for candidate in reusable:
+                if (candidate.array.shape, candidate.array.dtype) == (out.array.shape, out.array.dtype):
+                    out.alias = candidate
+                    break
+            if out.alias is not None and out.alias in free:
+                free.remove(out.alias)
+        for buffer in dying:
+            if buffer.physical is not (out.physical if new else None):
+                free.append(buffer.physical)
+        if new and last[id(out)] == k:  # written and never read
+            free.append(out.physical)
+
+
+@dataclass
+class Plan:
+    """A traced program: ``run(env)`` reads inputs from ``env`` and adds the results to it."""
+
+    source: str
+    run: Callable[[dict], None]
+    scratch_bytes: int = 0
+    calls: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+_PLAN_NUMBER = itertools.count(1)
+
+
+def _allocation(buffer: Buffer, name: str, fill: bool) -> str:
+    """``h = env["h"] = np.empty(...)``: a result is a new array at every call."""
+    shape, dtype = _literal(buffer.array.shape), f"np.{buffer.array.dtype.name}"
+    if not fill:
+        make = f"np.empty({shape}, {dtype})"
+    elif buffer.init == -np.inf:
+        make = f"np.full({shape}, -np.inf, {dtype})"
+    else:
+        make = f"np.zeros({shape}, {dtype})"
+    return f"    {buffer.name} = env[{name!r}] = {make}"
+
+
+def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced]) -> Plan:
+    """Tidy the recording and write it out as ``def run(env)``."""
+    ops = _write_directly(tracer.ops)
+    _share_temps(ops)
+    taken = set(_RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
+    counters: dict[str, itertools.count] = {}
+    for buffer in tracer.buffers:
+        if buffer.alias is None and not buffer.name:
+            counter = counters.setdefault(buffer.hint, itertools.count(1))
+            buffer.name = next(f"{buffer.hint}{n}" for n in counter if f"{buffer.hint}{n}" not in taken)
+            taken.add(buffer.name)
+    namespace = {"np": np, "as_strided": np.lib.stride_tricks.as_strided, **tracer.namespace}
+    lines = ["def run(env):"]
+    lines += [f"    {traced.buffer.name} = env[{name!r}]" for name, traced in inputs.items()]
+    result_names = {id(t.buffer): name for name, t in results.items()}
+    seen: set[int] = set()
+    scratch = calls = 0
+    for op in ops:
+        if op.comment:
+            lines.append(f"    # {op.comment}")
+        render = True
+        for buffer in (b.physical for b in op.buffers()):
+            if id(buffer) in seen or buffer.kind in ("input", "local"):
+                continue
+            seen.add(id(buffer))
+            if buffer.kind == "result":  # allocated where first used, filled there if need be
+                fills = op.out is not None and op.out.buffer is buffer and op.template.startswith("{out}.fill(")
+                lines.append(_allocation(buffer, result_names[id(buffer)], fills))
+                render = render and not fills
+            else:  # scratch, temps and constants: allocated once per signature
+                namespace[buffer.name] = buffer.array
+                scratch += buffer.array.nbytes if buffer.kind != "const" else 0
+        if render:
+            lines.append(f"    {op.render()}")
+            calls += 1
+    for name, traced in results.items():  # a result no call touched
+        if id(traced.buffer) not in seen:
+            lines.append(_allocation(traced.buffer, name, True))
+    source = "\n".join([f"# {line}" for line in title.splitlines()] + lines) + "\n"
+    filename = f"<edf plan {next(_PLAN_NUMBER)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
+    return Plan(source, namespace["run"], scratch, calls)
+
+
+def identifiers(names: Sequence[str]) -> dict[str, str]:
+    """A Python identifier for every tensor name (``W.grad`` -> ``W_grad``), never a keyword, a
+    builtin, a name the generated code uses, or another tensor's identifier."""
+    taken = set(_RESERVED)
+    found = {}
+    for name in names:
+        ident = name.replace(".", "_")
+        if ident[:1] in "tcgk" and ident[1:].isdigit():  # the generated names t1, c1, g1, k1
+            ident += "_"
+        while ident in taken:
+            ident += "_"
+        taken.add(ident)
+        found[name] = ident
+    return found
+
+
+def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: dict, dtypes: dict,
+                 inputs: Sequence[str], results: Sequence[str], initial: dict[str, float]) -> Plan:
+    """Trace ``kernels`` (one per statement) into a plan.
+
+    ``inputs`` are read from ``env``; ``results`` are written to ``env`` as new arrays at each
+    call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
+    assigned tensor starts at (0, or -inf for ``max=``)."""
+    from edf.notation import format_statement
+
+    names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
+    tracer = Tracer()
+    env: dict[str, Traced] = {}
+    for name in inputs:
+        env[name] = tracer.buffer("input", np.zeros(shapes[name], dtypes[name]), "x")
+    for name, init in initial.items():
+        kind = "result" if name in results else "scratch"
+        env[name] = tracer.buffer(kind, np.zeros(shapes[name], dtypes[name]), "s", init)
+    for name, traced in env.items():
+        traced.buffer.name = names[name]
+    with np.errstate(all="ignore"):  # placeholder values may divide by zero; nothing is kept
+        for number, (stmt, kernel) in enumerate(zip(statements, kernels), start=1):
+            tracer.comment(f"{number}. {format_statement(stmt)}")
+            if getattr(kernel, "traceable", False):
+                kernel(env)  # NumPy calls: recorded one by one
+            elif hasattr(kernel, "trace"):
+                kernel.trace(tracer, env)
+            else:  # any other kernel takes its arrays in a dict
+                used = list(dict.fromkeys(r.name for r in _refs(stmt)))
+                call = _DictCall(kernel, used)
+                tracer.external("k", call, [env[n] for n in used], [], env[stmt.target.name], False)
+    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results})
+
+
+def _refs(stmt):
+    from edf.ir import statement_refs
+
+    return statement_refs(stmt)
+
+
+class _DictCall:
+    """Calls a kernel that takes ``env`` with its arrays given positionally."""
+
+    def __init__(self, kernel, names: list[str]):
+        self.kernel, self.names = kernel, names
+
+    def __call__(self, *arrays):
+        self.kernel(dict(zip(self.names, arrays)))
