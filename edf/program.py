@@ -55,7 +55,7 @@ class _Plan:
     index_checks: list[tuple[str, str, int, int, int]]  # index tensor, tensor, axis, size, stmt no.
     dtype: np.dtype
     dtypes: dict[str, np.dtype]
-    compiled: dict[frozenset, Plan] = field(default_factory=dict)  # by the set of results
+    compiled: dict[tuple, Plan] = field(default_factory=dict)  # by results and finite checks
 
 
 class Program:
@@ -329,10 +329,10 @@ class Program:
                                  f"which has size {size} (statement {number} "
                                  f"`{format_statement(self.statements[number - 1])}`)")
         with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
-            if self.check_finite or not plans_for(self.backend):
-                self._execute_statements(plan, env)
-            else:
+            if plans_for(self.backend):
                 self._compiled(plan, results).run(env)
+            else:
+                self._execute_statements(plan, env)
 
     def _execute_statements(self, plan: _Plan, env: dict) -> None:
         for name, shape, initial in plan.allocations:
@@ -340,20 +340,24 @@ class Program:
         for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
             kernel(env)
             if self.check_finite:
-                self._require_finite(env[stmt.target.name],
-                                     f"statement {number} `{format_statement(stmt)}`")
+                self._check_statement(env[stmt.target.name], number)
+
+    def _check_statement(self, array, number: int) -> None:
+        stmt = self.statements[number - 1]
+        self._require_finite(array, f"statement {number} `{format_statement(stmt)}`")
 
     def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
         """The plan's generated function returning ``results`` (made on first use)."""
-        key = frozenset(self.defined if results is None else results)
+        key = (frozenset(self.defined if results is None else results), self.check_finite)
         if key not in plan.compiled:
             inputs = [n for n in plan.dtypes if n not in self._assigned]
             title = (f"{self!r}, compiled for "
                      + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
             plan.compiled[key] = compile_plan(
                 title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
-                [n for n in self.defined if n in key],
-                {n: initial for n, _, initial in plan.allocations})
+                [n for n in self.defined if n in key[0]],
+                {n: initial for n, _, initial in plan.allocations},
+                self._check_statement if self.check_finite else None)
             if _flag("EDF_DEBUG"):
                 print(plan.compiled[key].source)
         return plan.compiled[key]

@@ -68,7 +68,7 @@ class CCode(Emitter):
         return f"{text}f" if self.scalar == "float" else text
 
     def ref(self, ref: Ref) -> str:
-        name = self.ids[ref.name]
+        name = self.arrays[ref.name]
         if not ref.index:
             return f"{name}[0]"
         terms = []
@@ -88,10 +88,10 @@ class CCode(Emitter):
 
     def parameters(self) -> str:
         target = self.nest.statement.target.name
-        params = [f"{'' if t == target else 'const '}{self.types[t]}* __restrict__ {self.ids[t]}"
+        params = [f"{'' if t == target else 'const '}{self.types[t]}* __restrict__ {self.arrays[t]}"
                   for t in self.tensors]
         params += [f"long long {self.extents[i.name]}" for i in self.sized]
-        params += [f"long long s_{self.ids[t]}{axis}" for t in self.tensors for axis in range(self.ranks[t])]
+        params += [f"long long s_{self.arrays[t]}{axis}" for t in self.tensors for axis in range(self.ranks[t])]
         return ", ".join(params)
 
 

@@ -23,21 +23,29 @@ class Emitter:
         self.nest = nest
         stmt = nest.statement
         taken = set(self.RESERVED)
-        self.ids: dict[str, str] = {}
-        indices = [item.name for item in (*nest.loops, *nest.solved)]
-        for name in indices + [r.name for r in statement_refs(stmt)]:
-            if name not in self.ids:
-                ident = name.replace(".", "_")  # W.grad -> W_grad
-                if ident.startswith(self.PREFIXES):
-                    ident = "v" + ident
-                while ident in taken:
-                    ident += "_"
-                taken.add(ident)
-                self.ids[name] = ident
+        # indices and tensors get identifiers from one pool: a tensor named like an index
+        # (``g`` in ``for g: loss += g[g]``) must not become the same variable
+        self.ids: dict[str, str] = {}  # loop index -> identifier
+        self.arrays: dict[str, str] = {}  # tensor -> identifier
+        for item in (*nest.loops, *nest.solved):
+            if item.name not in self.ids:
+                self.ids[item.name] = self._fresh(item.name, taken)
+        for ref in statement_refs(stmt):
+            if ref.name not in self.arrays:
+                self.arrays[ref.name] = self._fresh(ref.name, taken)
         self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
         # sizes are arguments, so one compiled kernel serves every shape
         self.sized = [*nest.loops, *nest.solved]
         self.extents = {item.name: f"n_{self.ids[item.name]}" for item in self.sized}
+
+    def _fresh(self, name: str, taken: set[str]) -> str:
+        ident = name.replace(".", "_")  # W.grad -> W_grad
+        if ident.startswith(self.PREFIXES):
+            ident = "v" + ident
+        while ident in taken:
+            ident += "_"
+        taken.add(ident)
+        return ident
 
     def affine(self, expr: Affine, times: str = "*") -> str:
         parts = [f"{c}{times}{self.ids[n]}" if c != 1 else self.ids[n] for n, c in expr.terms]

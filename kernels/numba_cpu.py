@@ -20,11 +20,15 @@ import hashlib
 import importlib.util
 import math
 import os
+import pickletools
 import sys
+import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from edf.errors import EdfError
 from edf.ir import Statement
 from kernels import numpy_backend
 from kernels.lower import LoopNest, is_contraction, lower
@@ -81,23 +85,54 @@ def generate_source(nest: LoopNest, dtype) -> str:
 
 
 def load(source: str):
-    """Write ``source`` to the cache directory (once) and import it as a module."""
+    """Write ``source`` to the cache directory (once) and import it as a module.
+
+    Safe when threads or processes load the same kernel at once: each writes its own temporary
+    file and renames it into place (atomic), and numba writes its cache files the same way."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     module_name = f"edf_kernel_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     directory = cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{module_name}.py"
-    if not path.exists() or path.read_text() != source:
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(source)
-        os.replace(temporary, path)  # atomic: concurrent processes never see half a file
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{module_name}.py"
+        if not path.exists() or path.read_text() != source:
+            temporary = directory / f"{module_name}.{uuid.uuid4().hex}.tmp"  # unique per call
+            temporary.write_text(source)
+            os.replace(temporary, path)  # atomic: nobody ever sees half a file
+    except OSError as error:
+        raise EdfError(f"cannot write generated kernels to the cache folder {directory} ({error}); "
+                       f"set EDF_CACHE_DIR to a writable folder") from None
+    discard_damaged_cache(directory, module_name)
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # generated from validated IR only (see python_codegen)
     sys.modules[module_name] = module
     return module
+
+
+def discard_damaged_cache(directory: Path, module_name: str) -> None:
+    """Numba keeps a kernel's machine code in ``__pycache__`` beside it: an index (``.nbi``) and
+    data files (``.nbc``), read with pickle. A damaged one (a disk filled up mid-write, a
+    copy gone wrong) would make every later run fail, so check them first; remove a damaged
+    kernel's files (it is compiled again) and say so."""
+    for path in sorted((directory / "__pycache__").glob(f"{module_name}.*.nb[ic]")):
+        try:
+            with open(path, "rb") as f:
+                for _ in range(2 if path.suffix == ".nbi" else 1):  # an index: version, then entries
+                    for _ in pickletools.genops(f):  # reads the stream without running it
+                        pass
+                if f.read(1):
+                    raise ValueError("data after the end")
+        except FileNotFoundError:
+            continue  # replaced by another process meanwhile
+        except Exception as error:  # anything unpickling raises: the file is damaged
+            for stale in (directory / "__pycache__").glob(f"{module_name}.*"):
+                stale.unlink(missing_ok=True)
+            warnings.warn(f"edf: the numba cache file {path} was damaged ({type(error).__name__}); "
+                          f"removed it, so this kernel is compiled again", RuntimeWarning, stacklevel=2)
+            return
 
 
 class NumbaKernel:

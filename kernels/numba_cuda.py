@@ -107,7 +107,7 @@ def generate_source(nest: LoopNest, dtype) -> tuple[str, str]:
             atomic = "add" if stmt.op == "+=" else "max"
             index = code.index(nest.target)  # atomics take a plain int for 1-d arrays
             index = f"({index})" if len(nest.target.index) > 1 else index
-            body.append(f"{pad}cuda.atomic.{atomic}({code.ids[stmt.target.name]}, {index}, "
+            body.append(f"{pad}cuda.atomic.{atomic}({code.arrays[stmt.target.name]}, {index}, "
                         f"{code.expr(stmt.body)})")
     lines = _header(nest, note)
     helpers = code.helper_source("@cuda.jit(device=True, inline=True)")

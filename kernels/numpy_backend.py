@@ -218,6 +218,12 @@ class NumpyKernel:
             value = np.broadcast_to(expand(value, names, onto), [self.ranges[n] for n in onto])
             ufunc.at(out, index, value)
             return
+        if self.shifts and names:
+            # one copy with the shift indices outermost and the target's axes in its order
+            # after them: each shift's slice is then one contiguous block, added in one pass
+            order = [n for n in self.shifts if n in names] + \
+                    [n for n in self.writes[0][1].names if n in names and n not in self.shifts]
+            value, names = expand(value, names, order).copy(), order
         for fixed, view in self.writes:
             part, part_names = value, names
             if fixed:  # this shift's slice of the value

@@ -36,7 +36,7 @@ from typing import Callable, Sequence
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided"}
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check"}
 _IDENTITY = {np.add: 0.0, np.maximum: -np.inf}  # accumulating into a fresh tensor is a copy
 _GEMM = {np.matmul}  # ufuncs whose output must not share memory with an input
 
@@ -202,6 +202,12 @@ class Traced(NDArrayOperatorsMixin):
         self.tracer.record("np.copyto({out}, {0})", [value], self)
         np.copyto(self.value, value.value if isinstance(value, Traced) else value)
 
+    def copy(self):
+        out = self.tracer.temp(self.shape, self.dtype)
+        self.tracer.record("np.copyto({out}, {0})", [self], out, elementwise=True)
+        np.copyto(out.value, self.value)
+        return out
+
     def astype(self, dtype):
         last = self.tracer.ops[-1] if self.tracer.ops else None
         if (self.whole and self.buffer.kind == "temp" and last is not None and last.elementwise
@@ -231,8 +237,10 @@ class Traced(NDArrayOperatorsMixin):
         kwargs.pop("order", None)  # every buffer is C-ordered already
         if method == "at":  # ufunc.at(target, index, value): an unbuffered scatter
             target, index, value = inputs
-            self.tracer.record(f"np.{ufunc.__name__}.at({{0}}, {{1}}, {{2}})",
-                               [target, self.tracer.index_text(index), value])
+            text, operands = self.tracer.index_operands(index, 2)
+            self.tracer.record(f"np.{ufunc.__name__}.at({{0}}, ({text},), {{1}})", [target, value, *operands])
+            ufunc.at(target.value, tuple(i.value if isinstance(i, Traced) else i for i in index),
+                     value.value if isinstance(value, Traced) else value)
             return None
         if method != "__call__" or kwargs:
             raise TypeError(f"tracing does not support {ufunc.__name__}.{method} with {kwargs}")
@@ -287,9 +295,10 @@ class Tracer:
             return self.buffer("const", value, "c")
         return _literal(value.item() if isinstance(value, np.ndarray) else value)
 
-    def index_text(self, index) -> str:
-        parts = [i.text() if isinstance(i, Traced) else self.operand(i) for i in index]
-        return "(" + ", ".join(p.text() if isinstance(p, Traced) else p for p in parts) + ",)"
+    def index_operands(self, index, start: int) -> tuple[str, list]:
+        """Template text and operands for a tuple of index arrays, numbered from ``start``."""
+        operands = [i if isinstance(i, Traced) else self.operand(i) for i in index]
+        return ", ".join(f"{{{start + k}}}" for k in range(len(operands))), operands
 
     def comment(self, text: str) -> None:
         self.pending_comment = text
@@ -298,7 +307,8 @@ class Tracer:
         """``source[index arrays]``: a gather into a new array (NumPy has no ``out=`` for it)."""
         value = source.value[tuple(k.value if isinstance(k, Traced) else k for k in keys)]
         out = self.buffer("local", value, "g")
-        self.record("{out} = {0}[{1}]", [source, self.index_text(keys)], out)
+        index, operands = self.index_operands(keys, 1)
+        self.record(f"{{out}} = {{0}}[{index}]", [source, *operands], out)
         return out
 
     def require(self, traced: Traced) -> None:
@@ -393,8 +403,8 @@ def _share_temps(ops: list[Op]) -> None:
         if new:
             defined.add(id(out))
             reusable = list(free)
-            if op.elementwise:
-                reusable += [b.physical for b in dying if all(
+            if op.elementwise:  # in place first: the operand's memory is warm in the cache
+                reusable[:0] = [b.physical for b in dying if all(
                     o.whole for o in op.operands if isinstance(o, Traced) and o.buffer.physical is b.physical)]
             for candidate in reusable:
                 if (candidate.array.shape, candidate.array.dtype) == (out.array.shape, out.array.dtype):
@@ -497,12 +507,14 @@ def identifiers(names: Sequence[str]) -> dict[str, str]:
 
 
 def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: dict, dtypes: dict,
-                 inputs: Sequence[str], results: Sequence[str], initial: dict[str, float]) -> Plan:
+                 inputs: Sequence[str], results: Sequence[str], initial: dict[str, float],
+                 check: Callable[[np.ndarray, int], None] | None = None) -> Plan:
     """Trace ``kernels`` (one per statement) into a plan.
 
     ``inputs`` are read from ``env``; ``results`` are written to ``env`` as new arrays at each
     call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
-    assigned tensor starts at (0, or -inf for ``max=``)."""
+    assigned tensor starts at (0, or -inf for ``max=``). ``check(array, number)``, if given, is
+    called on each statement's target after it runs (the finite check)."""
     from edf.notation import format_statement
 
     names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
@@ -526,6 +538,9 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
                 used = list(dict.fromkeys(r.name for r in _refs(stmt)))
                 call = _DictCall(kernel, used)
                 tracer.external("k", call, [env[n] for n in used], [], env[stmt.target.name], False)
+            if check is not None:
+                tracer.namespace["check"] = check
+                tracer.record(f"check({{0}}, {number})", [env[stmt.target.name]])
     return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results})
 
 

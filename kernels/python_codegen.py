@@ -28,7 +28,8 @@ HELPERS = {
             "    return u * 0  # 0, or NaN for NaN, as np.sign",
 }
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
-    "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "flat", "value", *HELPERS}
+    "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "kernel_serial", "flat",
+    "value", "rest", "tx", "ty", "tile_a", "tile_b", "start", "kk", *HELPERS}
 
 
 class PythonCode(Emitter):
@@ -51,7 +52,7 @@ class PythonCode(Emitter):
         return ", ".join(self.ref(e) if isinstance(e, Ref) else self.affine(e) for e in ref.index)
 
     def ref(self, ref: Ref) -> str:
-        return f"{self.ids[ref.name]}[{self.index(ref)}]"
+        return f"{self.arrays[ref.name]}[{self.index(ref)}]"
 
     def call(self, fn: str, argument: str) -> str:
         if fn in HELPERS:
@@ -104,5 +105,5 @@ class PythonCode(Emitter):
         return pad
 
     def signature(self) -> str:
-        args = [self.ids[t] for t in self.tensors] + [self.extents[i.name] for i in self.sized]
+        args = [self.arrays[t] for t in self.tensors] + [self.extents[i.name] for i in self.sized]
         return ", ".join(args)
