@@ -202,8 +202,8 @@ class Traced(NDArrayOperatorsMixin):
         self.tracer.record("np.copyto({out}, {0})", [value], self)
         np.copyto(self.value, value.value if isinstance(value, Traced) else value)
 
-    def copy(self):
-        out = self.tracer.temp(self.shape, self.dtype)
+    def copy(self, dtype=None):
+        out = self.tracer.temp(self.shape, dtype or self.dtype)
         self.tracer.record("np.copyto({out}, {0})", [self], out, elementwise=True)
         np.copyto(out.value, self.value)
         return out
@@ -216,9 +216,7 @@ class Traced(NDArrayOperatorsMixin):
             last.out = out
             np.copyto(out.value, self.value)
             return out
-        out = self.tracer.temp(self.shape, dtype)
-        self.tracer.record("np.copyto({out}, {0})", [self], out, elementwise=True)
-        return out
+        return self.copy(dtype)
 
     def _reduce(self, method: str, axis) -> "Traced":
         result = getattr(self.value, method)(axis=axis)
