@@ -1,8 +1,11 @@
-"""The one table of scalar functions the notation knows, with their derivatives.
+"""The one table of scalar functions the notation knows: meaning, derivative and spellings.
 
-Each derivative is written in the notation itself, in terms of the argument ``u``;
-``edf.autodiff`` substitutes the actual argument. Adding a function means adding one row here
-(and, for generated kernels, its source spelling in the kernel modules).
+Each row gives the function on NumPy arrays (what the numpy target and the reference run), its
+derivative in the notation itself (``edf.autodiff`` substitutes the actual argument for ``u``),
+and how generated kernels spell it: a Python expression in ``u`` (what Numba compiles, with
+``math``) and a CUDA C expression in ``u`` of the kernel's scalar type ``T``. Adding a function
+means adding one row here; ``tests/test_functions.py`` checks that the spellings agree.
+NaN goes in, NaN comes out, in every spelling (as NumPy does).
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ class Function:
     numpy: Callable[[np.ndarray], np.ndarray]
     derivative: str  # d f(u) / d u, in the notation, using the placeholder ``u``
     doc: str
+    python: str  # in generated Numba code (CPU and CUDA)
+    c: str  # in generated CUDA C
 
 
 def _sigmoid(u):
@@ -32,16 +37,21 @@ def _relu(u):
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in [
-        Function("exp", np.exp, "exp(u)", "e to the u"),
-        Function("log", np.log, "1 / u", "natural logarithm"),
-        Function("tanh", np.tanh, "1 - tanh(u) ** 2", "hyperbolic tangent"),
-        Function("sigmoid", _sigmoid, "sigmoid(u) * (1 - sigmoid(u))", "1 / (1 + exp(-u))"),
-        Function("relu", _relu, "u > 0", "max(u, 0)"),
-        Function("sqrt", np.sqrt, "0.5 / sqrt(u)", "square root"),
-        Function("abs", np.abs, "sign(u)", "absolute value"),
-        Function("sign", np.sign, "0", "-1, 0 or 1"),
-        Function("softplus", lambda u: np.logaddexp(0.0, u), "sigmoid(u)", "log(1 + exp(u))"),
-        Function("sin", np.sin, "cos(u)", "sine"),
-        Function("cos", np.cos, "-sin(u)", "cosine"),
+        Function("exp", np.exp, "exp(u)", "e to the u", "math.exp(u)", "exp(u)"),
+        Function("log", np.log, "1 / u", "natural logarithm", "math.log(u)", "log(u)"),
+        Function("tanh", np.tanh, "1 - tanh(u) ** 2", "hyperbolic tangent", "math.tanh(u)", "tanh(u)"),
+        Function("sigmoid", _sigmoid, "sigmoid(u) * (1 - sigmoid(u))", "1 / (1 + exp(-u))",
+                 "0.5 * (1.0 + math.tanh(0.5 * u))", "(T)0.5 * ((T)1 + tanh((T)0.5 * u))"),
+        Function("relu", _relu, "u > 0", "max(u, 0)",  # u != u: NaN stays NaN
+                 "u if u > 0 or u != u else 0.0", "u > 0 || u != u ? u : (T)0"),
+        Function("sqrt", np.sqrt, "0.5 / sqrt(u)", "square root", "math.sqrt(u)", "sqrt(u)"),
+        Function("abs", np.abs, "sign(u)", "absolute value", "abs(u)", "fabs(u)"),
+        Function("sign", np.sign, "0", "-1, 0 or 1",  # u * 0: 0 stays 0, NaN stays NaN
+                 "1.0 if u > 0 else (-1.0 if u < 0 else u * 0)",
+                 "u > 0 ? (T)1 : (u < 0 ? (T)-1 : u * 0)"),
+        Function("softplus", lambda u: np.logaddexp(0.0, u), "sigmoid(u)", "log(1 + exp(u))",
+                 "max(u, 0) + math.log1p(math.exp(-abs(u)))", "fmax(u, (T)0) + log1p(exp(-fabs(u)))"),
+        Function("sin", np.sin, "cos(u)", "sine", "math.sin(u)", "sin(u)"),
+        Function("cos", np.cos, "-sin(u)", "cosine", "math.cos(u)", "cos(u)"),
     ]
 }

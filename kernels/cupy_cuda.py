@@ -18,7 +18,8 @@ import numpy as np
 
 from edf.errors import EdfError
 from edf.ir import Ref, Statement, ref_indices, statement_refs
-from kernels.emit import Emitter
+from edf.functions import FUNCTIONS
+from kernels.emit import C, Emitter
 from kernels.lower import LoopNest, is_gemm, lower
 
 THREADS = 256
@@ -26,11 +27,8 @@ _C_KEYWORDS = set("""auto break case char const continue default do double else 
 for goto if inline int long register restrict return short signed sizeof static struct switch
 typedef union unsigned void volatile while bool true false class new delete this template typename
 namespace operator private public protected virtual friend using""".split())
-_RESERVED = _C_KEYWORDS | {"acc", "flat", "rest", "kernel", "sigmoid", "relu", "softplus", "sign",
-                           "atomic_max", "exp", "log", "tanh", "sqrt", "sin", "cos", "fabs", "pow"}
-_FUNCTIONS = {"exp": "exp", "log": "log", "tanh": "tanh", "sqrt": "sqrt", "sin": "sin",
-              "cos": "cos", "abs": "fabs", "sigmoid": "sigmoid", "relu": "relu",
-              "softplus": "softplus", "sign": "sign"}
+_RESERVED = _C_KEYWORDS | {"acc", "flat", "rest", "kernel", "atomic_max", "fabs", "fmax", "pow",
+                           "log1p", "T", *FUNCTIONS}
 _INDEX_TYPES = {np.dtype(np.int64): "long long", np.dtype(np.int32): "int",
                 np.dtype(np.int16): "short", np.dtype(np.uint8): "unsigned char"}
 
@@ -48,6 +46,7 @@ def array_module():
 class CCode(Emitter):
     """CUDA C text for the expressions and loops of one nest."""
 
+    SYNTAX = C
     RESERVED = _RESERVED
     PREFIXES = ("n_", "s_")  # extents and strides
 
@@ -76,9 +75,6 @@ class CCode(Emitter):
             position = self.ref(entry) if isinstance(entry, Ref) else self.affine(entry)
             terms.append(f"({position}) * s_{name}{axis}")
         return f"{name}[{' + '.join(terms)}]"
-
-    def call(self, fn: str, argument: str) -> str:
-        return f"{_FUNCTIONS[fn]}({argument})"
 
     def comparison(self, op: str, left: str, right: str) -> str:
         return f"({left} {op} {right} ? {self.number(1.0)} : {self.number(0.0)})"
@@ -117,14 +113,10 @@ _ATOMIC_MAX = {  # CUDA has no floating-point atomicMax: compare-and-swap until 
 }
 
 
-def _helpers(T: str) -> str:
-    return f"""typedef {T} T;
-__device__ inline T sigmoid(T u) {{ return (T)0.5 * ((T)1 + tanh((T)0.5 * u)); }}
-__device__ inline T relu(T u) {{ return u > 0 ? u : u * 0; }}
-__device__ inline T softplus(T u) {{ return fmax(u, (T)0) + log1p(exp(-fabs(u))); }}
-__device__ inline T sign(T u) {{ return (T)((u > 0) - (u < 0)); }}
-{_ATOMIC_MAX[T]}
-"""
+def _helpers(code: CCode) -> str:
+    """The scalar type, the helper functions the expressions call, and the atomic max."""
+    helpers = [f"__device__ inline T {fn}(T u) {{ return {spelling}; }}" for fn, spelling in code.helper_spellings()]
+    return "\n".join([f"typedef {code.scalar} T;", *helpers, _ATOMIC_MAX[code.scalar], ""])
 
 
 def generate_source(nest: LoopNest, dtypes: dict) -> tuple[str, str]:
@@ -135,45 +127,23 @@ def generate_source(nest: LoopNest, dtypes: dict) -> tuple[str, str]:
     lines = ["// " + line.removeprefix("# ") for line in nest.describe(symbolic=True).splitlines()]
     lines.append("// CUDA: " + ("one thread per output element, no atomics" if gather else
                                 "one thread per point of the iteration space, combined atomically"))
-    lines += [_helpers(code.scalar), f'extern "C" __global__ void kernel({code.parameters()}) {{',
-              "    long long flat = (long long)blockIdx.x * blockDim.x + threadIdx.x;"]
+    body = [f'extern "C" __global__ void kernel({code.parameters()}) {{',
+            "    long long flat = (long long)blockIdx.x * blockDim.x + threadIdx.x;"]
     loops = nest.outer if gather else nest.loops
     total = " * ".join(code.extents[l.name] for l in loops) or "1"
-    lines += [f"    if (flat >= {total}) return;", "    long long rest = flat;"]
-    for k, loop in enumerate(reversed(loops)):  # the last index varies fastest: coalesced
-        name, extent = code.ids[loop.name], code.extents[loop.name]
-        tail = f" rest /= {extent};" if k < len(loops) - 1 else ""
-        lines.append(f"    long long {name} = rest % {extent};{tail}")
-    body, pad = [], "    "
-    if gather and stmt.op != "=":
-        body.append(f"{pad}T acc = {code.number(0.0 if stmt.op == '+=' else -np.inf)};")
-    for loop in nest.inner if gather else ():
-        name = code.ids[loop.name]
-        body.append(f"{pad}for (long long {name} = 0; {name} < {code.extents[loop.name]}; ++{name}) {{")
-        pad += "    "
-    for solved in nest.solved:
-        body.append(f"{pad}long long {code.ids[solved.name]} = {code.affine(solved.value)};")
-    if nest.solved:
-        guard = " && ".join(f"0 <= {code.ids[s.name]} && {code.ids[s.name]} < {code.extents[s.name]}"
-                            for s in nest.solved)
-        body.append(f"{pad}if ({guard}) {{")
-        pad += "    "
-    value, target = code.expr(stmt.body), code.ref(nest.target)
-    if stmt.op == "=":
-        body.append(f"{pad}{target} = {value};")
-    elif not gather:
-        form = "atomicAdd" if stmt.op == "+=" else "atomic_max"
-        body.append(f"{pad}{form}(&{target}, {value});")
+    body += [f"    if (flat >= {total}) return;", "    long long rest = flat;"]
+    body += code.decode_lines(loops, "    ")
+    if gather:
+        body += code.element_lines("    ")
     else:
-        body.append(f"{pad}acc {'+=' if stmt.op == '+=' else '= fmax(acc,'} {value}{')' if stmt.op == 'max=' else ''};")
-    while pad != "    ":
-        pad = pad[:-4]
-        body.append(f"{pad}}}")
-    if gather and stmt.op == "+=":
-        body.append(f"    {target} += acc;")
-    elif gather and stmt.op == "max=":
-        body.append(f"    {target} = fmax({target}, acc);")
-    lines += body + ["}", ""]
+        pad = code.guarded(body, "    ")
+        value, target = code.expr(stmt.body), code.ref(nest.target)
+        if stmt.op == "=":  # a single element defined once: one thread, no atomics needed
+            code.line(body, pad, f"{target} = {value}")
+        else:
+            code.line(body, pad, f"{'atomicAdd' if stmt.op == '+=' else 'atomic_max'}(&{target}, {value})")
+        code.close(body, pad, "    ")
+    lines += [_helpers(code), *body, "}", ""]  # helpers first: the body says which it needs
     return "\n".join(lines), "gather" if gather else "atomic"
 
 

@@ -1,21 +1,58 @@
-"""What every kernel source generator shares: safe identifiers and the expression walk.
+"""What every kernel source generator shares: safe identifiers, the expression walk, and the
+renderer of a loop nest's skeleton (loops, solved indices and their guard, the accumulator,
+the write-back, a thread's flat index decoded into loop indices).
 
-A generator subclasses ``Emitter`` and says how its language spells numbers, tensor accesses,
-function calls, comparisons and powers; the walk over the IR is the same for all of them. Only
-validated IR reaches here: names matched a strict pattern in the parser and functions come from
-the table, so the generated text cannot contain anything a user typed except those names.
+A generator subclasses ``Emitter``, gives a ``Syntax`` (the small table of how its language
+spells loops, blocks, declarations and statements) and says how it spells numbers, tensor
+accesses, function calls, comparisons and powers; everything else is rendered here, once, for
+the Numba CPU and CUDA kernels, the CUDA C kernels and the pseudo-code every kernel starts with.
+Only validated IR reaches here: names matched a strict pattern in the parser and functions come
+from the table, so the generated text cannot contain anything a user typed except those names.
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
+from edf.functions import FUNCTIONS
 from edf.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
 from kernels.lower import LoopNest
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
-class Emitter:
-    """Identifiers and expression text for the statement of one loop nest."""
+@dataclass(frozen=True)
+class Syntax:
+    """How a language spells the parts of a loop nest; ``{}`` fields are filled in."""
 
+    loop: str  # a serial loop over 0 .. n-1, opening a block
+    close: str  # the line closing a block ("" where indentation does)
+    let: str  # an index variable computed from others
+    guard: str  # a condition opening a block
+    within: str  # 0 <= i < n
+    both: str  # logical and
+    statement: str  # a statement line
+    accumulator: str  # declaring the accumulator with its start value
+    maximum: str  # the larger of two values
+    divide: str  # rest = rest // n, for decoding a flat index
+    spelling: str  # which column of the function table (``edf.functions``) spells calls
+
+
+_PLAIN_CALL = re.compile(r"[\w.]+\(u\)")  # math.exp(u): called in place; others become helpers
+
+
+PYTHON = Syntax(loop="for {i} in range({n}):", close="", let="{i} = {value}", guard="if {cond}:",
+                within="0 <= {i} < {n}", both=" and ", statement="{}", accumulator="acc = {}",
+                maximum="max({}, {})", divide="rest //= {n}", spelling="python")
+C = Syntax(loop="for (long long {i} = 0; {i} < {n}; ++{i}) {{", close="}}", let="long long {i} = {value};",
+           guard="if ({cond}) {{", within="0 <= {i} && {i} < {n}", both=" && ", statement="{};",
+           accumulator="T acc = {};", maximum="fmax({}, {})", divide="rest /= {n};", spelling="c")
+
+
+class Emitter:
+    """Identifiers, expression text and the rendered skeleton of one loop nest."""
+
+    SYNTAX: Syntax = PYTHON
     RESERVED: set[str] = set()  # names the generated code uses or the language forbids
     PREFIXES: tuple[str, ...] = ("n_",)  # prefixes of generated names (extents, strides)
 
@@ -34,6 +71,7 @@ class Emitter:
             if ref.name not in self.arrays:
                 self.arrays[ref.name] = self._fresh(ref.name, taken)
         self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
+        self.helpers: set[str] = set()  # table functions the source defines as helpers
         # sizes are arguments, so one compiled kernel serves every shape
         self.sized = [*nest.loops, *nest.solved]
         self.extents = {item.name: f"n_{self.ids[item.name]}" for item in self.sized}
@@ -48,7 +86,8 @@ class Emitter:
         return ident
 
     def affine(self, expr: Affine, times: str = "*") -> str:
-        parts = [f"{c}{times}{self.ids[n]}" if c != 1 else self.ids[n] for n, c in expr.terms]
+        parts = [self.ids[n] if c == 1 else f"-{self.ids[n]}" if c == -1 else f"{c}{times}{self.ids[n]}"
+                 for n, c in expr.terms]
         if expr.const or not parts:
             parts.append(str(expr.const))
         return " + ".join(parts).replace("+ -", "- ")
@@ -77,10 +116,123 @@ class Emitter:
         raise NotImplementedError
 
     def call(self, fn: str, argument: str) -> str:
-        raise NotImplementedError
+        """A table function applied to ``argument``: in place if its spelling is one call of
+        ``u``, else through a helper the source defines once (``helper_definitions``)."""
+        spelling = getattr(FUNCTIONS[fn], self.SYNTAX.spelling)
+        if _PLAIN_CALL.fullmatch(spelling):
+            return spelling.replace("(u)", f"({argument})")
+        self.helpers.add(fn)
+        return f"{fn}({argument})"
+
+    def helper_spellings(self) -> list[tuple[str, str]]:
+        """(name, expression in ``u``) of every helper this source needs."""
+        return [(fn, getattr(FUNCTIONS[fn], self.SYNTAX.spelling)) for fn in sorted(self.helpers)]
 
     def comparison(self, op: str, left: str, right: str) -> str:
         raise NotImplementedError
 
     def power(self, base: str, exponent: float) -> str:
         raise NotImplementedError
+
+    # -- the skeleton of a loop nest, rendered once for every language -----------------------------
+    def line(self, lines: list[str], pad: str, text: str) -> None:
+        lines.append(pad + self.SYNTAX.statement.format(text))
+
+    def open(self, lines: list[str], pad: str, header: str) -> str:
+        lines.append(pad + header)
+        return pad + "    "
+
+    def close(self, lines: list[str], pad: str, outer: str) -> None:
+        """Close the blocks opened between indentation ``outer`` and ``pad``."""
+        while self.SYNTAX.close and len(pad) > len(outer):
+            pad = pad[:-4]
+            lines.append(pad + self.SYNTAX.close.format())
+
+    def loops(self, lines: list[str], pad: str, loops) -> str:
+        """Serial loops, one per line, outermost first; returns the body's indentation."""
+        for loop in loops:
+            pad = self.open(lines, pad, self.SYNTAX.loop.format(i=self.ids[loop.name], n=self.extents[loop.name]))
+        return pad
+
+    def guarded(self, lines: list[str], pad: str) -> str:
+        """Compute the solved indices and skip values outside their range; returns the new indent."""
+        syntax = self.SYNTAX
+        for solved in self.nest.solved:
+            lines.append(pad + syntax.let.format(i=self.ids[solved.name], value=self.affine(solved.value)))
+        if self.nest.solved:
+            cond = syntax.both.join(syntax.within.format(i=self.ids[s.name], n=self.extents[s.name])
+                                    for s in self.nest.solved)
+            pad = self.open(lines, pad, syntax.guard.format(cond=cond))
+        return pad
+
+    def element_lines(self, pad: str) -> list[str]:
+        """The work for one output element of a gather nest: reduce over the inner loops in an
+        accumulator, then write the element once."""
+        stmt, syntax = self.nest.statement, self.SYNTAX
+        lines: list[str] = []
+        if stmt.op != "=":
+            lines.append(pad + syntax.accumulator.format(self.number(0.0 if stmt.op == "+=" else float("-inf"))))
+        inner = self.guarded(lines, self.loops(lines, pad, self.nest.inner))
+        value, target = self.expr(stmt.body), self.ref(self.nest.target)
+        if stmt.op == "=":
+            self.line(lines, inner, f"{target} = {value}")
+        elif stmt.op == "+=":
+            self.line(lines, inner, f"acc += {value}")
+        else:
+            self.line(lines, inner, f"acc = {syntax.maximum.format('acc', value)}")
+        self.close(lines, inner, pad)
+        if stmt.op == "+=":
+            self.line(lines, pad, f"{target} += acc")
+        elif stmt.op == "max=":
+            self.line(lines, pad, f"{target} = {syntax.maximum.format(target, 'acc')}")
+        return lines
+
+    def update_lines(self, pad: str, update) -> list[str]:
+        """A scatter nest run serially over every point: ``update(target, value)`` is the
+        statement updating one element (plain on a CPU, atomic on a GPU)."""
+        lines: list[str] = []
+        inner = self.guarded(lines, self.loops(lines, pad, self.nest.loops))
+        self.line(lines, inner, update(self.ref(self.nest.target), self.expr(self.nest.statement.body)))
+        self.close(lines, inner, pad)
+        return lines
+
+    def decode_lines(self, loops, pad: str) -> list[str]:
+        """A thread's flat index ``rest`` turned into loop indices (the last varies fastest, so
+        neighbouring threads touch neighbouring memory)."""
+        syntax, lines = self.SYNTAX, []
+        for k, loop in enumerate(reversed(loops)):
+            name, extent = self.ids[loop.name], self.extents[loop.name]
+            last = k == len(loops) - 1
+            lines.append(pad + syntax.let.format(i=name, value="rest" if last else f"rest % {extent}"))
+            if not last:
+                lines.append(pad + syntax.divide.format(n=extent))
+        return lines
+
+
+class NotationCode(Emitter):
+    """The pseudo-code of a nest, expressions in the notation (``LoopNest.describe``)."""
+
+    def __init__(self, nest: LoopNest, symbolic: bool):
+        super().__init__(nest)
+        self.ids = {name: name for name in self.ids}
+        self.arrays = {name: name for name in self.arrays}
+        if not symbolic:
+            self.extents = {item.name: str(item.extent) for item in self.sized}
+
+    def affine(self, expr: Affine, times: str = "*") -> str:
+        from edf.notation import format_affine
+
+        return format_affine(expr)
+
+    def expr(self, e: Expr) -> str:
+        from edf.notation import format_expr
+
+        return format_expr(e)
+
+    def ref(self, ref: Ref) -> str:
+        from edf.notation import format_ref
+
+        return format_ref(ref)
+
+    def number(self, value: float) -> str:
+        return "-inf" if value == float("-inf") else ("0" if value == 0 else repr(value))

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edf.ir import Affine, Binary, Ref, Statement
-from edf.notation import format_affine, format_expr, format_ref, format_statement
+from edf.notation import format_affine, format_statement
 
 
 @dataclass(frozen=True)
@@ -65,38 +65,18 @@ class LoopNest:
                 and all(extents.get(i) == size for i, size in zip(lone, self.shape)))
 
     def describe(self, symbolic: bool = False) -> str:
-        """Pseudo-code of the nest: what the generated kernels implement. ``symbolic`` writes
-        extents as ``n_x`` instead of numbers (generated sources must not depend on shapes)."""
-        stmt = self.statement
-        reduce = {"+=": "+=", "=": "=", "max=": "max="}[stmt.op]
-        size = lambda item: f"n_{item.name}" if symbolic else str(item.extent)  # noqa: E731
+        """Pseudo-code of the nest: what the generated kernels implement, rendered by the same
+        code as they are (``kernels.emit``). ``symbolic`` writes extents as ``n_x`` instead of
+        numbers (generated sources must not depend on shapes)."""
+        from kernels.emit import NotationCode
+
+        stmt, code = self.statement, NotationCode(self, symbolic)
         lines = [f"# {format_statement(stmt)}", f"# {self.mode} form: {self.reason}"]
-        ranges = lambda loops: ", ".join(f"{l.name} < {size(l)}" for l in loops)  # noqa: E731
         if self.mode == "scatter":
-            lines.append(f"for {ranges(self.loops)}:" if self.loops else "once:")
-            lines.append(f"    {format_ref(self.target)} {reduce} {format_expr(stmt.body)}")
-            return "\n".join(lines)
-        lines.append(f"parallel for {ranges(self.outer)}:" if self.outer else "once:")
-        pad = "    "
-        if stmt.op != "=":
-            lines.append(f"{pad}acc = {'0' if stmt.op == '+=' else '-inf'}")
-        if self.inner:
-            lines.append(f"{pad}for {ranges(self.inner)}:")
-            pad += "    "
-        for solved in self.solved:
-            lines.append(f"{pad}{solved.name} = {format_affine(solved.value)}")
-        if self.solved:
-            guard = " and ".join(f"0 <= {s.name} < {size(s)}" for s in self.solved)
-            lines.append(f"{pad}if {guard}:")
-            pad += "    "
-        if stmt.op == "=":
-            lines.append(f"{pad}{format_ref(self.target)} = {format_expr(stmt.body)}")
-            return "\n".join(lines)
-        step = "acc += " if stmt.op == "+=" else "acc = max(acc, "
-        lines.append(f"{pad}{step}{format_expr(stmt.body)}{')' if stmt.op == 'max=' else ''}")
-        final = "+=" if stmt.op == "+=" else "max="
-        lines.append(f"    {format_ref(self.target)} {final} acc")
-        return "\n".join(lines)
+            return "\n".join(lines + code.update_lines("", lambda target, value: f"{target} {stmt.op} {value}"))
+        every = ", ".join(f"{code.ids[loop.name]} < {code.extents[loop.name]}" for loop in self.outer)
+        lines.append(f"parallel for {every}:" if self.outer else "once:")
+        return "\n".join(lines + code.element_lines("    "))
 
 
 def lower(stmt: Statement, ranges: dict[str, int], shape: tuple[int, ...]) -> LoopNest:

@@ -55,20 +55,14 @@ def generate_source(nest: LoopNest, dtype) -> str:
     if nest.mode == "scatter":
         decorator = "@njit(cache=True, error_model='numpy')"
         body.append("    # serial: several points may update the same element")
-        pad = "    "
-        for loop in nest.inner:
-            body.append(f"{pad}for {code.ids[loop.name]} in range({code.extents[loop.name]}):")
-            pad += "    "
-        value, target = code.expr(stmt.body), code.ref(nest.target)
-        body.append(f"{pad}{target} = max({target}, {value})" if stmt.op == "max="
-                    else f"{pad}{target} += {value}")
+        body += code.update_lines("    ", lambda target, value: f"{target} = max({target}, {value})"
+                                  if stmt.op == "max=" else f"{target} += {value}")
     elif nest.outer:
         decorator = "@njit(parallel=True, cache=True, error_model='numpy')"
         pad = "    "
         for k, loop in enumerate(nest.outer):
             kind = "prange" if k == 0 else "range"
-            body.append(f"{pad}for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
-            pad += "    "
+            pad = code.open(body, pad, f"for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
         body += code.element_lines(pad)
         serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially

@@ -65,19 +65,6 @@ def _header(nest: LoopNest, form: str) -> list[str]:
                     "from numba import cuda", ""]
 
 
-def _decode(code: PythonCode, loops, pad: str) -> list[str]:
-    """Lines turning the thread's flat index into loop indices (the last varies fastest)."""
-    lines = []
-    for k, loop in enumerate(reversed(loops)):
-        name, extent = code.ids[loop.name], code.extents[loop.name]
-        if k == len(loops) - 1:
-            lines.append(f"{pad}{name} = rest")
-        else:
-            lines.append(f"{pad}{name} = rest % {extent}")
-            lines.append(f"{pad}rest //= {extent}")
-    return lines
-
-
 def generate_source(nest: LoopNest, dtype) -> tuple[str, str]:
     """(module source, launch form) for one statement: "gemm", "gather" or "atomic"."""
     stmt = nest.statement
@@ -89,7 +76,7 @@ def generate_source(nest: LoopNest, dtype) -> tuple[str, str]:
         form = "gather"
         total = " * ".join(code.extents[l.name] for l in nest.outer)
         body = ["    flat = cuda.grid(1)", f"    if flat < {total}:", "        rest = flat"]
-        body += _decode(code, nest.outer, "        ")
+        body += code.decode_lines(nest.outer, "        ")
         body += code.element_lines("        ")
         note = "one thread per output element, no atomics"
     else:
@@ -99,7 +86,7 @@ def generate_source(nest: LoopNest, dtype) -> tuple[str, str]:
         loops = nest.loops
         total = " * ".join(code.extents[l.name] for l in loops) or "1"
         body = ["    flat = cuda.grid(1)", f"    if flat < {total}:", "        rest = flat"]
-        body += _decode(code, loops, "        ") if loops else []
+        body += code.decode_lines(loops, "        ")
         pad = code.guarded(body, "        ")
         if stmt.op == "=":  # a single element defined once: one thread, no atomics needed
             body.append(f"{pad}{code.ref(nest.target)} = {code.expr(stmt.body)}")
@@ -146,7 +133,7 @@ def _gemm_source(nest: LoopNest, code: PythonCode, roles: dict) -> str:
             f"    {m} = cuda.blockIdx.y * {TILE} + ty"]
     if roles["batch"]:
         body.append("    rest = cuda.blockIdx.z")
-        body += _decode(code, [l for l in nest.outer if l.name in roles["batch"]], "    ")
+        body += code.decode_lines([l for l in nest.outer if l.name in roles["batch"]], "    ")
     body += [f"    acc = {zero}",
              f"    for start in range(0, {ext[roles['k']]}, {TILE}):",
              f"        {k} = start + tx  # stage the A tile: rows {m}, columns {k}",
