@@ -165,9 +165,10 @@ class Emitter:
             pad = self.open(lines, pad, syntax.guard.format(cond=cond))
         return pad
 
-    def element_lines(self, pad: str) -> list[str]:
+    def element_lines(self, pad: str, overwrite: bool = False) -> list[str]:
         """The work for one output element of a gather nest: reduce over the inner loops in an
-        accumulator, then write the element once."""
+        accumulator, then write the element once (``overwrite``: set it, for a first write
+        into a tensor nothing has initialised, instead of adding to or maximising it)."""
         stmt, syntax = self.nest.statement, self.SYNTAX
         lines: list[str] = []
         if stmt.op != "=":
@@ -181,7 +182,9 @@ class Emitter:
         else:
             self.line(lines, inner, f"acc = {syntax.maximum.format('acc', value)}")
         self.close(lines, inner, pad)
-        if stmt.op == "+=":
+        if stmt.op != "=" and overwrite:
+            self.line(lines, pad, f"{target} = acc")
+        elif stmt.op == "+=":
             self.line(lines, pad, f"{target} += acc")
         elif stmt.op == "max=":
             self.line(lines, pad, f"{target} = {syntax.maximum.format(target, 'acc')}")

@@ -59,10 +59,11 @@ class LoopNest:
     @property
     def covers_target(self) -> bool:
         """Whether the outer loops visit every element of the target (no guards, no gaps)."""
+        if self.mode != "gather" or self.solved:
+            return False
         extents = {loop.name: loop.extent for loop in self.outer}
         lone = [e.lone_index for e in self.target.index]
-        return (self.mode == "gather" and not self.solved and len(set(lone)) == len(lone)
-                and all(extents.get(i) == size for i, size in zip(lone, self.shape)))
+        return len(set(lone)) == len(lone) and all(extents.get(i) == n for i, n in zip(lone, self.shape))
 
     def describe(self, symbolic: bool = False) -> str:
         """Pseudo-code of the nest: what the generated kernels implement, rendered by the same

@@ -44,8 +44,9 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-def generate_source(nest: LoopNest, dtype) -> str:
-    """The module source for one statement."""
+def generate_source(nest: LoopNest, dtype, overwrite: bool = False) -> str:
+    """The module source for one statement (``overwrite``: its first write into a fresh target
+    sets each element instead of accumulating into it, so the target needs no zero fill)."""
     code = PythonCode(nest, dtype)
     stmt = nest.statement
     lines = [line if line.startswith("#") else f"#   {line}"
@@ -63,11 +64,11 @@ def generate_source(nest: LoopNest, dtype) -> str:
         for k, loop in enumerate(nest.outer):
             kind = "prange" if k == 0 else "range"
             pad = code.open(body, pad, f"for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
-        body += code.element_lines(pad)
+        body += code.element_lines(pad, overwrite)
         serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially
         decorator = "@njit(cache=True, error_model='numpy')"
-        body += code.element_lines("    ")
+        body += code.element_lines("    ", overwrite)
     helpers = code.helper_source("@njit(inline='always', cache=True)")
     if helpers:
         lines += [helpers, "", ""]
@@ -133,7 +134,8 @@ class NumbaKernel:
     def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
         target = stmt.target.name
         self.nest = lower(stmt, ranges, shapes[target])
-        self.source = generate_source(self.nest, dtypes[target])
+        self.dtype = dtypes[target]
+        self.source = generate_source(self.nest, self.dtype)
         module = load(self.source)
         work = math.prod(loop.extent for loop in self.nest.loops)
         small = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
@@ -151,12 +153,20 @@ class NumbaKernel:
         self.function(*arrays, *self.extents)
 
     def trace(self, tracer, env: dict) -> None:
-        """One call in a plan (``kernels.plan``); a ``=`` that writes every element needs no fill."""
+        """One call in a plan (``kernels.plan``). A statement whose loops cover its target needs
+        no fill: ``=`` sets every element, and so does the first ``+=`` or ``max=`` into a fresh
+        tensor, with a twin of the kernel that sets instead of accumulating."""
         stmt = self.nest.statement
         arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
         target = arrays[self.tensors.index(stmt.target.name)]
-        tracer.external("k", self.function, arrays, self.extents, target,
-                        overwrites=stmt.op == "=" and self.nest.covers_target)
+        function, overwrites = self.function, stmt.op == "=" and self.nest.covers_target
+        if stmt.op != "=" and self.nest.covers_target and tracer.fresh(target):
+            function, overwrites = self._overwriting(), True
+        tracer.external("k", function, arrays, self.extents, target, overwrites=overwrites)
+
+    def _overwriting(self):
+        module = load(generate_source(self.nest, self.dtype, overwrite=True))
+        return module.kernel_serial if self.function.__name__ == "kernel_serial" else module.kernel
 
 
 class BlasKernel:

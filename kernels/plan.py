@@ -309,6 +309,10 @@ class Tracer:
         self.record(f"{{out}} = {{0}}[{index}]", [source, *operands], out)
         return out
 
+    def fresh(self, traced: Traced) -> bool:
+        """Whether ``traced`` covers a buffer nothing has initialised or written yet."""
+        return traced.buffer.init is not None and not traced.buffer.ready and traced.covers()
+
     def require(self, traced: Traced) -> None:
         """Initialise ``traced``'s buffer before anything reads or partly writes it."""
         buffer = traced.buffer
@@ -362,7 +366,9 @@ class Tracer:
 
 # -- tidying the recording --------------------------------------------------------------------
 def _write_directly(ops: list[Op]) -> list[Op]:
-    """``np.f(..., out=t); np.copyto(h, t)`` with ``t`` dead afterwards: ``np.f(..., out=h)``."""
+    """``np.f(..., out=t); np.copyto(h, t)`` with ``t`` dead afterwards: ``np.f(..., out=h)``.
+    The copy may also read ``t`` reshaped, when both sides are C-ordered blocks of one size:
+    then ``f`` writes into ``h`` reshaped to ``t``'s shape."""
     uses: dict[int, int] = {}
     for op in ops:
         for buffer in op.buffers():
@@ -372,13 +378,17 @@ def _write_directly(ops: list[Op]) -> list[Op]:
         previous = kept[-1] if kept else None
         source = op.operands[0] if op.operands else None
         if (op.template == "np.copyto({out}, {0})" and previous is not None and isinstance(source, Traced)
-                and source.whole and source.buffer.kind == "temp" and previous.out is not None
+                and source.buffer.kind == "temp" and previous.out is not None
                 and previous.out.buffer is source.buffer and previous.out.whole
-                and uses[id(source.buffer)] == 2 and source.shape == op.out.shape
-                and source.strides == op.out.strides and not op.comment
+                and uses[id(source.buffer)] == 2 and not op.comment
                 and previous.template.endswith("out={out})")):
-            previous.out = op.out
-            continue
+            if source.whole and source.shape == op.out.shape and source.strides == op.out.strides:
+                previous.out = op.out
+                continue
+            if (source.value.flags.c_contiguous and op.out.value.flags.c_contiguous
+                    and source.size == source.buffer.array.size == op.out.size):
+                previous.out = op.out.reshape(source.buffer.array.shape)
+                continue
         kept.append(op)
     return kept
 

@@ -107,12 +107,10 @@ def test_scratch_is_reinitialised_at_every_run(backend):
         assert_close(grads, ref.backward("loss"))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(programs(max_statements=4, max_size=3))
-def test_repeated_runs_agree_with_the_reference(case):
-    """Plans reuse buffers between calls: run each program three times, with new inputs and
-    new seeds each time, and compare every value and gradient with the reference."""
-    prog = edf.Program(case.source)
+def repeated_runs_agree(case, backend: str) -> None:
+    """Plans reuse buffers between calls: run a program three times, with new inputs and new
+    seeds each time, and compare every value and gradient with the reference."""
+    prog = edf.Program(case.source, backend=backend)
     trusted = edf.Program(case.source, backend="reference")
     rng = np.random.default_rng(0)
     for run in range(3):
@@ -122,3 +120,28 @@ def test_repeated_runs_agree_with_the_reference(case):
         assert_close({n: values[n] for n in trusted.defined}, {n: want[n] for n in trusted.defined})
         seeds = {n: rng.normal(size=np.shape(want[n])) for n in trusted.outputs}
         assert_close(prog.backward(seeds), trusted.backward(seeds))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(max_statements=4, max_size=3))
+def test_repeated_runs_agree_with_the_reference(case):
+    repeated_runs_agree(case, "numpy")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(max_statements=3, max_size=3))
+def test_repeated_runs_agree_with_the_reference_on_numba(case):
+    repeated_runs_agree(case, "numba")
+
+
+def test_embedding_gradient_is_zeroed_at_every_run():
+    """A scatter kernel (numba, serial) adds into its target: the plan must fill it each run."""
+    source = "for a, e: t[a, e] = E[tok[a], e] * w[e]"
+    rng = np.random.default_rng(0)
+    for backend in ("numpy", "numba"):
+        prog = edf.Program(source, backend=backend)
+        for _ in range(3):
+            given = {"E": rng.normal(size=(4, 3)), "w": rng.normal(size=3), "tok": rng.integers(0, 4, 5)}
+            values, want = prog.forward(**given), reference(source, given, "t")
+            assert_close(values, want[0])
+            assert_close(prog.backward("t"), want[1])
