@@ -1,15 +1,34 @@
 """Shared grading machinery for the exercises.
 
 The grader of each exercise tests ``impl``: the student's ``starter.py`` by default, or the
-reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``). A task whose
-code still raises ``NotImplementedError`` fails with one line saying which TODO to do, not with a
-traceback from deep inside edf.
+reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``).
+``EDF_EXERCISE_IMPL`` may also name any Python file (grade that implementation) or a folder of
+files named after tasks (``ex6_1.py``): each task's tests then grade that task's file. A file
+there may start ``from solution import *`` to change one function of the reference (the
+project's tests grade such wrong answers, "mutants", to show each grader catches them).
+
+A task whose code still raises ``NotImplementedError`` fails with one line saying which TODO to
+do, not with a traceback from deep inside edf. ``EDF_EXERCISE_REPORT=path.json`` writes each
+test's task, outcome and message there, for tools that grade many variants in one run.
+
+Hypothesis-based graders use a derandomized profile: a student's result does not change
+between runs.
 """
 import importlib.util
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("grading", derandomize=True, deadline=None, print_blob=False,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+settings.load_profile("grading")
+
+_MODULES: dict[Path, object] = {}
 
 
 def pytest_addoption(parser):
@@ -17,22 +36,42 @@ def pytest_addoption(parser):
                      help="grade the reference solution instead of starter.py")
 
 
-def implementation_path(folder: Path, config) -> Path:
+def task_of(item) -> str | None:
+    """The task marker of a test: ``ex6_1``."""
+    return next((m.name for m in item.iter_markers() if m.name.startswith("ex")), None)
+
+
+def implementation_path(folder: Path, config, task: str | None = None) -> Path:
     wanted = "solution" if config.getoption("--solution", default=False) else \
         os.environ.get("EDF_EXERCISE_IMPL", "starter")
-    if wanted not in ("starter", "solution"):
-        raise pytest.UsageError(f"EDF_EXERCISE_IMPL must be 'starter' or 'solution', not {wanted!r}")
-    return folder / f"{wanted}.py"
+    if wanted in ("starter", "solution"):
+        return folder / f"{wanted}.py"
+    path = Path(wanted).resolve()
+    if path.is_dir():
+        path = path / f"{task}.py"
+    if not path.is_file():
+        raise pytest.UsageError(f"EDF_EXERCISE_IMPL must be 'starter', 'solution', a .py file or a "
+                                f"folder of task files; {path} does not exist")
+    return path
 
 
-@pytest.fixture(scope="module")
+def load(path: Path, folder: Path):
+    """Import ``path`` once; ``import solution`` inside it finds this exercise's reference."""
+    if path not in _MODULES:
+        if path.name not in ("starter.py", "solution.py"):
+            sys.modules["solution"] = load(folder / "solution.py", folder)
+        spec = importlib.util.spec_from_file_location(f"{folder.name}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[path] = module
+    return _MODULES[path]
+
+
+@pytest.fixture
 def impl(request):
-    """The implementation under test, loaded from the grader's own folder."""
-    path = implementation_path(Path(request.fspath).parent, request.config)
-    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The implementation under test, loaded from the grader's own folder (see the top)."""
+    folder = Path(request.fspath).parent
+    return load(implementation_path(folder, request.config, task_of(request.node)), folder)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -40,8 +79,28 @@ def pytest_pyfunc_call(pyfuncitem):
     try:
         return (yield)
     except NotImplementedError as error:
-        tasks = [m.name for m in pyfuncitem.iter_markers() if m.name.startswith("ex")]
-        task = tasks[0][2:].replace("_", ".") if tasks else "?"
+        task = task_of(pyfuncitem)
+        number = task[2:].replace("_", ".") if task else "?"
         message = str(error)
         message = message[message.index("TODO("):] if "TODO(" in message else message  # no thread ids
-        pytest.fail(f"exercise {task} is not done yet: {message}", pytrace=False)
+        pytest.fail(f"exercise {number} is not done yet: {message}", pytrace=False)
+
+
+_RESULTS: list[dict] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _RESULTS.append(dict(test=report.nodeid, task=report.user_properties and
+                             dict(report.user_properties).get("task"),
+                             outcome=report.outcome, message=report.longreprtext))
+
+
+def pytest_runtest_setup(item):
+    item.user_properties.append(("task", task_of(item)))
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("EDF_EXERCISE_REPORT")
+    if path:
+        Path(path).write_text(json.dumps(_RESULTS, indent=1))
