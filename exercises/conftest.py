@@ -3,9 +3,10 @@
 The grader of each exercise tests ``impl``: the student's ``starter.py`` by default, or the
 reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``).
 ``EDF_EXERCISE_IMPL`` may also name any Python file (grade that implementation) or a folder of
-files named after tasks (``ex6_1.py``): each task's tests then grade that task's file. A file
-there may start ``from solution import *`` to change one function of the reference (the
-project's tests grade such wrong answers, "mutants", to show each grader catches them).
+files named after tasks (``ex6_1.py``): each task's tests then grade that task's file. Such a
+file may start ``import solution; from solution import *`` and replace one function of the
+reference (``solution.f = f``, so the reference's other functions call it too): the project's
+tests grade these wrong answers, "mutants", to show that each grader catches them.
 
 A task whose code still raises ``NotImplementedError`` fails with one line saying which TODO to
 do, not with a traceback from deep inside edf. ``EDF_EXERCISE_REPORT=path.json`` writes each
@@ -55,15 +56,20 @@ def implementation_path(folder: Path, config, task: str | None = None) -> Path:
     return path
 
 
+def execute(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def load(path: Path, folder: Path):
-    """Import ``path`` once; ``import solution`` inside it finds this exercise's reference."""
+    """Import ``path`` once. Inside any other file than the starter and the solution,
+    ``import solution`` gives a fresh copy of this exercise's reference, its own to change."""
     if path not in _MODULES:
         if path.name not in ("starter.py", "solution.py"):
-            sys.modules["solution"] = load(folder / "solution.py", folder)
-        spec = importlib.util.spec_from_file_location(f"{folder.name}_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _MODULES[path] = module
+            sys.modules["solution"] = execute(folder / "solution.py", f"{folder.name}_solution_for_{path.stem}")
+        _MODULES[path] = execute(path, f"{folder.name}_{path.stem}")
     return _MODULES[path]
 
 

@@ -4,20 +4,15 @@ import solution
 from solution import *  # noqa: F401,F403
 from edf.ir import Binary
 
+reference = solution.pullback
+
 
 def pullback(expr, access, seed):
     if isinstance(expr, Binary) and expr.op == "*" and solution.contains(expr, access):
         if solution.contains(expr.left, access):
             return pullback(expr.left, access, Binary("*", seed, expr.right))
         return pullback(expr.right, access, Binary("*", expr.left, seed))
-    return _reference(expr, access, seed)
+    return reference(expr, access, seed)
 
 
-def _reference(expr, access, seed):
-    # the reference for every other node, recursing into this (wrong) version
-    original = solution.pullback
-    solution.pullback = pullback
-    try:
-        return original(expr, access, seed)
-    finally:
-        solution.pullback = original
+solution.pullback = pullback  # the reference's recursion comes back here
