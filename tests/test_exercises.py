@@ -26,7 +26,7 @@ tasks = cli.exercise_tasks
 
 
 def start(folder: Path, impl: str, report: Path) -> subprocess.Popen:
-    env = {**os.environ, "EDF_EXERCISE_IMPL": impl, "EDF_EXERCISE_REPORT": str(report)}
+    env = {**os.environ, "EDF_EXERCISE_IMPL": impl, "EDF_EXERCISE_REPORT": str(report), "EDF_EXERCISE_SHRINK": "0"}
     return subprocess.Popen([sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

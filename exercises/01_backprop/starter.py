@@ -11,9 +11,8 @@ def factors(body) -> list[Ref]:
 
 def swap_rule(stmt: Statement) -> list[Statement]:
     """One backward statement per factor of ``stmt``'s product body (see the handout)."""
-    # TODO(exercise 1.1): for each factor A[e], build
-    #     Statement(stmt.loops, Ref(A.name + ".grad", A.index), "+=", body)
-    # where body is Y.grad[I] times all the other factors (Y[I] is stmt.target).
+    # TODO(exercise 1.1): return one backward Statement per factor, in written order (the
+    # handout's example shows what the two statements of a matrix product look like)
     raise NotImplementedError("TODO(exercise 1.1): implement swap_rule in starter.py")
 
 
