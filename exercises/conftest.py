@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-settings.register_profile("grading", derandomize=True, deadline=None, print_blob=False,
+settings.register_profile("grading", derandomize=True, database=None, deadline=None, print_blob=False,
                           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                  HealthCheck.too_slow])
 # EDF_EXERCISE_SHRINK=0 skips shrinking a failing example to a minimal one: the verdict is the
