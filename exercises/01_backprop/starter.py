@@ -1,4 +1,5 @@
 """Exercise 1: backprop by hand. Fill in the TODOs; `edf exercise grade 1` checks them."""
+import edf
 from edf.ir import Binary, Ref, Statement
 
 
@@ -24,3 +25,17 @@ def tanh_derivative() -> str:
 def softplus_derivative() -> str:
     # TODO(exercise 1.3): return d softplus(u) / du in the notation, as text using u
     raise NotImplementedError("TODO(exercise 1.3): return the derivative of softplus(u) as text")
+
+
+CRITIC = """
+for b, i, j: h[b, j] += x[b, i] * W[i, j]
+for b, j:    a[b, j] = tanh(h[b, j])
+for b, j:    f += a[b, j] * v[j]
+"""
+
+
+def gradient_penalty_program():
+    """CRITIC, its gradient with respect to x, and penalty = sum_b (|x.grad[b, :]| - 1) ** 2."""
+    # TODO(exercise 1.4): return an edf.Program: CRITIC with its backward pass as ordinary
+    # statements (see Program.with_gradients), then statements defining the 0-d `penalty`
+    raise NotImplementedError("TODO(exercise 1.4): build the gradient-penalty program")
