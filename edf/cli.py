@@ -41,6 +41,13 @@ def exercise_folders() -> list[Path]:
     return sorted(p for p in exercises_dir().iterdir() if p.is_dir() and p.name[:2].isdigit())
 
 
+def exercise_tasks(folder: Path) -> list[str]:
+    """The task markers (``ex6_1``) an exercise's grader uses, one per task."""
+    import re
+
+    return sorted(set(re.findall(r"pytest\.mark\.(ex\d+_\d+)", (folder / "test_grader.py").read_text())))
+
+
 def grade(number: str, solution: bool, extra: list[str]) -> int:
     """Run an exercise's grader with pytest; the return code is pytest's."""
     import subprocess
@@ -113,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "exercise":
             if args.action == "list":
+                total = 0
                 for folder in exercise_folders():
                     title = (folder / "README.md").read_text().splitlines()[0].lstrip("# ")
-                    print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title}")
+                    count = len(exercise_tasks(folder))
+                    total += count
+                    print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title} ({count} tasks)")
+                print(f"{len(exercise_folders())} assignments, {total} tasks")
                 return 0
             if not args.number:
                 raise EdfError("which exercise? edf exercise grade N (see edf exercise list)")

@@ -1,15 +1,39 @@
 """Shared grading machinery for the exercises.
 
 The grader of each exercise tests ``impl``: the student's ``starter.py`` by default, or the
-reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``). A task whose
-code still raises ``NotImplementedError`` fails with one line saying which TODO to do, not with a
-traceback from deep inside edf.
+reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``).
+``EDF_EXERCISE_IMPL`` may also name any Python file (grade that implementation) or a folder of
+files named after tasks (``ex6_1.py``): each task's tests then grade that task's file. Such a
+file may start ``import solution; from solution import *`` and replace one function of the
+reference (``solution.f = f``, so the reference's other functions call it too): the project's
+tests grade these wrong answers, "mutants", to show that each grader catches them.
+
+A task whose code still raises ``NotImplementedError`` fails with one line saying which TODO to
+do, not with a traceback from deep inside edf. ``EDF_EXERCISE_REPORT=path.json`` writes each
+test's task, outcome and message there, for tools that grade many variants in one run.
+
+Hypothesis-based graders use a derandomized profile: a student's result does not change
+between runs.
 """
 import importlib.util
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+settings.register_profile("grading", derandomize=True, database=None, deadline=None, print_blob=False,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+# EDF_EXERCISE_SHRINK=0 skips shrinking a failing example to a minimal one: the verdict is the
+# same, and tools that only need verdicts (the project's mutant checks) run much faster
+settings.register_profile("verdicts", parent=settings.get_profile("grading"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile("verdicts" if os.environ.get("EDF_EXERCISE_SHRINK") == "0" else "grading")
+
+_MODULES: dict[Path, object] = {}
 
 
 def pytest_addoption(parser):
@@ -17,22 +41,47 @@ def pytest_addoption(parser):
                      help="grade the reference solution instead of starter.py")
 
 
-def implementation_path(folder: Path, config) -> Path:
+def task_of(item) -> str | None:
+    """The task marker of a test: ``ex6_1``."""
+    return next((m.name for m in item.iter_markers() if m.name.startswith("ex")), None)
+
+
+def implementation_path(folder: Path, config, task: str | None = None) -> Path:
     wanted = "solution" if config.getoption("--solution", default=False) else \
         os.environ.get("EDF_EXERCISE_IMPL", "starter")
-    if wanted not in ("starter", "solution"):
-        raise pytest.UsageError(f"EDF_EXERCISE_IMPL must be 'starter' or 'solution', not {wanted!r}")
-    return folder / f"{wanted}.py"
+    if wanted in ("starter", "solution"):
+        return folder / f"{wanted}.py"
+    path = Path(wanted).resolve()
+    if path.is_dir():
+        path = path / f"{task}.py"
+    if not path.is_file():
+        raise pytest.UsageError(f"EDF_EXERCISE_IMPL must be 'starter', 'solution', a .py file or a "
+                                f"folder of task files; {path} does not exist")
+    return path
 
 
-@pytest.fixture(scope="module")
-def impl(request):
-    """The implementation under test, loaded from the grader's own folder."""
-    path = implementation_path(Path(request.fspath).parent, request.config)
-    spec = importlib.util.spec_from_file_location(f"{path.parent.name}_{path.stem}", path)
+def execute(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load(path: Path, folder: Path):
+    """Import ``path`` once. Inside any other file than the starter and the solution,
+    ``import solution`` gives a fresh copy of this exercise's reference, its own to change."""
+    if path not in _MODULES:
+        if path.name not in ("starter.py", "solution.py"):
+            sys.modules["solution"] = execute(folder / "solution.py", f"{folder.name}_solution_for_{path.stem}")
+        _MODULES[path] = execute(path, f"{folder.name}_{path.stem}")
+    return _MODULES[path]
+
+
+@pytest.fixture
+def impl(request):
+    """The implementation under test, loaded from the grader's own folder (see the top)."""
+    folder = Path(request.fspath).parent
+    return load(implementation_path(folder, request.config, task_of(request.node)), folder)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -40,8 +89,29 @@ def pytest_pyfunc_call(pyfuncitem):
     try:
         return (yield)
     except NotImplementedError as error:
-        tasks = [m.name for m in pyfuncitem.iter_markers() if m.name.startswith("ex")]
-        task = tasks[0][2:].replace("_", ".") if tasks else "?"
         message = str(error)
-        message = message[message.index("TODO("):] if "TODO(" in message else message  # no thread ids
-        pytest.fail(f"exercise {task} is not done yet: {message}", pytrace=False)
+    # failing outside the except clause keeps the NotImplementedError out of the report
+    task = task_of(pyfuncitem)
+    number = task[2:].replace("_", ".") if task else "?"
+    message = message[message.index("TODO("):] if "TODO(" in message else message  # no thread ids
+    pytest.fail(f"exercise {number} is not done yet: {message}", pytrace=False)
+
+
+_RESULTS: list[dict] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or report.outcome != "passed":
+        _RESULTS.append(dict(test=report.nodeid, task=report.user_properties and
+                             dict(report.user_properties).get("task"),
+                             outcome=report.outcome, message=report.longreprtext))
+
+
+def pytest_runtest_setup(item):
+    item.user_properties.append(("task", task_of(item)))
+
+
+def pytest_sessionfinish(session):
+    path = os.environ.get("EDF_EXERCISE_REPORT")
+    if path:
+        Path(path).write_text(json.dumps(_RESULTS, indent=1))

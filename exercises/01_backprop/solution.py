@@ -1,4 +1,5 @@
 """Exercise 1, reference solution."""
+import edf
 from edf.ir import Binary, Ref, Statement
 
 
@@ -28,3 +29,20 @@ def tanh_derivative() -> str:
 
 def softplus_derivative() -> str:
     return "sigmoid(u)"  # d/du log(1 + e^u) = e^u / (1 + e^u)
+
+
+CRITIC = """
+for b, i, j: h[b, j] += x[b, i] * W[i, j]
+for b, j:    a[b, j] = tanh(h[b, j])
+for b, j:    f += a[b, j] * v[j]
+"""
+
+
+def gradient_penalty_program():
+    """CRITIC, its gradient with respect to x, and penalty = sum_b (|x.grad[b, :]| - 1) ** 2."""
+    prog = edf.Program(CRITIC).with_gradients("f", wrt=["x"])
+    prog.extend("""
+    for b, i: norm2[b] += x.grad[b, i] ** 2
+    for b:    penalty += (sqrt(norm2[b]) - 1) ** 2
+    """)
+    return prog

@@ -83,3 +83,18 @@ def test_derivative_gives_correct_gradients(impl, task, fn, seed):
         rng = np.random.default_rng(seed)
         inputs = {"x": rng.normal(size=(3, 2)), "W": rng.normal(size=(2, 4)), "v": rng.normal(size=4)}
         check_gradients(edf.Program(PROGRAM.format(fn=fn)), inputs, "loss")
+
+
+@pytest.mark.ex1_4
+def test_gradient_penalty_and_its_gradient(impl):
+    rng = np.random.default_rng(3)
+    inputs = {"x": rng.normal(size=(4, 3)), "W": rng.normal(size=(3, 5)), "v": rng.normal(size=5)}
+    prog = impl.gradient_penalty_program()
+    assert isinstance(prog, edf.Program), "return an edf.Program"
+    seeds = {"f.grad": np.ones(())} if "f.grad" in prog.inputs else {}
+    got = prog.forward(**inputs, **seeds)["penalty"]
+    slope = ((1 - np.tanh(inputs["x"] @ inputs["W"]) ** 2) * inputs["v"]) @ inputs["W"].T  # d f / d x
+    want = np.sum((np.linalg.norm(slope, axis=1) - 1) ** 2)
+    np.testing.assert_allclose(got, want, rtol=1e-10, err_msg="penalty is not sum_b (|grad_x f| - 1)^2")
+    # the penalty's own gradient needs the gradient of a gradient
+    check_gradients(prog, {**inputs, **seeds}, "penalty")

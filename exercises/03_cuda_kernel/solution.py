@@ -1,8 +1,11 @@
 """Exercise 3, reference solution."""
+import math
+
 import numba
 from numba import cuda
 
 TILE = 4  # small, so the simulator stays quick; 16 or 32 on a real GPU
+BLOCK = 8  # threads per row in row_max_kernel; a power of two (256 on a real GPU)
 
 
 def naive_kernel(A, B, C):
@@ -31,3 +34,22 @@ def tiled_kernel(A, B, C):
         cuda.syncthreads()  # everyone is done reading before the next tile overwrites it
     if i < C.shape[0] and j < C.shape[1]:
         C[i, j] = acc
+
+
+def row_max_kernel(X, out):
+    best = cuda.shared.array(BLOCK, numba.float64)
+    row, t = cuda.blockIdx.x, cuda.threadIdx.x
+    m = -math.inf
+    if row < X.shape[0]:
+        for j in range(t, X.shape[1], BLOCK):  # each thread: a strided share of the row
+            m = max(m, X[row, j])
+    best[t] = m
+    cuda.syncthreads()
+    step = BLOCK // 2
+    while step > 0:  # tree reduction: halve the active threads each round
+        if t < step:
+            best[t] = max(best[t], best[t + step])
+        cuda.syncthreads()
+        step //= 2
+    if t == 0 and row < X.shape[0]:
+        out[row] = best[0]

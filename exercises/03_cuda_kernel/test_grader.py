@@ -41,31 +41,62 @@ def test_tiled_kernel_under_the_simulator(impl, m, k, n):
 COMPILE = """
 import inspect, json, sys, importlib.util
 from numba import cuda, float64
+sys.path.insert(0, sys.argv[2])  # the exercise folder: a file may import the solution
 spec = importlib.util.spec_from_file_location("impl", sys.argv[1])
 impl = importlib.util.module_from_spec(spec); spec.loader.exec_module(impl)
+SIGNATURES = {"naive_kernel": (float64[:, :],) * 3, "tiled_kernel": (float64[:, :],) * 3,
+              "row_max_kernel": (float64[:, :], float64[:])}
 report = {}
-for name in ("naive_kernel", "tiled_kernel"):
+for name in sys.argv[3:]:
     kernel = getattr(impl, name)
     if "NotImplementedError" in inspect.getsource(kernel):
         report[name] = "not done"
         continue
-    ptx, _ = cuda.compile_ptx(kernel, (float64[:, :],) * 3, cc=(9, 0))
+    ptx, _ = cuda.compile_ptx(kernel, SIGNATURES[name], cc=(9, 0))
     report[name] = {"sm_90": ".target sm_90" in ptx, "shared": ".shared" in ptx, "barrier": "bar.sync" in ptx}
 print(json.dumps(report))
 """
 
 
-@pytest.mark.ex3_3
-def test_kernels_compile_to_sm90_ptx(impl):
+def compile_ptx(impl, kernels: dict) -> dict:
+    """Compile ``{kernel name: task}`` for sm_90 in a subprocess (the real compiler, not the
+    simulator); a kernel not written yet raises NotImplementedError for its task."""
     pytest.importorskip("cuda.bindings", reason="compile_ptx needs the cuda extra: pip install -e '.[cuda]'")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}  # the real compiler
-    result = subprocess.run([sys.executable, "-c", COMPILE, impl.__file__], env=env,
+    result = subprocess.run([sys.executable, "-c", COMPILE, impl.__file__, str(Path(__file__).parent), *kernels], env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, f"compiling failed:\n{result.stderr[-2000:]}"
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, task in (("naive_kernel", "3.1"), ("tiled_kernel", "3.2")):
+    for name, task in kernels.items():
         if report[name] == "not done":
             raise NotImplementedError(f"TODO(exercise {task}): write {name} first; then it is compiled")
         assert report[name]["sm_90"], f"{name} did not compile for sm_90"
+    return report
+
+
+@pytest.mark.ex3_3
+def test_kernels_compile_to_sm90_ptx(impl):
+    report = compile_ptx(impl, {"naive_kernel": "3.1", "tiled_kernel": "3.2"})
     assert report["tiled_kernel"]["shared"], "tiled_kernel's PTX declares no shared memory: stage the tiles in cuda.shared.array"
     assert report["tiled_kernel"]["barrier"], "tiled_kernel's PTX has no barrier: call cuda.syncthreads()"
+
+
+ROWS = [(3, 1), (2, 8), (4, 13), (1, 20)]  # (rows, columns): fewer, as many, more columns than threads
+
+
+@pytest.mark.ex3_4
+@pytest.mark.parametrize("rows, columns", ROWS)
+def test_row_max_under_the_simulator(impl, rows, columns):
+    rng = np.random.default_rng(rows * 100 + columns)
+    X = -np.abs(rng.normal(size=(rows, columns))) - 1  # all negative: 0 is no neutral start
+    X[0, -1] = -0.5  # a maximum at the end of a row
+    out = np.full(rows, np.nan)
+    cuda.jit(impl.row_max_kernel)[rows, impl.BLOCK](X, out)
+    np.testing.assert_allclose(out, X.max(axis=1), err_msg="row maxima are wrong")
+
+
+@pytest.mark.ex3_4
+def test_row_max_compiles_with_shared_memory(impl):
+    report = compile_ptx(impl, {"row_max_kernel": "3.4"})["row_max_kernel"]
+    assert report["shared"], "row_max_kernel's PTX declares no shared memory: combine in cuda.shared.array"
+    assert report["barrier"], "row_max_kernel's PTX has no barrier: call cuda.syncthreads() between rounds"

@@ -15,3 +15,11 @@ def adam_step(theta, m, s, t: int, g, batch_size: int, lr: float, n1: float = 10
     s = d2 * s + (1 - d2) * mean ** 2
     m_hat, s_hat = m / (1 - d1 ** t), s / (1 - d2 ** t)
     return theta - lr * batch_size * m_hat / (np.sqrt(s_hat) + eps), m, s
+
+
+def per_example_gradient() -> str:
+    return "for b, i, j: W.grad_b[b, i, j] += x[b, i] * h.grad[b, j]"
+
+
+def sum_of_squares() -> str:
+    return "for b, i, j: S[i, j] += x[b, i] ** 2 * h.grad[b, j] ** 2"

@@ -11,3 +11,15 @@ def adam_step(theta, m, s, t: int, g, batch_size: int, lr: float, n1: float = 10
               n2: float = 1000.0, eps: float = 1e-8):
     # TODO(exercise 4.2): Adam in the batch-size-1 convention; return (new theta, new m, new s)
     raise NotImplementedError("TODO(exercise 4.2): write adam_step in starter.py")
+
+
+def per_example_gradient() -> str:
+    # TODO(exercise 4.3): one statement in the notation defining W.grad_b[b, i, j], the
+    # gradient of example b's loss with respect to W, from x and h.grad
+    raise NotImplementedError("TODO(exercise 4.3): write the per-example gradient statement")
+
+
+def sum_of_squares() -> str:
+    # TODO(exercise 4.4): statements defining S[i, j] = sum over b of W.grad_b[b, i, j] ** 2,
+    # reading only x and h.grad (never forming the [b, i, j] tensor)
+    raise NotImplementedError("TODO(exercise 4.4): write the sum-of-squares contraction")

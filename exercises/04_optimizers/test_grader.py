@@ -69,3 +69,55 @@ def test_adam_trains(impl):
         w, m, s = impl.adam_step(w, m, s, t + 1, g, batch, lr=0.002)
         return w, (m, s, t + 1)
     np.testing.assert_allclose(least_squares_run(step), [1.0, -2.0, 0.5], atol=1e-2)
+
+
+LAYER = """
+for b, i, j: h[b, j] += x[b, i] * W[i, j]
+for b, j:    h[b, j] += c[j]
+for b, j:    loss += tanh(h[b, j]) * y[b, j]
+"""
+
+
+def per_example_case():
+    """A batch, its h.grad from one backward pass, and W's gradient from runs of batch size 1."""
+    rng = np.random.default_rng(7)
+    B, I, J = 6, 4, 3
+    x, y = rng.normal(size=(B, I)), rng.normal(size=(B, J))
+    W, c = rng.normal(size=(I, J)), rng.normal(size=J)
+    layer = edf.Program(LAYER)
+    with_h = layer.with_gradients("loss", wrt=["W"])
+    h_grad = with_h.forward(x=x, y=y, W=W, c=c, **{"loss.grad": np.ones(())})["h.grad"]
+    singles = []
+    for b in range(B):  # the definition: example b alone, batch size 1
+        layer.forward(x=x[b:b + 1], y=y[b:b + 1], W=W, c=c)
+        singles.append(layer.backward("loss", wrt=["W"])["W"])
+    return {"x": x, "h.grad": h_grad}, np.array(singles)
+
+
+def run_text(text: str, inputs: dict, output: str) -> np.ndarray:
+    assert isinstance(text, str), "return the statements as text"
+    prog = edf.Program(text)
+    assert output in prog.defined, f"your statements do not define {output}"
+    extra = set(prog.inputs) - set(inputs)
+    assert not extra, f"read only x and h.grad, not {sorted(extra)}"
+    return prog.forward(**{n: inputs[n] for n in prog.inputs})[output]
+
+
+@pytest.mark.ex4_3
+def test_per_example_gradient_matches_batch_size_1_runs(impl):
+    inputs, singles = per_example_case()
+    got = run_text(impl.per_example_gradient(), inputs, "W.grad_b")
+    assert got.shape == singles.shape, f"W.grad_b has shape {got.shape}, expected {singles.shape} ([b, i, j])"
+    np.testing.assert_allclose(got, singles, rtol=1e-10, err_msg="W.grad_b[b] is not example b's gradient")
+
+
+@pytest.mark.ex4_4
+def test_sum_of_squares_matches_batch_size_1_runs(impl):
+    inputs, singles = per_example_case()
+    text = impl.sum_of_squares()
+    got = run_text(text, inputs, "S")
+    prog = edf.Program(text)
+    assert all(len(s.target.index) <= 2 for s in prog.statements), \
+        "no tensor with a batch axis and both of W's: contract over b directly"
+    np.testing.assert_allclose(got, np.sum(singles ** 2, axis=0), rtol=1e-10,
+                               err_msg="S is not the sum over examples of the squared per-example gradients")

@@ -26,3 +26,11 @@ def adjusted_batches(weights: np.ndarray, b_avg: float, rng: np.random.Generator
             pending = next(order)
         err -= size
         yield np.array(batch, dtype=np.int64)
+
+
+def weighted_nll() -> str:
+    return """
+    for k:    m max= logits[k]
+    for k:    se += exp(logits[k] - m)
+    for b, k: loss += -w[b] * labels[b, k] * (logits[k] - m - log(se))
+    """

@@ -50,3 +50,38 @@ def test_adjusted_batch_size_averages_to_target(impl, b_avg):
             f"after {step} batches the adjusted sizes sum to {total:.2f}, not about {step * b_avg}"
     assert total / 2000 == pytest.approx(b_avg, rel=0.01)
     assert used.max() - used.min() <= 2, "every example should be used about equally often"
+
+
+@pytest.mark.ex5_3
+def test_weighted_loss_values_and_gradients(impl):
+    import edf
+    from edf.testing import check_gradients
+
+    rng = np.random.default_rng(0)
+    inputs = {"logits": rng.normal(size=4) * 30, "w": rng.random(6) * 3, "labels": np.eye(4)[rng.integers(0, 4, 6)]}
+    prog = edf.Program(impl.weighted_nll())
+    logp = inputs["logits"] - np.logaddexp.reduce(inputs["logits"])
+    want = -np.sum(inputs["w"][:, None] * inputs["labels"] * logp)
+    np.testing.assert_allclose(prog.forward(**inputs)["loss"], want, rtol=1e-10)
+    check_gradients(prog, {**inputs, "logits": inputs["logits"] / 30}, "loss")
+
+
+@pytest.mark.ex5_3
+def test_weighted_training_learns_the_perturbed_prior(impl):
+    import edf
+    from edf.data import AdjustedBatches, class_perturbation
+
+    labels = digits().y_train
+    weights = class_perturbation(labels, target=2, fraction=0.3)
+    prog = edf.Program(impl.weighted_nll())
+    logits = edf.Parameter(np.zeros(10))
+    optimizer = edf.SGD([logits], lr=0.002, momentum_n=10)
+    batches = AdjustedBatches(weights, 32, np.random.default_rng(0))
+    for step in range(1000):
+        idx = next(batches)
+        optimizer.lr = 0.002 * (1 - step / 1000)
+        prog.forward(logits=logits, w=weights[idx], labels=np.eye(10)[labels[idx]])
+        prog.backward("loss", wrt=["logits"])
+        optimizer.step()
+    prior = np.exp(logits.value - np.logaddexp.reduce(logits.value))
+    assert prior[2] == pytest.approx(0.30, abs=0.015), f"the model gives twos {prior[2]:.3f}, not 0.30"
