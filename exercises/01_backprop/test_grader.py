@@ -1,4 +1,5 @@
 """Grader for exercise 1 (see README.md). Run: pytest exercises/01_backprop [--solution]."""
+import dataclasses
 from contextlib import contextmanager
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_swap_rule_gradients_match_central_differences(impl, case):
 def derivative_in_table(name: str, text: str):
     """edf's table with the student's derivative of ``name``, restored afterwards."""
     entry = functions.FUNCTIONS[name]
-    functions.FUNCTIONS[name] = functions.Function(name, entry.numpy, text, entry.doc)
+    functions.FUNCTIONS[name] = dataclasses.replace(entry, derivative=text)
     autodiff._table_derivative.cache_clear()
     try:
         yield
