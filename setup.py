@@ -19,7 +19,9 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80"],
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
-        # the benchmark harness and its peer (exactly this CPU build: a range would pull CUDA wheels)
+        # PyTorch (CPU) as the tests' oracle and the benchmarks' peer, never imported by edf;
+        # exactly this build: a range would pull the newest release with GBs of CUDA wheels
+        "oracle": ["torch==2.13.0"],
         "bench": ["pyperf>=2.6", "torch==2.13.0"],
     },
     entry_points={"console_scripts": ["edf=edf.cli:main"]},

@@ -137,8 +137,9 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
                         needs_grad: Callable[[str], bool]) -> list[Statement]:
     """The swap rule applied to one statement; accesses are taken in reverse written order.
 
-    Each distinct access ``A[e]`` is its own variable: ``x[i] * x[i]`` gives one statement with
-    ``2 * x[i]``, while ``x[i] * x[i+1]`` gives two statements, one per access.
+    Each distinct access ``A[e]`` is its own variable, and all its occurrences feed one
+    statement: ``y[i] = x[i] * x[i]`` gives ``x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]``
+    (the product rule, term by term), while ``x[i] * x[i+1]`` gives two statements, one per access.
     """
     seed: Expr = Ref(grad_name(stmt.target.name), stmt.target.index)
     if stmt.op == "max=":

@@ -45,3 +45,14 @@ def test_kernel_sources_api_shows_every_statement():
     assert "acc = max(acc, z[b, k])" in text and "e[b, k] = math.exp((z[b, k] - m[b]))" in text
     with pytest.raises(EdfError, match="needs the shape of z"):
         prog.kernel_sources()
+
+
+def test_edf_never_imports_torch():
+    """PyTorch is a test oracle and a benchmark peer, never a dependency of edf."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edf, edf.nn, edf.train, edf.data, edf.testing, kernels.plan, kernels.numba_cpu; "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -21,7 +21,7 @@ def all_inputs(prog, **data):
 
 def agree_with_torch(prog, out, inputs, torch_fn, rng, rtol=1e-9):
     """Forward value of ``out`` and every gradient match PyTorch (float64) for a random seed."""
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (pip install torch==2.13.0)")
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (the oracle extra)")
     values = prog.forward(**inputs)
     seed = rng.normal(size=values[out].shape)
     grads = prog.backward({out: seed})
@@ -85,7 +85,7 @@ def test_cross_entropy_and_softmax(rng):
     labels = rng.integers(0, 4, 5)
     inputs = {"z": 3 * rng.normal(size=(5, 4)), "y": np.eye(4)[labels]}
     check_gradients(prog, inputs, loss)
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here")
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (the oracle extra)")
     agree_with_torch(prog, loss, inputs, lambda t: torch.nn.functional.cross_entropy(
         t["z"], t["y"], reduction="sum"), rng)  # probability targets: y is differentiated too
     probs = edf.Program()

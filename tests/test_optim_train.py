@@ -11,7 +11,7 @@ from edf.train import fit, load_checkpoint, save_checkpoint
 
 
 def test_adam_at_batch_size_one_is_standard_adam():
-    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (benchmark extra)")
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (the oracle extra)")
     rng = np.random.default_rng(0)
     start = rng.normal(size=5)
     p = edf.Parameter(start.copy())
