@@ -90,7 +90,12 @@ def expand(array, names: list[str], onto: list[str]):
         return array
     order = sorted(range(len(names)), key=lambda k: onto.index(names[k]))
     array = array.transpose(order)
-    return array[tuple(slice(None) if n in names else None for n in onto)]
+    index = [slice(None) if n in names else None for n in onto]
+    while index and index[0] is None:  # leading axes broadcast by themselves
+        index.pop(0)
+    while index and index[-1] == slice(None):  # and trailing full slices say nothing
+        index.pop()
+    return array[tuple(index)] if index else array
 
 
 class View:
@@ -252,6 +257,8 @@ class NumpyKernel:
         if isinstance(expr, Call):
             value, names = self._evaluate(expr.args[0], env)
             return FUNCTIONS[expr.fn].numpy(value), names
+        if expr.op == "*" and Num(1.0) in (expr.left, expr.right):  # 1 * u is u, exactly
+            return self._evaluate(expr.right if expr.left == Num(1.0) else expr.left, env)
         left, left_names = self._evaluate(expr.left, env)
         right, right_names = self._evaluate(expr.right, env)
         names = self.names[id(expr)]
