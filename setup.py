@@ -14,11 +14,16 @@ setup(
         "scikit-learn>=1.3",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "joblib>=1.3",
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80"],
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
+        # lectures as notebooks: write them (jupytext), run them in a Jupyter kernel (papermill)
+        "notebook": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbclient>=0.10", "nbformat>=5.9"],
+        # grading a class on a Dask distributed cluster
+        "dask": ["dask[distributed]>=2024.1"],
     },
     entry_points={"console_scripts": ["edf=edf.cli:main"]},
 )

@@ -1,7 +1,8 @@
 """Shared grading machinery for the exercises.
 
 The grader of each exercise tests ``impl``: the student's ``starter.py`` by default, or the
-reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``). A task whose
+reference ``solution.py`` with ``--solution`` (or ``EDF_EXERCISE_IMPL=solution``), or the file
+named by ``EDF_EXERCISE_FILE`` (a student's submission, see edf.course). A task whose
 code still raises ``NotImplementedError`` fails with one line saying which TODO to do, not with a
 traceback from deep inside edf.
 """
@@ -18,6 +19,9 @@ def pytest_addoption(parser):
 
 
 def implementation_path(folder: Path, config) -> Path:
+    # a submission graded elsewhere (edf exercise grade-all, a Gradescope autograder): its file
+    if os.environ.get("EDF_EXERCISE_FILE"):
+        return Path(os.environ["EDF_EXERCISE_FILE"])
     wanted = "solution" if config.getoption("--solution", default=False) else \
         os.environ.get("EDF_EXERCISE_IMPL", "starter")
     if wanted not in ("starter", "solution"):
