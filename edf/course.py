@@ -138,7 +138,8 @@ class TaskScore:
 @dataclass
 class Grade:
     submission: str
-    status: str          # "graded", "time limit", "crashed: ...", "no submission file"
+    status: str          # "graded", "time limit (S s)", "crashed: ...", "stopped (exit code N)",
+                         # "no submission file"
     seconds: float
     tasks: list[TaskScore] = field(default_factory=list)
     output: str = ""     # the tail of what the grader printed
@@ -254,10 +255,9 @@ def run_grader(grader: dict[str, bytes], exercise: str, scratch: Path, limits: L
 def describe_exit(code: int) -> str:
     if code < 0:
         name = signal.Signals(-code).name
-        why = {"SIGXFSZ": "wrote a file over the size limit", "SIGKILL": "killed (out of memory?)",
-               "SIGSEGV": "segmentation fault"}.get(name, name)
+        why = {"SIGXFSZ": "wrote a file over the size limit", "SIGSEGV": "segmentation fault"}.get(name, name)
         return f"crashed: {why}"
-    return f"grader error (pytest exit code {code})"
+    return f"stopped (exit code {code})"  # the submission exited the process, or pytest could not run
 
 
 def tail(path: Path, size: int = 4000) -> str:
@@ -407,7 +407,8 @@ def grade_all(exercise: Path, submissions: Path, out: Path, jobs: int | None = N
     if not folders:
         raise EdfError(f"{submissions} holds no submission folders (one folder per student)")
     limits = limits or Limits()
-    try:  # before the grading, not after it
+    parallel.worker_count(len(folders), jobs)  # bad arguments fail before the grading, not after it
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.touch()
     except OSError as error:

@@ -74,8 +74,8 @@ def output_folder(out) -> Path | None:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".edf-write-check-"):
             pass
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = getattr(error, "strerror", None) or str(error)
         raise EdfError(f"cannot write figures and metrics to out={str(out)!r}: {reason}") from None
     return out
 
@@ -104,17 +104,21 @@ def pyplot():
 def show(out: Path | None, name: str, figure, metrics: dict | None = None) -> None:
     """Show ``figure`` inline in a notebook; with ``out``, write ``out/name.png`` (and
     ``out/name_metrics.json`` when ``metrics`` are given)."""
+    import io
+
     figure.tight_layout()
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=120)
+    pyplot().close(figure)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        figure.savefig(out / f"{name}.png", dpi=120)
+        (out / f"{name}.png").write_bytes(png.getvalue())
         written = [f"{name}.png"]
         if metrics is not None:
             (out / f"{name}_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
             written.append(f"{name}_metrics.json")
         print(f"wrote {' and '.join(written)} to {out}")
-    if in_notebook():
-        from IPython.display import display
+    if in_notebook():  # the PNG itself, whichever matplotlib backend is active by now
+        from IPython.display import Image, display
 
-        display(figure)
-    pyplot().close(figure)
+        display(Image(png.getvalue()))

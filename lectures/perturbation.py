@@ -248,9 +248,9 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradien
     calls = [dict(train=train, split=split, weights=w, seed=seed, backend=backend, **options)
              for train, options in runs for _, w in kinds]
     print(f"\n{len(calls)} generative models on {parallel.worker_count(len(calls), jobs)} worker(s)")
-    trained = [judge(classify=classify, **r) for r in parallel.run_all(train_one, calls, jobs, desc="models")]
-    gan = dict(zip((kind for kind, _ in kinds), trained[:2]))
-    likelihood = dict(zip((kind for kind, _ in kinds), trained[2:]))
+    judged = [judge(classify=classify, **r) for r in parallel.run_all(train_one, calls, jobs, desc="models")]
+    gan = dict(zip((kind for kind, _ in kinds), judged[:2]))
+    likelihood = dict(zip((kind for kind, _ in kinds), judged[2:]))
     print(f"\n2. WGAN ({penalty} penalty, {gan_steps} generator steps), judged by a classifier "
           f"{accuracy:.1%} accurate on held-out digits (2000 samples):")
     print_shares(gan)
