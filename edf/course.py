@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edf import parallel
@@ -462,7 +462,3 @@ def write_csv(out: Path, tasks: list[Task], grades: list[Grade]) -> None:
         for g in grades:
             writer.writerow([g.submission, *(f"{t.score:g}" for t in g.tasks), f"{g.score:g}",
                              f"{g.max_score:g}", g.status, f"{g.seconds:.1f}"])
-
-
-def as_dict(grade: Grade) -> dict:
-    return dict(asdict(grade), score=grade.score, max_score=grade.max_score)
