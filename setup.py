@@ -14,6 +14,7 @@ setup(
         "scikit-learn>=1.3",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "joblib>=1.3",
     ],
     extras_require={
         "dev": ["pytest>=7", "hypothesis>=6.80"],
@@ -23,6 +24,10 @@ setup(
         # exactly this build: a range would pull the newest release with GBs of CUDA wheels
         "oracle": ["torch==2.13.0"],
         "bench": ["pyperf>=2.6", "torch==2.13.0"],
+        # lectures as notebooks: write them (jupytext), run them in a Jupyter kernel (papermill)
+        "notebook": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbclient>=0.10", "nbformat>=5.9"],
+        # grading a class on a Dask distributed cluster
+        "dask": ["dask[distributed]>=2024.1"],
     },
     entry_points={"console_scripts": ["edf=edf.cli:main"]},
 )

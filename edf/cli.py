@@ -2,7 +2,10 @@
 
     edf lecture NAME [--quick] [--backend B] [--out DIR]     run a lecture (or: all, list)
     edf show "for b, i, j: h[b, j] += x[b, i] * W[i, j]" --shape x=64,10 --shape W=10,5 [--backend numba]
-    edf exercise list | edf exercise grade N [--solution] [-m exN_k]
+    edf lecture NAME --notebook [PATH]                        write the lecture as a notebook
+    edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
+    edf exercise package N OUT.zip                           a Gradescope autograder
+    edf exercise grade-all N SUBMISSIONS --out grades.csv    a whole class [--jobs K | --scheduler ADDR]
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from edf import course, report
 from edf.errors import EdfError
 
 
@@ -28,36 +32,16 @@ def run_lecture(name: str, argv: list[str]) -> dict:
     return module.main(argv)
 
 
-def exercises_dir() -> Path:
-    """The exercises ship with the source checkout, beside the edf package."""
-    folder = Path(__file__).resolve().parent.parent / "exercises"
-    if not folder.is_dir():
-        raise EdfError("the exercises come with the source checkout: git clone the repository and "
-                       "pip install -e . there")
-    return folder
+def lecture_notebook(name: str, options: list[str]) -> Path:
+    """``edf lecture NAME --notebook [PATH]``: the lecture as a Jupyter notebook (NAME.ipynb)."""
+    if name not in lecture_names():
+        raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
+    rest = options[options.index("--notebook") + 1:]
+    path = Path(rest[0]) if rest and not rest[0].startswith("-") else Path(f"{name}.ipynb")
+    import lectures
 
-
-def exercise_folders() -> list[Path]:
-    return sorted(p for p in exercises_dir().iterdir() if p.is_dir() and p.name[:2].isdigit())
-
-
-def exercise_tasks(folder: Path) -> list[str]:
-    """The task markers (``ex6_1``) an exercise's grader uses, one per task."""
-    import re
-
-    return sorted(set(re.findall(r"pytest\.mark\.(ex\d+_\d+)", (folder / "test_grader.py").read_text())))
-
-
-def grade(number: str, solution: bool, extra: list[str]) -> int:
-    """Run an exercise's grader with pytest; the return code is pytest's."""
-    import subprocess
-
-    matches = [p for p in exercise_folders() if p.name.split("_")[0].lstrip("0") == number.lstrip("0")]
-    if not matches:
-        names = ", ".join(p.name for p in exercise_folders())
-        raise EdfError(f"no exercise {number!r}; there are: {names}")
-    command = [sys.executable, "-m", "pytest", str(matches[0]), *(["--solution"] if solution else []), *extra]
-    return subprocess.run(command, cwd=exercises_dir().parent).returncode
+    report.write_notebook(Path(lectures.__path__[0]) / f"{name}.py", path)
+    return path
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -99,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     lecture = commands.add_parser("lecture", help="run a lecture demo",
                                   description="Run a lecture: NAME, 'all', or 'list'. Options after "
-                                              "NAME (--quick, --backend B, --out DIR) go to the lecture.")
+                                              "NAME (--quick, --backend B, --out DIR, --jobs K) go to the "
+                                              "lecture; --notebook [PATH] writes it as a Jupyter notebook.")
     lecture.add_argument("name", help="lecture name, 'all' or 'list'")
     lecture.add_argument("options", nargs=argparse.REMAINDER, help="passed to the lecture")
     shows = commands.add_parser("show", help="parse statements; print backward, shapes, kernels",
@@ -110,29 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     shows.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
                        help="the shape of an input (repeat for each)")
     shows.add_argument("--backend", default=None, help="also show this target's kernels")
-    exercise = commands.add_parser("exercise", help="list exercises or grade one",
-                                   description="edf exercise list | edf exercise grade N [--solution]")
-    exercise.add_argument("action", choices=["list", "grade"])
-    exercise.add_argument("number", nargs="?", help="the exercise to grade (1, 2, ...)")
-    exercise.add_argument("--solution", action="store_true", help="grade the reference solution")
-    exercise.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (-m ex1_2)")
+    add_exercise_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "exercise":
-            if args.action == "list":
-                total = 0
-                for folder in exercise_folders():
-                    title = (folder / "README.md").read_text().splitlines()[0].lstrip("# ")
-                    count = len(exercise_tasks(folder))
-                    total += count
-                    print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title} ({count} tasks)")
-                print(f"{len(exercise_folders())} assignments, {total} tasks")
-                return 0
-            if not args.number:
-                raise EdfError("which exercise? edf exercise grade N (see edf exercise list)")
-            return grade(args.number, args.solution, args.pytest_args)
+            return exercise(args)
         if args.command == "show":
             print(show(args.statements, args.shape, args.backend))
+        elif "--notebook" in args.options:
+            print(f"wrote {lecture_notebook(args.name, list(args.options))}")
         elif args.name == "list":
             print("\n".join(lecture_names()))
         elif args.name == "all":
@@ -144,6 +115,71 @@ def main(argv: list[str] | None = None) -> int:
     except EdfError as error:
         print(f"edf: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def add_exercise_commands(commands) -> None:
+    exercise = commands.add_parser("exercise", help="list, grade and package the exercises",
+                                   description="Course assignments: grade your code, build a "
+                                               "Gradescope autograder, grade a whole class.")
+    actions = exercise.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="the exercises")
+    grade = actions.add_parser("grade", help="grade your working copy (starter.py) with pytest")
+    grade.add_argument("number", nargs="?", help="the exercise to grade (1, 2, ...)")
+    grade.add_argument("--solution", action="store_true", help="grade the reference solution")
+    grade.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest (-m ex1_2)")
+    package = actions.add_parser("package", help="build a Gradescope autograder zip",
+                                 description="setup.sh, run_autograder, pinned requirements, edf and "
+                                             "the grader, in one zip to upload to Gradescope.")
+    package.add_argument("number")
+    package.add_argument("zip", type=Path, metavar="OUT.zip")
+    every = actions.add_parser("grade-all", help="grade a folder of submissions (one folder each)",
+                               description="Grade every submission folder, each in its own process "
+                                           "with a time and a memory limit, on joblib or on a Dask "
+                                           "cluster, and write one CSV row per submission.")
+    every.add_argument("number")
+    every.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    every.add_argument("--out", type=Path, required=True, metavar="grades.csv")
+    every.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: one per core)")
+    every.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="a Dask distributed scheduler (tcp://host:8786) to run the jobs on")
+    every.add_argument("--time-limit", type=float, default=course.Limits.seconds, metavar="SECONDS",
+                       help="per submission (default %(default)g)")
+    every.add_argument("--memory-limit", type=float, default=course.Limits.memory / 2 ** 30, metavar="GiB",
+                       help="per submission (default %(default)g)")
+    autograde = actions.add_parser("autograde", help="what a Gradescope autograder runs")
+    autograde.add_argument("--root", type=Path, default=Path("/autograder"))
+
+
+def exercise(args) -> int:
+    if args.action == "list":
+        folders, total = course.exercise_folders(), 0
+        for folder in folders:
+            title = (folder / "README.md").read_text().splitlines()[0].lstrip("# ")
+            count = len(course.exercise_tasks(folder))
+            total += count
+            print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title} ({count} tasks)")
+        print(f"{len(folders)} assignments, {total} tasks")
+        return 0
+    if args.action == "autograde":
+        results = course.autograde(args.root)
+        print(f"score {results['score']:g}; wrote {args.root / 'results' / 'results.json'}")
+        return 0
+    if not args.number:
+        raise EdfError("which exercise? edf exercise grade N (see edf exercise list)")
+    if args.action == "grade":
+        return course.grade_here(args.number, args.solution, args.pytest_args)
+    folder = course.find_exercise(args.number)
+    if args.action == "package":
+        names = course.package(folder, args.zip)
+        print(f"wrote {args.zip} ({len(names)} files): upload it to Gradescope as the autograder")
+        return 0
+    if args.time_limit <= 0 or args.memory_limit <= 0:
+        raise EdfError("--time-limit and --memory-limit must be positive")
+    limits = course.Limits(seconds=args.time_limit, memory=int(args.memory_limit * 2 ** 30))
+    grades = course.grade_all(folder, args.submissions, args.out, args.jobs, args.scheduler, limits)
+    perfect = sum(g.score == g.max_score for g in grades)
+    print(f"graded {len(grades)} submissions ({perfect} with full marks); wrote {args.out}")
     return 0
 
 

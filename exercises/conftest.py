@@ -9,14 +9,13 @@ reference (``solution.f = f``, so the reference's other functions call it too): 
 tests grade these wrong answers, "mutants", to show that each grader catches them.
 
 A task whose code still raises ``NotImplementedError`` fails with one line saying which TODO to
-do, not with a traceback from deep inside edf. ``EDF_EXERCISE_REPORT=path.json`` writes each
-test's task, outcome and message there, for tools that grade many variants in one run.
+do, not with a traceback from deep inside edf. Tools that grade many variants read each test's
+task, outcome and message from edf's plugin: ``-p edf.pytest_tasks --tasks-report FILE``.
 
 Hypothesis-based graders use a derandomized profile: a student's result does not change
 between runs.
 """
 import importlib.util
-import json
 import os
 import sys
 from pathlib import Path
@@ -97,21 +96,3 @@ def pytest_pyfunc_call(pyfuncitem):
     pytest.fail(f"exercise {number} is not done yet: {message}", pytrace=False)
 
 
-_RESULTS: list[dict] = []
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call" or report.outcome != "passed":
-        _RESULTS.append(dict(test=report.nodeid, task=report.user_properties and
-                             dict(report.user_properties).get("task"),
-                             outcome=report.outcome, message=report.longreprtext))
-
-
-def pytest_runtest_setup(item):
-    item.user_properties.append(("task", task_of(item)))
-
-
-def pytest_sessionfinish(session):
-    path = os.environ.get("EDF_EXERCISE_REPORT")
-    if path:
-        Path(path).write_text(json.dumps(_RESULTS, indent=1))

@@ -28,6 +28,20 @@ from edf import report
 from edf.data import digits, minibatches, one_hot
 
 # %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %% [markdown]
 # ## The model
 #
 # `h` is accumulated by two `+=` statements (the product and the bias). The loss is the
@@ -78,14 +92,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("backprop", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--hidden", type=int, default=128)
-    args = parser.parse_args(argv)
-    epochs = args.epochs or (4 if args.quick else 40)
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None, hidden=128) -> dict:
+    """The lecture with these parameters (``jobs`` is unused: one training run)."""
+    out = report.output_folder(out)
+    epochs = epochs or (4 if quick else 40)
     batch, lr, momentum_n = 32, 0.02, 10
 
     data = digits()  # the fixed held-out split; --seed varies initialisation and batches
-    rng = np.random.default_rng(args.seed)
-    prog = edf.Program(MLP, backend=args.backend)
-    params = init_params(data.x_train.shape[1], args.hidden, data.classes, rng)
+    rng = np.random.default_rng(seed)
+    prog = edf.Program(MLP, backend=backend)
+    params = init_params(data.x_train.shape[1], hidden, data.classes, rng)
 
     print("The program:\n" + prog.source() + "\n")
     print("Its backward program (derived by the swap rule):\n" + prog.backward_source("loss") + "\n")
@@ -114,13 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
     met = test_accuracy >= CRITERION
     print(f"train accuracy {train_accuracy:.4f}")
     print(f"test accuracy  {test_accuracy:.4f}   criterion: >= {CRITERION} in the full run: "
-          f"{report.verdict(met, args.quick)}")
+          f"{report.verdict(met, quick)}")
     print(f"training took {seconds:.1f} s for {epochs} epochs")
     metrics = dict(test_accuracy=test_accuracy, train_accuracy=train_accuracy, criterion=CRITERION,
-                   met=met, quick=args.quick, epochs=epochs, seconds=seconds, loss=history,
+                   met=met, quick=quick, epochs=epochs, seconds=seconds, loss=history,
                    backend=prog.backend)
-    if args.out:
-        save(args.out, metrics)
+    if report.wants_figures(out):
+        figures(out, metrics)
     return metrics
 
 
@@ -128,15 +147,19 @@ def main(argv: list[str] | None = None) -> dict:
 # ## The loss curve
 
 # %%
-def save(out: Path, metrics: dict) -> None:
+def figures(out: Path | None, metrics: dict) -> None:
     fig, ax = report.pyplot().subplots(figsize=(5, 3.5))
     ax.plot(range(1, len(metrics["loss"]) + 1), metrics["loss"])
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy per example (nats)")
     ax.set_yscale("log")
     ax.set_title(f"MLP on digits: test accuracy {metrics['test_accuracy']:.3f}")
-    report.save(out, "backprop", fig, metrics)
+    report.show(out, "backprop", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

@@ -41,6 +41,21 @@ import edf
 from edf import nn, report
 from edf.data import markov_probability, random_transition
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 LENGTH, TOKENS = 5, 4
 MASK = TOKENS  # the blank is one more token id
 KL_CRITERION, TV_CRITERION, CHAINS_CRITERION = 0.01, 0.03, 1.5
@@ -174,16 +189,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("bert_consistency", __doc__)
     parser.add_argument("--steps", type=int, default=None, help="training steps")
     parser.add_argument("--features", type=int, default=16)
-    args = parser.parse_args(argv)
-    steps = args.steps or (60 if args.quick else 800)
-    chains, sweeps = (2000, 20) if args.quick else (20000, 40)
-    rng = np.random.default_rng(args.seed)
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, steps=None, features=16) -> dict:
+    """The lecture with these parameters (``jobs`` is unused: one training run)."""
+    out = report.output_folder(out)
+    steps = steps or (60 if quick else 800)
+    chains, sweeps = (2000, 20) if quick else (20000, 40)
+    rng = np.random.default_rng(seed)
     states, probs = population(rng)
     truth = true_conditionals(states, probs)
     floor = float(-np.sum(probs[:, None] * np.take_along_axis(
         np.log(truth), states[:, :, None], axis=2)[:, :, 0]) / LENGTH)
 
-    prog, p, logp = build(rng, args.features, backend=args.backend)
+    prog, p, logp = build(rng, features, backend=backend)
     print("The masked model, as a program:\n" + prog.source() + "\n")
     data = examples(states, probs)
     optimizer = edf.optim.Adam(p, lr=0.01)
@@ -217,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict:
     tv_chains, tv_iid = tv(empirical, probs), float(np.mean([tv(q, probs) for q in iid]))
     seconds = time.perf_counter() - start
 
-    verdict = lambda met: report.verdict(met, args.quick)  # noqa: E731
+    verdict = lambda met: report.verdict(met, quick)  # noqa: E731
     print(f"\nA. loss {history[-1]:.5f} nats per blank; pseudo-likelihood floor {floor:.5f}")
     print(f"   mean KL(true || model) of the conditionals: {mean_kl:.5f} nats   criterion: < "
           f"{KL_CRITERION}: {verdict(mean_kl < KL_CRITERION)}")
@@ -231,13 +251,13 @@ def main(argv: list[str] | None = None) -> dict:
           f"{chains} i.i.d. samples: TV {tv_iid:.4f}; ratio {ratio:.2f}   criterion: <= "
           f"{CHAINS_CRITERION}: {verdict(ratio <= CHAINS_CRITERION)}")
     print(f"took {seconds:.1f} s ({train_seconds:.1f} s training)")
-    metrics = dict(quick=args.quick, loss=history[-1], floor=floor, mean_kl=mean_kl, tv_model=tv_model,
+    metrics = dict(quick=quick, loss=history[-1], floor=floor, mean_kl=mean_kl, tv_model=tv_model,
                    kl_population_stationary=kl(probs, pi_model), tv_true_conditionals=tv_true,
                    tv_independent=tv_independent, tv_chains=tv_chains, tv_iid=tv_iid,
                    chains_ratio=ratio, seconds=seconds, tv_during_training=checkpoints,
                    backend=prog.backend)
-    if args.out:
-        save(args.out, metrics, probs, pi_model, checkpoints)
+    if report.wants_figures(out):
+        figures(out, metrics, probs, pi_model, checkpoints)
     return metrics
 
 
@@ -245,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
 # ## Figures: TV along training, and population against stationary probabilities
 
 # %%
-def save(out: Path, metrics: dict, probs, pi, checkpoints) -> None:
+def figures(out: Path | None, metrics: dict, probs, pi, checkpoints) -> None:
     fig, (left, right) = report.pyplot().subplots(1, 2, figsize=(10, 4))
     left.plot(*zip(*checkpoints), "o-")
     left.set_yscale("log")
@@ -255,8 +275,12 @@ def save(out: Path, metrics: dict, probs, pi, checkpoints) -> None:
     right.plot([probs.min(), probs.max()], [probs.min(), probs.max()], "k--", lw=1)
     right.set_xlabel("population probability")
     right.set_ylabel("stationary probability (model's Gibbs chain)")
-    report.save(out, "bert_consistency", fig, metrics)
+    report.show(out, "bert_consistency", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

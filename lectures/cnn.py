@@ -32,6 +32,21 @@ from edf import nn, report
 from edf.data import digits, minibatches, one_hot
 from edf.train import fit
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 CRITERION = 0.98  # test accuracy the full run must reach
 
 
@@ -63,14 +78,19 @@ def accuracy(prog, logits: str, images: np.ndarray, labels: np.ndarray) -> float
 def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("cnn", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
-    args = parser.parse_args(argv)
-    epochs = args.epochs or (2 if args.quick else 30)
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
+    """The lecture with these parameters (``jobs`` is unused: one training run)."""
+    out = report.output_folder(out)
+    epochs = epochs or (2 if quick else 30)
     batch, lr = 32, 0.01
 
     data = digits()  # the fixed held-out split; --seed varies initialisation and batches
     images = lambda x: x.reshape(-1, 8, 8, 1)  # noqa: E731  (rows of x are 8x8 images)
-    rng = np.random.default_rng(args.seed)
-    prog, p, logits, loss = build(rng, args.backend)
+    rng = np.random.default_rng(seed)
+    prog, p, logits, loss = build(rng, backend)
     print("The network, as a program:\n" + prog.source() + "\n")
 
     optimizer = edf.SGD(p, lr=lr, momentum_n=10)
@@ -90,14 +110,14 @@ def main(argv: list[str] | None = None) -> dict:
     test_accuracy = history.last("test accuracy")
     met = test_accuracy >= CRITERION
     print(f"test accuracy {test_accuracy:.4f}   criterion: >= {CRITERION} in the full run: "
-          f"{report.verdict(met, args.quick)}")
+          f"{report.verdict(met, quick)}")
     print(f"training took {seconds:.1f} s for {epochs} epochs")
-    metrics = dict(test_accuracy=test_accuracy, criterion=CRITERION, met=met, quick=args.quick,
+    metrics = dict(test_accuracy=test_accuracy, criterion=CRITERION, met=met, quick=quick,
                    epochs=epochs, seconds=seconds, backend=prog.backend,
                    loss=[v for _, v in history.metrics["loss"]],
                    accuracy=[v for _, v in history.metrics["test accuracy"]])
-    if args.out:
-        save(args.out, metrics, history, p.conv1.W.value)
+    if report.wants_figures(out):
+        figures(out, metrics, history, p.conv1.W.value)
     return metrics
 
 
@@ -107,17 +127,21 @@ def main(argv: list[str] | None = None) -> dict:
 # Each of the 16 first-layer filters is a 3x3 pattern it looks for at every position.
 
 # %%
-def save(out: Path, metrics: dict, history, filters: np.ndarray) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    history.plot(out / "cnn_curves.png", title="CNN on digits")
+def figures(out: Path | None, metrics: dict, history, filters: np.ndarray) -> None:
+    if out is not None:
+        history.plot(out / "cnn_curves.png", title="CNN on digits")
     fig, axes = report.pyplot().subplots(2, 8, figsize=(8, 2.4))
     for k, ax in enumerate(axes.flat):
         ax.imshow(filters[:, :, 0, k], cmap="RdBu", vmin=-np.abs(filters).max(), vmax=np.abs(filters).max())
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("first-layer filters (3x3)")
-    report.save(out, "cnn", fig, metrics)
+    report.show(out, "cnn", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

@@ -36,10 +36,25 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import nn, report
+from edf import parallel, report
 from edf.data import AdjustedBatches, class_perturbation, digits, effective_sample_size, one_hot
 from lectures import vae, wgan
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 TARGET, FRACTION, B_AVG = 2, 0.3, 64
 
 
@@ -85,14 +100,20 @@ def class_prior(labels: np.ndarray, weights: np.ndarray, classes: int, steps: in
 # there, which makes the change easy to see (`--penalty endpoint` runs the other one).
 
 # %%
-def perturbed_wgan(split, weights, steps: int, seed: int, classify, penalty: str, backend=None) -> dict:
+def perturbed_wgan(split, weights, steps: int, seed: int, penalty: str, backend=None) -> dict:
+    """2000 samples of a WGAN trained on the weighted digits, for the caller to judge."""
     rng = np.random.default_rng(seed)
     model = wgan.build(wgan.DIGIT_SIZES, np.random.default_rng(seed + 1), penalty, backend)
     start = time.perf_counter()
     history = wgan.train(model, split.x_train, steps, rng, weights=weights, b_avg=B_AVG, noise=0.3,
                          desc="wgan" + (" (perturbed)" if weights is not None else ""))
-    samples = wgan.sample(model, 2000, np.random.default_rng(seed + 3))
-    return judge(samples, classify, time.perf_counter() - start, history)
+    seconds = time.perf_counter() - start
+    return dict(samples=wgan.sample(model, 2000, np.random.default_rng(seed + 3)), seconds=seconds, history=history)
+
+
+def train_one(train, **options) -> dict:
+    """``train(**options)``: one of the four independent models (a worker process's task)."""
+    return train(**options)
 
 
 def judge(samples: np.ndarray, classify, seconds: float, history=None) -> dict:
@@ -123,7 +144,8 @@ def print_shares(runs: dict) -> None:
 # (as the same classifier counts them) by w.
 
 # %%
-def perturbed_vae(split, weights, epochs: int, seed: int, classify, backend=None) -> dict:
+def perturbed_vae(split, weights, epochs: int, seed: int, backend=None) -> dict:
+    """2000 decoder means of a VAE trained on the weighted digits, for the caller to judge."""
     rng = np.random.default_rng(seed)
     prog, p, _ = vae.build(np.random.default_rng(seed + 1), np.random.default_rng(seed + 2))
     trainer = prog.with_backend(backend or prog.backend)  # a copy, to which the weighted loss is added
@@ -145,7 +167,7 @@ def perturbed_vae(split, weights, epochs: int, seed: int, classify, backend=None
         optimizer.step(batch_size=batches.adjusted[-1])
     seconds = time.perf_counter() - start
     samples = vae.sample_means(p, 2000, np.random.default_rng(seed + 3))
-    return judge(np.clip(samples, 0, 1), classify, seconds)
+    return dict(samples=np.clip(samples, 0, 1), seconds=seconds)
 
 
 # %% [markdown]
@@ -190,11 +212,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--penalty", default="gradient", choices=wgan.PENALTIES)
     parser.add_argument("--gan-steps", type=int, default=None)
     parser.add_argument("--vae-epochs", type=int, default=None)
-    args = parser.parse_args(argv)
-    gan_steps = args.gan_steps or (40 if args.quick else 3000)
-    vae_epochs = args.vae_epochs or (2 if args.quick else 300)
-    ok = lambda met: report.verdict(met, args.quick)  # noqa: E731
-    rng = np.random.default_rng(args.seed)
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradient", gan_steps=None,
+        vae_epochs=None) -> dict:
+    """The lecture with these parameters; its four generative models train in ``jobs`` workers."""
+    out = report.output_folder(out)
+    gan_steps = gan_steps or (40 if quick else 3000)
+    vae_epochs = vae_epochs or (2 if quick else 300)
+    ok = lambda met: report.verdict(met, quick)  # noqa: E731
+    rng = np.random.default_rng(seed)
     start = time.perf_counter()
     split = digits()
     labels = split.y_train
@@ -203,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"twos are {p:.4f} of the training digits; odds ratio w = {weights.max():.4f}; "
           f"effective sample size {effective_sample_size(weights):.0f} of {len(labels)}")
 
-    exact, trained, batches = class_prior(labels, weights, 10, 300 if args.quick else 20000, rng)
+    exact, trained, batches = class_prior(labels, weights, 10, 300 if quick else 20000, rng)
     exact_ok = abs(exact[TARGET] - FRACTION) < 1e-12
     print(f"\n1. class prior: weighted maximum likelihood gives {exact[TARGET]:.6f} twos (criterion "
           f"0.300 exactly): {ok(exact_ok)}; trained by Adam on accumulator batches: {trained[TARGET]:.4f}")
@@ -213,11 +241,18 @@ def main(argv: list[str] | None = None) -> dict:
           f"(B_avg {B_AVG}; criterion within 1%): {ok(batch_ok)}; mean number of examples "
           f"{np.mean(batches.sizes):.1f} (from {min(batches.sizes)} to {max(batches.sizes)})")
 
-    classify, accuracy = wgan.digit_classifier(split, args.seed, epochs=5 if args.quick else 30, backend=args.backend)
-    print(f"\n2. WGAN ({args.penalty} penalty, {gan_steps} generator steps), judged by a classifier "
+    classify, accuracy = wgan.digit_classifier(split, seed, epochs=5 if quick else 30, backend=backend)
+    # the four models are independent (each seeds its own generators): train them side by side
+    kinds = (("plain", None), ("perturbed", weights))
+    runs = [(perturbed_wgan, dict(steps=gan_steps, penalty=penalty)), (perturbed_vae, dict(epochs=vae_epochs))]
+    calls = [dict(train=train, split=split, weights=w, seed=seed, backend=backend, **options)
+             for train, options in runs for _, w in kinds]
+    print(f"\n{len(calls)} generative models on {parallel.worker_count(len(calls), jobs)} worker(s)")
+    judged = [judge(classify=classify, **r) for r in parallel.run_all(train_one, calls, jobs, desc="models")]
+    gan = dict(zip((kind for kind, _ in kinds), judged[:2]))
+    likelihood = dict(zip((kind for kind, _ in kinds), judged[2:]))
+    print(f"\n2. WGAN ({penalty} penalty, {gan_steps} generator steps), judged by a classifier "
           f"{accuracy:.1%} accurate on held-out digits (2000 samples):")
-    gan = {kind: perturbed_wgan(split, w, gan_steps, args.seed, classify, args.penalty, args.backend)
-           for kind, w in (("plain", None), ("perturbed", weights))}
     print_shares(gan)
     plain, perturbed = gan["plain"], gan["perturbed"]
     gan_met = (abs(plain["twos"] - 0.10) <= 0.03 and abs(perturbed["twos"] - FRACTION) <= 0.05
@@ -230,8 +265,6 @@ def main(argv: list[str] | None = None) -> dict:
           f"{gan_adjusted:.3f} (criterion within 1% of {B_AVG}): {ok(gan_batch_ok)}")
 
     print(f"\n3. VAE ({vae_epochs} epochs' worth of adjusted examples), decoder means at prior samples:")
-    likelihood = {kind: perturbed_vae(split, w, vae_epochs, args.seed, classify, args.backend)
-                  for kind, w in (("plain", None), ("perturbed", weights))}
     print_shares(likelihood)
     # Blurry decoder means read as eights to a classifier of real digits, so the VAE's own share
     # of twos is the baseline: the perturbation should multiply its odds by w.
@@ -254,15 +287,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"took {seconds:.0f} s")
 
     strip = lambda r: {k: v for k, v in r.items() if k not in ("samples", "history")}  # noqa: E731
-    metrics = dict(quick=args.quick, seconds=seconds, share_of_twos=p, odds_ratio=float(weights.max()),
+    metrics = dict(quick=quick, seconds=seconds, share_of_twos=p, odds_ratio=float(weights.max()),
                    exact_prior=exact.tolist(), trained_prior=trained.tolist(), exact_ok=bool(exact_ok),
                    mean_adjusted_batch=mean_adjusted, batch_ok=bool(batch_ok), classifier_accuracy=accuracy,
                    wgan={k: strip(r) for k, r in gan.items()}, vae={k: strip(r) for k, r in likelihood.items()},
                    wgan_met=bool(gan_met), gan_mean_adjusted_batch=gan_adjusted, gan_batch_ok=bool(gan_batch_ok),
                    vae_predicted_twos=predicted, vae_met=bool(vae_met), collapse=broken,
-                   gan_steps=gan_steps, vae_epochs=vae_epochs, penalty=args.penalty)
-    if args.out:
-        save(args.out, metrics, gan, likelihood)
+                   gan_steps=gan_steps, vae_epochs=vae_epochs, penalty=penalty)
+    if report.wants_figures(out):
+        figures(out, metrics, gan, likelihood)
     return metrics
 
 
@@ -270,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
 # ## Figures: batch sizes, class shares, samples, and the collapse
 
 # %%
-def save(out: Path, metrics: dict, gan: dict, likelihood: dict) -> None:
+def figures(out: Path | None, metrics: dict, gan: dict, likelihood: dict) -> None:
     plt = report.pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(15, 8))
     ax = axes[0, 0]
@@ -308,8 +341,12 @@ def save(out: Path, metrics: dict, gan: dict, likelihood: dict) -> None:
         ax.imshow(wgan.digit_grid(runs["perturbed"]["samples"]), cmap="gray_r")
         ax.set_title(f"{name}, perturbed: {runs['perturbed']['twos']:.0%} twos")
         ax.axis("off")
-    report.save(out, "perturbation", fig, metrics)
+    report.show(out, "perturbation", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

@@ -33,11 +33,25 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 import edf
-from edf import report
+from edf import parallel, report
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 MODEL = """
 for c, b, i: p[c, b] += X[pick[c, b], i] * w[c, i]
 for c, b:    loss += 0.5 * (p[c, b] - Y[pick[c, b]]) ** 2
@@ -87,23 +101,30 @@ def excess_loss(lr: float, batch: int, momentum_n: float, chains: int, relaxatio
 
 def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("sgd_temperature", __doc__)
-    args = parser.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    data = problem(rng)
-    chains, relaxations = (64, 3) if args.quick else (512, 8)
-    rates = [0.005, 0.01, 0.02] if args.quick else [0.0025, 0.005, 0.01, 0.02]
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
+    """The lecture with these parameters; the grid's runs go to ``jobs`` worker processes."""
+    out = report.output_folder(out)
+    data = problem(np.random.default_rng(seed))
+    chains, relaxations = (64, 3) if quick else (512, 8)
+    rates = [0.005, 0.01, 0.02] if quick else [0.0025, 0.005, 0.01, 0.02]
     settings = [(1, 1), (4, 1), (16, 1), (1, 10), (4, 10), (16, 10)]  # (batch size, N)
     predicted_slope = data[4] / 4
     print("The model, one SGD chain per value of c:\n" + edf.Program(MODEL).source() + "\n")
 
+    # every run draws its minibatches from its own generator: the runs are independent, and
+    # the table is the same whether they run one after another or side by side
+    grid = [(lr, batch, n) for lr in rates for batch, n in settings]
+    streams = np.random.SeedSequence(seed).spawn(len(grid))
     start = time.perf_counter()
-    table = {}
-    with tqdm(total=len(rates) * len(settings), desc="sgd_temperature", unit="run") as bar:
-        for lr in rates:
-            for batch, n in settings:
-                table[(lr, batch, n)] = excess_loss(lr, batch, n, chains, relaxations, data, rng,
-                                                    args.backend)
-                bar.update()
+    print(f"{len(grid)} runs on {parallel.worker_count(len(grid), jobs)} worker(s)")
+    excess = parallel.run_all(excess_loss, [
+        dict(lr=lr, batch=batch, momentum_n=n, chains=chains, relaxations=relaxations, data=data,
+             rng=np.random.default_rng(stream), backend=backend)
+        for (lr, batch, n), stream in zip(grid, streams)], jobs, desc="sgd_temperature")
+    table = dict(zip(grid, excess))
     seconds = time.perf_counter() - start
 
     print(f"\nstationary excess loss (mean loss - minimal loss); prediction at small lr: "
@@ -125,18 +146,18 @@ def main(argv: list[str] | None = None) -> dict:
     slope_met = error <= SLOPE_CRITERION
     print(f"\nspread across batch sizes and N at lr <= {small[-1]}: "
           f"max {max(spreads[lr] for lr in small):.1%}   criterion: <= {SPREAD_CRITERION:.0%}: "
-          f"{report.verdict(spread_met, args.quick)}")
+          f"{report.verdict(spread_met, quick)}")
     print(f"slope d Loss / d lr at lr -> 0: measured {measured_slope:.4f}, predicted (1/4) E|g|^2 = "
           f"{predicted_slope:.4f} ({error:.1%} off)   criterion: within {SLOPE_CRITERION:.0%}: "
-          f"{report.verdict(slope_met, args.quick)}")
+          f"{report.verdict(slope_met, quick)}")
     print(f"took {seconds:.1f} s")
-    metrics = dict(rates=rates, settings=settings, quick=args.quick, seconds=seconds,
+    metrics = dict(rates=rates, settings=settings, quick=quick, seconds=seconds,
                    excess={f"lr={lr} B={b} N={n}": v for (lr, b, n), v in table.items()},
                    spread={str(lr): s for lr, s in spreads.items()}, spread_met=spread_met,
                    measured_slope=measured_slope, predicted_slope=predicted_slope,
                    slope_error=error, slope_met=slope_met)
-    if args.out:
-        save(args.out, metrics, table, rates, settings, predicted_slope)
+    if report.wants_figures(out):
+        figures(out, metrics, table, rates, settings, predicted_slope)
     return metrics
 
 
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
 # lr * B = 0.32 times the curvature scale, no longer small, and the linear theory stops holding.
 
 # %%
-def save(out: Path, metrics: dict, table: dict, rates, settings, slope: float) -> None:
+def figures(out: Path | None, metrics: dict, table: dict, rates, settings, slope: float) -> None:
     fig, ax = report.pyplot().subplots(figsize=(5.5, 4))
     for batch, n in settings:
         ax.plot(rates, [table[(lr, batch, n)] for lr in rates], "o-", label=f"B={batch}, N={n}", alpha=0.8)
@@ -159,8 +180,12 @@ def save(out: Path, metrics: dict, table: dict, rates, settings, slope: float) -
     ax.set_ylabel("stationary excess loss")
     ax.legend(fontsize=8)
     ax.set_title("SGD: the learning rate is the temperature")
-    report.save(out, "sgd_temperature", fig, metrics)
+    report.show(out, "sgd_temperature", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

@@ -32,12 +32,26 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-from tqdm import tqdm
 
 import edf
-from edf import nn, report
+from edf import nn, parallel, report
 from edf.data import digits, minibatches
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 LOG_2PI = math.log(2 * math.pi)
 LATENT, HIDDEN, PIXELS = 8, 128, 64
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -169,36 +183,61 @@ def importance_sampled_nll(prog, names, p, data, rng, samples: int = 64) -> floa
     return float(-np.mean(log_mean) / PIXELS)
 
 
+def train_model(kind: str, beta: float, epochs: int, seed: int, rng, backend=None) -> dict:
+    """One model of the lecture (``kind``: "beta", "frozen" or "rate"), trained and measured on
+    the test digits: an independent run, with its own generator ``rng``, that may go to a worker
+    process. It also returns the arrays the lecture reads afterwards: the aggregate posterior on
+    the training digits (frozen encoder) and the figure's digits (beta = 1)."""
+    split = digits()
+    prog, p, names = build(np.random.default_rng(seed + 1), np.random.default_rng(seed + 2))
+    prog = prog.with_backend(backend) if backend else prog
+    before = evaluate(prog, split.x_test, rng)
+    curve = train(prog, p, split.x_train, epochs, rng, beta, "joint" if kind == "beta" else kind)
+    result = evaluate(prog, split.x_test, rng)
+    result.update(before=before["nelbo_per_dim"], curve=curve)
+    if kind != "beta" or beta == 1.0:
+        result["iwae_per_dim"] = importance_sampled_nll(prog, names, p, split.x_test, rng)
+    if kind == "frozen":
+        values = prog.forward(y=dequantise(split.x_train, rng), beta=np.float32(1.0))
+        result["posterior"] = dict(mu=edf.to_numpy(values[names["mu"]]), lv=edf.to_numpy(values[names["lv"]]),
+                                   prior_mean=p.prior.mean.value, prior_var=np.exp(p.prior.logvar.value))
+    if kind == "beta" and beta == 1.0:
+        y = dequantise(split.x_test[:8], rng)
+        result["digits"] = dict(test=y, reconstructions=edf.to_numpy(prog.forward(y=y, beta=np.float32(1.0))[names["mean"]]),
+                                samples=sample_means(p, 8, rng))
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("vae", __doc__)
     parser.add_argument("--epochs", type=int, default=None)
-    args = parser.parse_args(argv)
-    epochs = args.epochs or (3 if args.quick else 150)
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
+    """The lecture with these parameters; its seven models train in ``jobs`` worker processes."""
+    out = report.output_folder(out)
+    epochs = epochs or (3 if quick else 150)
     split = digits()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     start = time.perf_counter()
     baseline = gaussian_baseline(dequantise(split.x_train, rng), dequantise(split.x_test, rng))
 
-    results, models = {}, {}
     runs = [("beta", b) for b in BETAS] + [("frozen", 1.0), ("rate", 1.0)]
-    for kind, beta in tqdm(runs, desc="vae", unit="model"):
-        prog, p, names = build(np.random.default_rng(args.seed + 1), np.random.default_rng(args.seed + 2))
-        prog = prog.with_backend(args.backend) if args.backend else prog
-        before = evaluate(prog, split.x_test, rng)
-        curve = train(prog, p, split.x_train, epochs, rng, beta, "joint" if kind == "beta" else kind)
-        result = evaluate(prog, split.x_test, rng)
-        result.update(before=before["nelbo_per_dim"], curve=curve)
-        if kind != "beta" or beta == 1.0:
-            result["iwae_per_dim"] = importance_sampled_nll(prog, names, p, split.x_test, rng)
-        key = f"beta={beta:g}" if kind == "beta" else kind
-        results[key], models[key] = result, (prog, p, names)
+    streams = np.random.SeedSequence(seed).spawn(len(runs))  # one generator per model
+    print(f"{len(runs)} models on {parallel.worker_count(len(runs), jobs)} worker(s)")
+    trained = parallel.run_all(train_model, [
+        dict(kind=kind, beta=beta, epochs=epochs, seed=seed, rng=np.random.default_rng(stream), backend=backend)
+        for (kind, beta), stream in zip(runs, streams)], jobs, desc="vae")
+    results = {f"beta={beta:g}" if kind == "beta" else kind: r for (kind, beta), r in zip(runs, trained)}
+    posterior, figure_digits = results["frozen"].pop("posterior"), results["beta=1"].pop("digits")
     seconds = time.perf_counter() - start
 
     joint, frozen, rate_only = results["beta=1"], results["frozen"], results["rate"]
     rates = [results[f"beta={b:g}"]["rate"] for b in BETAS]
     distortions = [results[f"beta={b:g}"]["distortion"] for b in BETAS]
     monotone = all(a > b for a, b in zip(rates, rates[1:])) and all(a < b for a, b in zip(distortions, distortions[1:]))
-    ok = lambda met: report.verdict(met, args.quick)  # noqa: E731
+    ok = lambda met: report.verdict(met, quick)  # noqa: E731
     print("\nbeta sweep (test, nats per example):")
     for b, r, d in zip(BETAS, rates, distortions):
         print(f"  beta={b:<4g} rate {r:8.3f}   distortion {d:9.3f}   -ELBO {r + d:9.3f}")
@@ -209,11 +248,10 @@ def main(argv: list[str] | None = None) -> dict:
     frozen_ok = frozen["nelbo_per_dim"] < frozen["before"] and frozen["nelbo_per_dim"] > joint["nelbo_per_dim"]
     print(f"frozen random encoder: -ELBO/dim {frozen['before']:.4f} -> {frozen['nelbo_per_dim']:.4f} "
           f"(decreases, stays above the trained encoder's {joint['nelbo_per_dim']:.4f}): {ok(frozen_ok)}")
-    prog, p, names = models["frozen"]
-    values = prog.forward(y=dequantise(split.x_train, rng), beta=np.float32(1.0))
-    aggregate_mean = values[names["mu"]].mean(axis=0)
-    aggregate_var = (np.exp(values[names["lv"]]) + values[names["mu"]] ** 2).mean(axis=0) - aggregate_mean ** 2
-    prior_mean, prior_var = p.prior.mean.value, np.exp(p.prior.logvar.value)
+    mu, lv = posterior["mu"], posterior["lv"]
+    aggregate_mean = mu.mean(axis=0)
+    aggregate_var = (np.exp(lv) + mu ** 2).mean(axis=0) - aggregate_mean ** 2
+    prior_mean, prior_var = posterior["prior_mean"], posterior["prior_var"]
     mean_gap = float(np.max(np.abs(prior_mean - aggregate_mean)) / np.sqrt(aggregate_var.mean()))
     var_ratio = prior_var / aggregate_var
     matches = mean_gap < 0.1 and np.all(np.abs(np.log(var_ratio)) < np.log(1.25))
@@ -221,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"{mean_gap:.3f} std, variance ratios {var_ratio.min():.3f} to {var_ratio.max():.3f}: {ok(matches)}")
     # the aggregate posterior's full covariance: E[diag exp(lv)] + Cov(mu); a diagonal prior matches
     # its diagonal, and its off-diagonal correlations are what a full-covariance prior would add
-    covariance = np.diag(np.exp(values[names["lv"]]).mean(axis=0)) + np.cov(values[names["mu"]], rowvar=False)
+    covariance = np.diag(np.exp(lv).mean(axis=0)) + np.cov(mu, rowvar=False)
     scale = np.sqrt(np.diag(covariance))
     correlation = covariance / np.outer(scale, scale)
     off_diagonal = float(np.max(np.abs(correlation - np.diag(np.diag(correlation)))))
@@ -233,13 +271,13 @@ def main(argv: list[str] | None = None) -> dict:
           f"importance-sampled bound (joint {joint['iwae_per_dim']:.4f}, frozen {frozen['iwae_per_dim']:.4f}, "
           f"rate-only {rate_only['iwae_per_dim']:.4f}): {ok(valid)}")
     print(f"took {seconds:.1f} s")
-    metrics = dict(quick=args.quick, epochs=epochs, seconds=seconds, baseline_per_dim=baseline,
+    metrics = dict(quick=quick, epochs=epochs, seconds=seconds, baseline_per_dim=baseline,
                    monotone=monotone, beats_baseline=beats, frozen_ok=frozen_ok, prior_matches=bool(matches),
                    prior_mean_gap=mean_gap, prior_variance_ratio=[float(v) for v in var_ratio],
                    aggregate_max_correlation=off_diagonal,
                    bound_valid=valid, results=results)
-    if args.out:
-        save(args.out, metrics, models["beta=1"], split, rng, rates, distortions)
+    if report.wants_figures(out):
+        figures(out, metrics, figure_digits, rates, distortions)
     return metrics
 
 
@@ -247,25 +285,26 @@ def main(argv: list[str] | None = None) -> dict:
 # ## Figures: the rate-distortion curve, reconstructions and samples
 
 # %%
-def save(out: Path, metrics: dict, model, split, rng, rates, distortions) -> None:
-    prog, p, names = model
+def figures(out: Path | None, metrics: dict, digit_rows: dict, rates, distortions) -> None:
     fig, axes = report.pyplot().subplots(1, 3, figsize=(13, 4))
     axes[0].plot(rates, distortions, "o-")
     for b, r, d in zip(BETAS, rates, distortions):
         axes[0].annotate(f"beta={b:g}", (r, d), fontsize=8)
     axes[0].set_xlabel("rate (nats)")
     axes[0].set_ylabel("distortion (nats)")
-    y = dequantise(split.x_test[:8], rng)
-    recon = prog.forward(y=y, beta=np.float32(1.0))[names["mean"]]
-    samples = sample_means(p, 8, rng)
+    y, recon, samples = digit_rows["test"], digit_rows["reconstructions"], digit_rows["samples"]
     for ax, rows, title in ((axes[1], (y, recon), "test digits / reconstructions"),
                             (axes[2], (samples,), "samples (decoder means)")):
         grid = np.vstack([np.hstack([r.reshape(8, 8) for r in row]) for row in rows])
         ax.imshow(grid, cmap="gray_r")
         ax.set_title(title)
         ax.axis("off")
-    report.save(out, "vae", fig, metrics)
+    report.show(out, "vae", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

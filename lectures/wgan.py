@@ -37,9 +37,24 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import nn, report
+from edf import nn, parallel, report
 from edf.data import AdjustedBatches, digits, gaussian_ring, minibatches, one_hot
 
+# %% [markdown]
+# ## Parameters
+#
+# In a notebook set these, then run all cells (papermill fills in this cell); from a shell the
+# same values come from the command line: `--quick`, `--backend`, `--seed`, `--out`, `--jobs`.
+
+# %% tags=["parameters"]
+quick = False   # a short run (seconds, not minutes); the criteria are not applied
+backend = None  # kernel target: None (numpy), "numba", "numba-cuda", "cupy" or "auto"
+seed = 0
+out = None      # a folder for the figures and a metrics JSON (None: shown, not saved)
+jobs = None     # worker processes for independent runs (None: one per core)
+
+
+# %%
 RING = SimpleNamespace(modes=8, radius=2.0, sigma=0.02)
 PENALTIES = ("endpoint", "gradient")
 
@@ -261,30 +276,47 @@ def run_ring(penalty: str, steps: int, seed: int, backend=None, b_avg: int = 128
                     snapshot=lambda step: snapshots.update({step: sample(model, 500, np.random.default_rng(seed))}))
     seconds = time.perf_counter() - start
     quality = ring_quality(sample(model, 2000, np.random.default_rng(seed + 3)))
-    return dict(model=model, snapshots=snapshots, history=history, seconds=seconds, **quality)
+    return dict(snapshots=snapshots, history=history, seconds=seconds, **quality,
+                surface=critic_surface(model), final=sample(model, 500, np.random.default_rng(0)))
 
 
-def run_digits(penalty: str, steps: int, seed: int, classify, backend=None, split=None) -> dict:
+SURFACE = np.linspace(-3, 3, 121)  # the grid on which the figures draw the ring critics
+
+
+def critic_surface(model) -> np.ndarray:
+    points = np.stack(np.meshgrid(SURFACE, SURFACE), axis=-1).reshape(-1, 2).astype(np.float32)
+    return edf.to_numpy(model.critic_f.forward(x=points)["f"]).reshape(len(SURFACE), len(SURFACE))
+
+
+def run_digits(penalty: str, steps: int, seed: int, backend=None, split=None) -> dict:
+    """The digits experiment; its 2000 samples are judged by the caller's classifier."""
     split = split or digits()
     rng = np.random.default_rng(seed)
     model = build(DIGIT_SIZES, np.random.default_rng(seed + 1), penalty, backend)
     start = time.perf_counter()
     history = train(model, split.x_train, steps, rng, noise=0.3, desc=f"digits, {penalty}")
     seconds = time.perf_counter() - start
-    samples = sample(model, 2000, np.random.default_rng(seed + 3))
-    shares, kl = class_histogram(classify(samples))
-    return dict(model=model, samples=samples[:64], history=history, seconds=seconds,
-                shares=shares.tolist(), classes=int(np.sum(shares > 0)), kl=kl)
+    return dict(samples=sample(model, 2000, np.random.default_rng(seed + 3)), history=history, seconds=seconds)
+
+
+def experiment(data: str, penalty: str, steps: int, seed: int, backend=None) -> dict:
+    """One of the lecture's four independent runs (they may go to worker processes)."""
+    return (run_ring if data == "ring" else run_digits)(penalty, steps, seed, backend)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = report.lecture_parser("wgan", __doc__)
     parser.add_argument("--ring-steps", type=int, default=None)
     parser.add_argument("--digit-steps", type=int, default=None)
-    args = parser.parse_args(argv)
-    ring_steps = args.ring_steps or (60 if args.quick else 6000)
-    digit_steps = args.digit_steps or (40 if args.quick else 3000)
-    ok = lambda met: report.verdict(met, args.quick)  # noqa: E731
+    return run(**vars(parser.parse_args(argv)))
+
+
+def run(quick=False, backend=None, seed=0, out=None, jobs=None, ring_steps=None, digit_steps=None) -> dict:
+    """The lecture with these parameters; its four runs go to ``jobs`` worker processes."""
+    out = report.output_folder(out)
+    ring_steps = ring_steps or (60 if quick else 6000)
+    digit_steps = digit_steps or (40 if quick else 3000)
+    ok = lambda met: report.verdict(met, quick)  # noqa: E731
     start = time.perf_counter()
 
     small = nn.mlp_params([2, 4, 1], np.random.default_rng(0))  # one hidden layer, to print
@@ -292,7 +324,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"The critic's loss with the {penalty} penalty, for a critic with one hidden layer:")
         print(critic_program(small, penalty).source() + "\n")
 
-    ring = {penalty: run_ring(penalty, ring_steps, args.seed, args.backend) for penalty in PENALTIES}
+    split = digits()
+    classify, accuracy = digit_classifier(split, seed, epochs=5 if quick else 30, backend=backend)
+    runs = [(data, penalty) for data in ("ring", "digits") for penalty in PENALTIES]
+    print(f"{len(runs)} GAN runs on {parallel.worker_count(len(runs), jobs)} worker(s)")
+    results = parallel.run_all(experiment, [
+        dict(data=data, penalty=penalty, steps=ring_steps if data == "ring" else digit_steps,
+             seed=seed, backend=backend) for data, penalty in runs], jobs, desc="wgan")
+    ring = {penalty: r for (data, penalty), r in zip(runs, results) if data == "ring"}
+    digit_runs = {penalty: r for (data, penalty), r in zip(runs, results) if data == "digits"}
+
     print(f"\n8 Gaussians ({ring_steps} generator steps; 2000 samples):")
     for penalty, r in ring.items():
         print(f"  {penalty:9s} penalty: {r['modes']} of 8 modes captured, {r['good']:.1%} of samples within "
@@ -301,28 +342,26 @@ def main(argv: list[str] | None = None) -> dict:
     ring_met = e["modes"] == 8 and e["good"] >= 0.9
     print(f"  criterion (endpoint penalty): all 8 modes and >= 90% within 3 sigma: {ok(ring_met)}")
 
-    split = digits()
-    classify, accuracy = digit_classifier(split, args.seed, epochs=5 if args.quick else 30, backend=args.backend)
     print(f"\ndigits ({digit_steps} generator steps); the judging classifier is {accuracy:.1%} accurate "
           f"on held-out digits. Class shares among 2000 samples:")
-    runs = {penalty: run_digits(penalty, digit_steps, args.seed, classify, args.backend, split) for penalty in PENALTIES}
-    for penalty, r in runs.items():
-        shares = " ".join(f"{s:.2f}" for s in r["shares"])
+    for penalty, r in digit_runs.items():
+        shares, r["kl"] = class_histogram(classify(r["samples"]))
+        r.update(shares=shares.tolist(), classes=int(np.sum(shares > 0)), samples=r["samples"][:64])
         print(f"  {penalty:9s} penalty: {r['classes']} classes, KL(histogram || uniform) = {r['kl']:.3f}  "
-              f"[{shares}] ({r['seconds']:.0f} s)")
-    e = runs["endpoint"]
+              f"[{' '.join(f'{s:.2f}' for s in r['shares'])}] ({r['seconds']:.0f} s)")
+    e = digit_runs["endpoint"]
     digits_met = e["classes"] == 10 and e["kl"] <= 0.15
     print(f"  criterion (endpoint penalty): all 10 classes and KL <= 0.15: {ok(digits_met)}")
     seconds = time.perf_counter() - start
     print(f"took {seconds:.0f} s")
 
     strip = lambda r, keep: {k: v for k, v in r.items() if k in keep}  # noqa: E731
-    metrics = dict(quick=args.quick, seconds=seconds, ring_steps=ring_steps, digit_steps=digit_steps,
+    metrics = dict(quick=quick, seconds=seconds, ring_steps=ring_steps, digit_steps=digit_steps,
                    ring_met=ring_met, digits_met=digits_met, classifier_accuracy=accuracy,
                    ring={p: strip(r, ("modes", "good", "counts", "seconds")) for p, r in ring.items()},
-                   digits={p: strip(r, ("classes", "kl", "shares", "seconds")) for p, r in runs.items()})
-    if args.out:
-        save(args.out, metrics, ring, runs)
+                   digits={p: strip(r, ("classes", "kl", "shares", "seconds")) for p, r in digit_runs.items()})
+    if report.wants_figures(out):
+        figures(out, metrics, ring, digit_runs)
     return metrics
 
 
@@ -339,7 +378,7 @@ def digit_grid(images: np.ndarray, rows: int = 4, columns: int = 12) -> np.ndarr
     return grid
 
 
-def save(out: Path, metrics: dict, ring: dict, runs: dict) -> None:
+def figures(out: Path | None, metrics: dict, ring: dict, runs: dict) -> None:
     plt = report.pyplot()
     fig = plt.figure(figsize=(16, 7))
     grid = fig.add_gridspec(2, 6)
@@ -353,14 +392,9 @@ def save(out: Path, metrics: dict, ring: dict, runs: dict) -> None:
         ax.scatter(*centres.T, s=20, c="red", marker="x")
         ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal", title=f"endpoint, step {step}")
     for k, penalty in enumerate(PENALTIES):
-        model = ring[penalty]["model"]
-        xs = np.linspace(-3, 3, 121)
-        points = np.stack(np.meshgrid(xs, xs), axis=-1).reshape(-1, 2).astype(np.float32)
-        f = edf.to_numpy(model.critic_f.forward(x=points)["f"]).reshape(len(xs), len(xs))
         ax = fig.add_subplot(grid[0, 4 + k])
-        ax.contourf(xs, xs, f, levels=20, cmap="viridis")
-        final = sample(model, 500, np.random.default_rng(0))
-        ax.scatter(*final.T, s=2, c="white", alpha=0.6)
+        ax.contourf(SURFACE, SURFACE, ring[penalty]["surface"], levels=20, cmap="viridis")
+        ax.scatter(*ring[penalty]["final"].T, s=2, c="white", alpha=0.6)
         ax.scatter(*centres.T, s=20, c="red", marker="x")
         ax.set(aspect="equal", title=f"critic f, samples ({penalty})")
     for k, penalty in enumerate(PENALTIES):
@@ -375,8 +409,12 @@ def save(out: Path, metrics: dict, ring: dict, runs: dict) -> None:
     ax.axhline(0.1, color="black", lw=0.8)
     ax.set(xlabel="class (by the classifier)", ylabel="share of 2000 samples", xticks=range(10))
     ax.legend()
-    report.save(out, "wgan", fig, metrics)
+    report.show(out, "wgan", fig, metrics)
 
 
+# %% [markdown]
+# ## Run it
+
+# %%
 if __name__ == "__main__":
-    main()
+    metrics = run(quick, backend, seed, out, jobs) if report.in_notebook() else report.script(main)

@@ -4,7 +4,8 @@ answer (a mutant in tests/exercise_mutants/exN_k.py, the solution with one task 
 
 Each assignment's grader runs once per variant (solution, starter, all its mutants at once:
 the conftest's folder mode grades each task's tests on that task's mutant), and the per-task
-outcomes are read from the report the conftest writes (EDF_EXERCISE_REPORT)."""
+outcomes are read from the report edf's grading plugin writes (edf.pytest_tasks), the one that
+Gradescope packages and class grading read too."""
 import configparser
 import json
 import os
@@ -15,33 +16,40 @@ from pathlib import Path
 
 import pytest
 
-from edf import cli
+from edf import cli, course
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = sorted(p for p in (ROOT / "exercises").iterdir() if p.is_dir() and p.name[:2].isdigit())
 MUTANTS = ROOT / "tests" / "exercise_mutants"
 
 
-tasks = cli.exercise_tasks
+tasks = course.exercise_tasks
 
 
 def start(folder: Path, impl: str, report: Path) -> subprocess.Popen:
-    env = {**os.environ, "EDF_EXERCISE_IMPL": impl, "EDF_EXERCISE_REPORT": str(report), "EDF_EXERCISE_SHRINK": "0"}
-    return subprocess.Popen([sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider"],
+    env = {**os.environ, "EDF_EXERCISE_IMPL": impl, "EDF_EXERCISE_SHRINK": "0"}
+    return subprocess.Popen([sys.executable, "-m", "pytest", str(folder), "-q", "-p", "no:cacheprovider",
+                             "-p", "edf.pytest_tasks", "--tasks-report", str(report)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def outcomes(report: Path) -> dict[str, list[tuple[str, str]]]:
     by_task = defaultdict(list)
-    for result in json.loads(report.read_text()):
-        by_task[result["task"]].append((result["outcome"], result["message"]))
+    for line in report.read_text().splitlines():
+        result = json.loads(line)
+        if result["event"] != "result":
+            continue
+        outcome = "passed" if result["passed"] and not result["skipped"] else \
+            "skipped" if result["skipped"] else "failed"
+        for task in result["tasks"]:
+            by_task[task].append((outcome, result["message"]))
     return by_task
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
 def test_grader_passes_solution_fails_starter_and_mutants(folder, tmp_path):
     variants = {"solution": "solution", "starter": "starter", "mutants": str(MUTANTS)}
-    runs = {name: (start(folder, impl, tmp_path / f"{name}.json"), tmp_path / f"{name}.json")
+    runs = {name: (start(folder, impl, tmp_path / f"{name}.jsonl"), tmp_path / f"{name}.jsonl")
             for name, impl in variants.items()}
     logs = {name: process.communicate()[0] for name, (process, _) in runs.items()}
     results = {name: outcomes(report) for name, (_, report) in runs.items()}

@@ -1,0 +1,73 @@
+"""How much faster a class is graded with K workers than with one.
+
+Grades the same folder of generated submissions to one exercise twice, serially (--jobs 1) and
+with K workers (joblib, or a Dask LocalCluster with --dask), and prints both wall times and
+their ratio. The submissions are copies of the exercise's solution, starter and a mix of the
+two, so every grading runs the exercise's real grader. Wall times: run it on a quiet machine.
+
+    python benchmarks/grading.py                       # exercise 4, 12 submissions, 2 workers
+    python benchmarks/grading.py --exercise 1 --submissions 8 --workers 2 --dask
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edf import course
+
+
+def make_class(exercise: Path, folder: Path, count: int) -> None:
+    solution, starter = (exercise / "solution.py").read_text(), (exercise / "starter.py").read_text()
+    for k in range(count):
+        (folder / f"student{k:03d}").mkdir(parents=True)
+        (folder / f"student{k:03d}" / "starter.py").write_text(solution if k % 3 else starter)
+
+
+def timed(exercise: Path, submissions: Path, out: Path, **how) -> float:
+    start = time.perf_counter()
+    course.grade_all(exercise, submissions, out, **how)
+    return time.perf_counter() - start
+
+
+def scores(path: Path) -> list[list[str]]:
+    """The CSV's rows without the time column."""
+    with open(path, newline="") as f:
+        return [row[:-1] for row in csv.reader(f)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exercise", default="4")
+    parser.add_argument("--submissions", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--dask", action="store_true", help="the parallel run on a Dask LocalCluster")
+    args = parser.parse_args(argv)
+    exercise = course.find_exercise(args.exercise)
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        make_class(exercise, scratch / "class", args.submissions)
+        serial = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1)
+        if args.dask:
+            from dask.distributed import LocalCluster
+
+            with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster:
+                parallel = timed(exercise, scratch / "class", scratch / "parallel.csv",
+                                 scheduler=cluster.scheduler_address)
+        else:
+            parallel = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers)
+        same = scores(scratch / "serial.csv") == scores(scratch / "parallel.csv")
+    how = f"Dask LocalCluster, {args.workers} workers" if args.dask else f"joblib, {args.workers} jobs"
+    print(f"exercise {exercise.name}, {args.submissions} submissions")
+    print(f"serial (1 job):       {serial:7.1f} s")
+    print(f"parallel ({how}): {parallel:7.1f} s")
+    print(f"ratio parallel / serial: {parallel / serial:.2f}")
+    print("the two CSVs give the same scores" if same else "THE SCORES DIFFER")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

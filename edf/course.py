@@ -1,0 +1,469 @@
+"""Course operations on the exercises: grading a student's code, Gradescope autograders, and a
+whole class graded in parallel.
+
+An exercise is a folder ``exercises/NN_name`` whose ``test_grader.py`` marks each test with its
+task (``@pytest.mark.ex4_1``); the task's title is the marker's description in ``pytest.ini``.
+Nothing here knows the exercises by name: tasks are discovered by collecting the grader.
+
+A submission is graded in a process of its own (``grade_files``), in a private scratch folder
+holding a copy of the grader and of the submission, with a time limit, a memory limit, a cap on
+the size of any file it writes (its printed output included), BLAS/numba threads capped, and
+private kernel caches. What it prints goes to a file, never into the results; scores come from
+``edf.pytest_tasks``, one JSON line per finished test. So a submission that crashes, hangs,
+prints megabytes or writes outside its folder costs only its own score. (This is isolation by
+process, limits and private copies, not a security sandbox: code written to attack the grader
+needs a container per submission, which is what Gradescope provides.)
+"""
+from __future__ import annotations
+
+import configparser
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edf import parallel
+from edf.errors import EdfError
+
+ROOT = Path(__file__).resolve().parent.parent  # the source checkout: edf/, kernels/, exercises/
+
+
+# ---------------------------------------------------------------------------------- exercises
+
+def exercises_dir() -> Path:
+    """The exercises ship with the source checkout, beside the edf package."""
+    folder = ROOT / "exercises"
+    if not folder.is_dir():
+        raise EdfError("the exercises come with the source checkout: git clone the repository and "
+                       "pip install -e . there")
+    return folder
+
+
+def exercise_folders() -> list[Path]:
+    return sorted(p for p in exercises_dir().iterdir() if p.is_dir() and p.name[:2].isdigit())
+
+
+def exercise_tasks(folder: Path) -> list[str]:
+    """The task markers (``ex6_1``) an exercise's grader uses, one per task."""
+    return sorted(set(re.findall(r"pytest\.mark\.(ex\d+_\d+)", (folder / "test_grader.py").read_text())))
+
+
+def find_exercise(number: str) -> Path:
+    """``exercises/NN_name`` for ``number`` (1, 01, ...)."""
+    matches = [p for p in exercise_folders() if p.name.split("_")[0].lstrip("0") == str(number).lstrip("0")]
+    if not matches:
+        raise EdfError(f"no exercise {number!r}; there are: {', '.join(p.name for p in exercise_folders())}")
+    return matches[0]
+
+
+def grade_here(number: str, solution: bool, extra: list[str]) -> int:
+    """Run an exercise's grader on the working copy with pytest; the return code is pytest's."""
+    command = [sys.executable, "-m", "pytest", str(find_exercise(number)), *(["--solution"] if solution else []), *extra]
+    return subprocess.run(command, cwd=ROOT).returncode
+
+
+# ------------------------------------------------------------------ files: graders, submissions
+
+SKIPPED = ("__pycache__", ".pytest_cache", ".hypothesis", ".ipynb_checkpoints")
+MAX_SUBMISSION_BYTES = 20 * 2 ** 20
+
+
+def read_tree(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Every file under ``folder`` as {relative path: bytes}: what travels to a worker (a Dask
+    worker may be another machine, without the submissions folder)."""
+    files, total = {}, 0
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_symlink() or not path.is_file() or set(relative.parts) & set(SKIPPED) \
+                or relative.as_posix() in exclude:
+            continue
+        files[relative.as_posix()] = data = path.read_bytes()
+        total += len(data)
+        if total > MAX_SUBMISSION_BYTES:
+            raise EdfError(f"{folder} holds more than {MAX_SUBMISSION_BYTES // 2 ** 20} MiB")
+    return files
+
+
+def write_tree(files: dict[str, bytes], folder: Path) -> None:
+    for name, data in files.items():
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise EdfError(f"refusing to write {name!r} outside {folder}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def grader_files(exercise: Path) -> dict[str, bytes]:
+    """What grading ``exercise`` needs, laid out as in the checkout: ``pytest.ini`` (the task
+    markers), ``exercises/conftest.py`` and the exercise folder without its solution and starter."""
+    files = {"pytest.ini": (exercise.parent.parent / "pytest.ini").read_bytes(),
+             "exercises/conftest.py": (exercise.parent / "conftest.py").read_bytes()}
+    for name, data in read_tree(exercise, exclude=("solution.py", "starter.py")).items():
+        files[f"exercises/{exercise.name}/{name}"] = data
+    return files
+
+
+def implementation_name(files: dict[str, bytes]) -> str | None:
+    """The file of a submission to grade: ``starter.py`` (the file students fill in), else its
+    only Python file."""
+    if "starter.py" in files:
+        return "starter.py"
+    python = [name for name in files if name.endswith(".py")]
+    return python[0] if len(python) == 1 else None
+
+
+# ------------------------------------------------------------------------------- tasks, scores
+
+@dataclass
+class Task:
+    name: str            # the marker, ex4_1
+    title: str           # its description in pytest.ini
+    tests: list[str]     # the grader's tests marked with it
+    points: float = 1.0
+
+
+@dataclass
+class TaskScore:
+    name: str
+    title: str
+    score: float
+    max_score: float
+    output: str
+
+
+@dataclass
+class Grade:
+    submission: str
+    status: str          # "graded", "time limit (S s)", "crashed: ...", "stopped (exit code N)",
+                         # "no submission file"
+    seconds: float
+    tasks: list[TaskScore] = field(default_factory=list)
+    output: str = ""     # the tail of what the grader printed
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tasks), 6)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.max_score for t in self.tasks)
+
+
+def marker_titles(pytest_ini: bytes) -> dict[str, str]:
+    parser = configparser.ConfigParser()
+    parser.read_string(pytest_ini.decode())
+    lines = parser.get("pytest", "markers", fallback="").splitlines()
+    return dict(tuple(part.strip() for part in line.split(":", 1)) for line in lines if ":" in line)
+
+
+def tasks_from_report(lines: list[dict], titles: dict[str, str]) -> list[Task]:
+    tests: dict[str, list[str]] = {}
+    for record in lines:
+        if record["event"] == "collected":
+            for task in record["tasks"]:
+                tests.setdefault(task, []).append(record["test"])
+    return [Task(name, titles.get(name, f"exercise {name[2:].replace('_', '.')}"), found)
+            for name, found in sorted(tests.items(), key=lambda kv: [int(n) for n in re.findall(r"\d+", kv[0])])]
+
+
+def score(tasks: list[Task], lines: list[dict], unfinished: str) -> list[TaskScore]:
+    """Each task's points times the share of its tests that passed (skipped tests do not count);
+    a test with no result gets the ``unfinished`` message."""
+    results = {r["test"]: r for r in lines if r["event"] == "result"}
+    scores = []
+    for task in tasks:
+        counted = [t for t in task.tests if not results.get(t, {}).get("skipped")]
+        passed = [t for t in counted if results.get(t, {}).get("passed")]
+        messages = []
+        for test in counted:
+            if test not in passed:
+                message = results[test]["message"] if test in results else unfinished
+                messages.append(f"{test.split('::')[-1]}: {message}")
+        output = f"{len(passed)} of {len(counted)} tests passed" + "".join(f"\n\n{m}" for m in messages[:3])
+        if len(messages) > 3:
+            output += f"\n\n(and {len(messages) - 3} more failed)"
+        share = len(passed) / len(counted) if counted else 0.0
+        scores.append(TaskScore(task.name, task.title, round(task.points * share, 6), task.points, output))
+    return scores
+
+
+# ------------------------------------------------------------------------- grading, one process
+
+@dataclass
+class Limits:
+    seconds: float = 600.0              # wall time for the whole submission
+    memory: int = 6 * 2 ** 30          # address space, bytes
+    file_size: int = 64 * 2 ** 20      # the largest file it may write (printed output included)
+    threads: int = 1                   # BLAS, OpenMP and numba threads
+
+
+# the grader's process: limits first, then pytest (the limits bind the student's code it runs)
+LAUNCH = """import resource, sys
+memory, size = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+import pytest
+sys.exit(pytest.main(sys.argv[3:]))
+"""
+
+
+def run_grader(grader: dict[str, bytes], exercise: str, scratch: Path, limits: Limits,
+               implementation: Path | None = None) -> tuple[list[dict], str, float, str]:
+    """Run the grader of ``exercise`` in ``scratch`` (its own process and session), on
+    ``implementation`` or, without one, only collecting its tests. Returns (the report's JSON
+    lines, a status, seconds, the tail of the output)."""
+    write_tree(grader, scratch / "grader")
+    report, output = scratch / "report.jsonl", scratch / "output.txt"
+    for name in ("home", "tmp", "cache"):
+        (scratch / name).mkdir(exist_ok=True)
+    env = dict(os.environ, **parallel.thread_limits(limits.threads),
+               HOME=str(scratch / "home"), TMPDIR=str(scratch / "tmp"), MPLBACKEND="Agg",
+               EDF_CACHE_DIR=str(scratch / "cache" / "edf"), NUMBA_CACHE_DIR=str(scratch / "cache" / "numba"),
+               PYTHONDONTWRITEBYTECODE="1")
+    env.pop("EDF_EXERCISE_IMPL", None)
+    if implementation is not None:  # the grader's conftest grades this file
+        env["EDF_EXERCISE_IMPL"] = str(implementation.resolve())
+    command = [sys.executable, "-c", LAUNCH, str(limits.memory), str(limits.file_size),
+               f"grader/exercises/{exercise}", "-c", "grader/pytest.ini", "--rootdir", "grader",
+               "-p", "edf.pytest_tasks", "--tasks-report", str(report), "-p", "no:cacheprovider",
+               "-q", "-o", "addopts=", *(["--collect-only"] if implementation is None else [])]
+    start = time.perf_counter()
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(command, cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            code = process.wait(timeout=limits.seconds)
+            status = "graded" if code in (0, 1) else describe_exit(code)
+        except subprocess.TimeoutExpired:
+            status = f"time limit ({limits.seconds:g} s)"
+        finally:
+            try:  # the whole session: the grader and anything the submission started
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+    seconds = time.perf_counter() - start
+    lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()] if report.exists() else []
+    return lines, status, seconds, tail(output)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGXFSZ": "wrote a file over the size limit", "SIGSEGV": "segmentation fault"}.get(name, name)
+        return f"crashed: {why}"
+    return f"stopped (exit code {code})"  # the submission exited the process, or pytest could not run
+
+
+def tail(path: Path, size: int = 4000) -> str:
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - size))
+        return f.read().decode("utf-8", errors="replace")
+
+
+def collect(grader: dict[str, bytes], exercise: str, limits: Limits | None = None) -> list[Task]:
+    """The exercise's tasks and their tests, from collecting its grader (no student code runs)."""
+    with tempfile.TemporaryDirectory(prefix="edf-collect-") as scratch:
+        lines, status, _, output = run_grader(grader, exercise, Path(scratch), limits or Limits())
+    tasks = tasks_from_report(lines, marker_titles(grader["pytest.ini"]))
+    if not tasks:
+        raise EdfError(f"the grader of {exercise} has no tests marked with a task (exN_k) "
+                       f"({status}):\n{output[-1500:]}")
+    return tasks
+
+
+def grade_files(grader: dict[str, bytes], exercise: str, tasks: list[Task], submission: dict[str, bytes],
+                name: str, limits: Limits | None = None) -> Grade:
+    """Grade one submission ({path: bytes}) in a scratch folder of its own, removed afterwards."""
+    limits = limits or Limits()
+    implementation = implementation_name(submission)
+    if implementation is None:
+        files = ", ".join(sorted(submission)) or "nothing"
+        return Grade(name, "no submission file", 0.0,
+                     score(tasks, [], f"no starter.py in the submission (it holds {files})"))
+    with tempfile.TemporaryDirectory(prefix="edf-grade-") as scratch:
+        scratch = Path(scratch)
+        write_tree(submission, scratch / "submission")
+        lines, status, seconds, output = run_grader(grader, exercise, scratch, limits,
+                                                    scratch / "submission" / implementation)
+    unfinished = {"graded": "did not run"}.get(status, f"did not finish: {status}")
+    return Grade(name, status, round(seconds, 3), score(tasks, lines, unfinished), output)
+
+
+# ------------------------------------------------------------------------------------ Gradescope
+
+def gradescope_results(grade: Grade) -> dict:
+    """Gradescope's results.json: one test per task, and the total."""
+    tests = [dict(name=t.title, score=t.score, max_score=t.max_score,
+                  output=t.output, visibility="visible") for t in grade.tasks]
+    note = "" if grade.status == "graded" else f"The grader stopped: {grade.status}.\n"
+    return dict(score=grade.score, execution_time=round(grade.seconds), tests=tests,
+                output=note + f"Score {grade.score:g} of {grade.max_score:g}.", visibility="visible")
+
+
+def autograde(root: Path, limits: Limits | None = None) -> dict:
+    """What Gradescope's ``run_autograder`` does: grade ``root/submission`` with the grader in
+    ``root/source/grader`` and write ``root/results/results.json``."""
+    grader = read_tree(root / "source" / "grader")
+    exercises = sorted({name.split("/")[1] for name in grader if name.count("/") >= 2})
+    if len(exercises) != 1:
+        raise EdfError(f"{root / 'source' / 'grader'} should hold one exercise, not {exercises}")
+    tasks = collect(grader, exercises[0], limits)
+    grade = grade_files(grader, exercises[0], tasks, read_tree(root / "submission"), "submission", limits)
+    results = gradescope_results(grade)
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    (root / "results" / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, when it builds the autograder's image.
+set -euo pipefail
+if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+  apt-get update && apt-get install -y python3 python3-pip
+fi
+cd /autograder/source
+python3 -m pip install -r requirements.txt
+python3 -m pip install --no-deps ./edf
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade /autograder/submission with the grader in
+# /autograder/source/grader and write /autograder/results/results.json (AUTOGRADER_ROOT moves
+# the root, for testing the zip outside Gradescope).
+set -euo pipefail
+exec python3 -m edf.cli exercise autograde --root "${AUTOGRADER_ROOT:-/autograder}"
+"""
+
+SOURCE = ("setup.py", "README.md", "edf", "kernels", "lectures")  # what `pip install ./edf` needs
+EXTRAS = ("dev", "cuda")  # the graders need pytest and hypothesis; exercise 3 the CUDA compilers
+
+
+def pinned_requirements() -> list[str]:
+    """edf's requirements (and its dev and cuda extras) pinned to the versions installed here,
+    where the grader's own tests pass."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for text in metadata.requires("edf") or []:
+        requirement = Requirement(text)
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in EXTRAS):
+            continue
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            continue  # an extra not installed here (the cuda compilers): left out, not guessed
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        pins[requirement.name] = f"{requirement.name}{extras}=={version}"
+    return [pins[name] for name in sorted(pins)]
+
+
+def package(exercise: Path, destination: Path) -> list[str]:
+    """A Gradescope autograder zip for ``exercise``: setup.sh and run_autograder at its root,
+    pinned requirements, edf's source, and the grader. Returns the names it holds."""
+    if destination.suffix != ".zip":
+        raise EdfError(f"the autograder is a .zip file, not {destination.name!r}")
+    files = {"setup.sh": SETUP_SH.encode(), "run_autograder": RUN_AUTOGRADER.encode(),
+             "requirements.txt": ("\n".join(pinned_requirements()) + "\n").encode()}
+    for part in SOURCE:
+        path = ROOT / part
+        tree = {path.name: path.read_bytes()} if path.is_file() else \
+            {f"{part}/{name}": data for name, data in read_tree(path).items()}
+        files.update({f"edf/{name}": data for name, data in tree.items()})
+    files.update({f"grader/{name}": data for name, data in grader_files(exercise).items()})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name in ("setup.sh", "run_autograder") else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(buffer.getvalue())
+    except OSError as error:
+        raise EdfError(f"cannot write {destination}: {error.strerror or error}") from None
+    return sorted(files)
+
+
+# ------------------------------------------------------------------------------- a whole class
+
+def grade_all(exercise: Path, submissions: Path, out: Path, jobs: int | None = None,
+              scheduler: str | None = None, limits: Limits | None = None) -> list[Grade]:
+    """Grade every folder in ``submissions`` (one per student) and write ``out`` (CSV: one row
+    per submission, a column per task, the total, the status and the time taken). The grading
+    jobs run on joblib (``jobs`` at a time; each job is its own grading process) or, given a
+    ``scheduler`` address, on a Dask distributed cluster."""
+    if not submissions.is_dir():
+        raise EdfError(f"no folder of submissions at {submissions}")
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise EdfError(f"{submissions} holds no submission folders (one folder per student)")
+    limits = limits or Limits()
+    parallel.worker_count(len(folders), jobs)  # bad arguments fail before the grading, not after it
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.touch()
+    except OSError as error:
+        raise EdfError(f"cannot write the grades to {out}: {error.strerror or error}") from None
+    grader = grader_files(exercise)
+    tasks = collect(grader, exercise.name, limits)
+    calls = [dict(grader=grader, exercise=exercise.name, tasks=tasks, submission=read_submission(folder),
+                  name=folder.name, limits=limits) for folder in folders]
+    grades = on_dask(calls, scheduler) if scheduler else on_joblib(calls, jobs)
+    write_csv(out, tasks, grades)
+    return grades
+
+
+def read_submission(folder: Path) -> dict[str, bytes]:
+    try:
+        return read_tree(folder)
+    except EdfError:
+        return {}  # too large to grade: graded as holding no submission file
+
+
+def on_joblib(calls: list[dict], jobs: int | None) -> list[Grade]:
+    import joblib
+    from tqdm import tqdm
+
+    # threads suffice here: each job waits on a grading process of its own
+    workers = parallel.worker_count(len(calls), jobs)
+    results = joblib.Parallel(n_jobs=workers, prefer="threads", return_as="generator")(
+        joblib.delayed(grade_files)(**call) for call in calls)
+    return list(tqdm(results, total=len(calls), desc="grading", unit="submission"))
+
+
+def on_dask(calls: list[dict], scheduler: str) -> list[Grade]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise EdfError("grading on a Dask cluster needs Dask: pip install -e \".[dask]\"") from None
+    try:
+        client = Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise EdfError(f"cannot reach the Dask scheduler at {scheduler!r}: {error}") from None
+    with client:
+        grader = client.scatter(calls[0]["grader"], broadcast=True)  # sent once to each worker
+        futures = [client.submit(grade_files, **dict(call, grader=grader), pure=False) for call in calls]
+        return client.gather(futures)
+
+
+def write_csv(out: Path, tasks: list[Task], grades: list[Grade]) -> None:
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["submission", *(t.name for t in tasks), "score", "max_score", "status", "seconds"])
+        for g in grades:
+            writer.writerow([g.submission, *(f"{t.score:g}" for t in g.tasks), f"{g.score:g}",
+                             f"{g.max_score:g}", g.status, f"{g.seconds:.1f}"])
