@@ -67,10 +67,11 @@ def execute(path: Path, name: str):
 
 
 def load(path: Path, folder: Path):
-    """Import ``path`` once. Inside any other file than the starter and the solution,
-    ``import solution`` gives a fresh copy of this exercise's reference, its own to change."""
+    """Import ``path`` once. Inside any other file than the starter and the solution (a mutant),
+    ``import solution`` gives a fresh copy of this exercise's reference, its own to change (where
+    the reference is there: a Gradescope or class-grading copy of the grader has none)."""
     if path not in _MODULES:
-        if path.name not in ("starter.py", "solution.py"):
+        if path.name not in ("starter.py", "solution.py") and (folder / "solution.py").is_file():
             sys.modules["solution"] = execute(folder / "solution.py", f"{folder.name}_solution_for_{path.stem}")
         _MODULES[path] = execute(path, f"{folder.name}_{path.stem}")
     return _MODULES[path]

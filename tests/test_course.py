@@ -22,8 +22,8 @@ EXERCISE4 = ROOT / "exercises" / "04_optimizers"
 # ------------------------------------------------------------------------------------ Gradescope
 
 def half_done() -> str:
-    """Exercise 4 with task 4.1 solved (the solution's momentum_step) and 4.2 not (the starter's
-    adam_step), printing text that is not JSON on the way."""
+    """Exercise 4 with task 4.1 solved (the solution's momentum_step) and the others not (the
+    starter from adam_step on), printing text that is not JSON on the way."""
     solution = (EXERCISE4 / "solution.py").read_text()
     starter = (EXERCISE4 / "starter.py").read_text()
     momentum = solution[:solution.index("def adam_step")]
@@ -52,15 +52,15 @@ def run_on_gradescope(zip_path: Path, root: Path, submission: str) -> dict:
 
 
 @pytest.mark.parametrize("submission, expected", [
-    ("solution", [1.0, 1.0]), ("starter", [0.0, 0.0]), ("half", [1.0, 0.0])])
+    ("solution", [1.0, 1.0, 1.0, 1.0]), ("starter", [0.0, 0.0, 0.0, 0.0]), ("half", [1.0, 0.0, 0.0, 0.0])])
 def test_gradescope_autograder_scores(autograder_zip, tmp_path, submission, expected):
     code = half_done() if submission == "half" else (EXERCISE4 / f"{submission}.py").read_text()
     results = run_on_gradescope(autograder_zip, tmp_path / "autograder", code)
     assert [t["score"] for t in results["tests"]] == expected
     assert results["score"] == sum(expected)
-    assert [t["max_score"] for t in results["tests"]] == [1.0, 1.0]
-    assert [t["name"] for t in results["tests"]] == ["exercise 4.1, SGD with EMA momentum",
-                                                   "exercise 4.2, Adam in the batch-size-1 convention"]
+    assert [t["max_score"] for t in results["tests"]] == [1.0] * 4
+    assert [t["name"] for t in results["tests"]][:2] == ["exercise 4.1, SGD with EMA momentum",
+                                                       "exercise 4.2, Adam in the batch-size-1 convention"]
     assert all(t["visibility"] == "visible" and isinstance(t["output"], str) for t in results["tests"])
     if submission != "solution":
         assert "not done yet: TODO(exercise 4.2)" in results["tests"][1]["output"]
