@@ -19,6 +19,7 @@ setup(
         "dev": ["pytest>=7", "hypothesis>=6.80"],
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
+        "mutation": ["mutmut>=3.3"],  # mutation testing (README, "Development"); not in CI
     },
     entry_points={"console_scripts": ["edf=edf.cli:main"]},
 )
