@@ -11,6 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from edf.errors import EdfError
+from edf.guards import as_number_array
 from edf.storage import read_arrays, write_arrays
 
 
@@ -18,7 +19,8 @@ class Parameter:
     """A trainable array: ``.value`` is read by ``Program.forward``; ``.grad`` is set by backward."""
 
     def __init__(self, value, name: str | None = None):
-        self.value = np.array(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
+        array = as_number_array(np, value, f"the value of Parameter {name}" if name else "a Parameter's value")
+        self.value = np.array(array, dtype=np.result_type(array.dtype, np.float32))
         self.grad: np.ndarray | None = None
         self.name = name
 
