@@ -64,7 +64,7 @@ def check_memory(allocations, dtype, xp, statements, assigned) -> None:
     number = assigned[name][1]
     where = f"statement {number} `{format_statement(statements[number - 1])}`"
     machine = f"this machine has {_bytes(available)}" if available else "that is more than can be addressed"
-    whole = "" if total == sizes[name] else f" (all the program's tensors: {_bytes(total)})"
+    whole = "" if total == sizes[name] else f", {_bytes(total)} with the program's other tensors"
     raise EdfError(f"{where} would allocate {name} with shape {shape} in {np.dtype(dtype)}: "
                    f"{_bytes(sizes[name])}{whole}, but {machine}; nothing was allocated. "
                    f"Check the input shapes and declared ranges")
