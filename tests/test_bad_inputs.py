@@ -131,3 +131,16 @@ def test_a_product_of_sizes_beyond_any_integer_type(monkeypatch):
     with pytest.raises(EdfError, match=r"\(100000, 100000, 100000, 100000\) in float64: 800\.0 EB "
                                        r".*but that is more than can be addressed"):
         prog.forward(a=np.zeros(10**5))
+
+
+# -- the command line -----------------------------------------------------------------------------
+@pytest.mark.parametrize("shape, message", [
+    ("x=-3", "edf: --shape x=-3: sizes are whole numbers >= 0"),
+    ("x=4,-1", "edf: --shape x=4,-1: sizes are whole numbers >= 0"),
+    ("y=3", "edf: --shape names y, which the program does not read; its inputs are: x, W"),
+])
+def test_show_refuses_bad_shapes(capsys, shape, message):
+    from edf import cli
+
+    assert cli.main(["show", "for i, j: h[j] += x[i] * W[i, j]", "--shape", shape]) == 2
+    assert capsys.readouterr().err.strip() == message
