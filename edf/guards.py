@@ -21,8 +21,8 @@ _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "
 def as_number_array(xp, value, what: str):
     """``value`` as an array of real numbers (booleans, integers or floats) in ``xp``; ``what``
     names it in errors (``input x``)."""
-    try:
-        array = xp.asarray(value)
+    try:  # checked on the host, then copied to the device (CuPy) once
+        array = value if isinstance(value, xp.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged nested lists, objects numpy cannot read
         raise EdfError(f"{what} is not a rectangular array of numbers: {error}") from None
     kind = array.dtype.kind
@@ -32,7 +32,7 @@ def as_number_array(xp, value, what: str):
     if kind not in "biuf":
         raise EdfError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
                        f"numbers")
-    return array
+    return xp.asarray(array)
 
 
 def memory_bytes(xp) -> int | None:

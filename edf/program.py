@@ -71,6 +71,9 @@ class Program:
     names a Parameter (the same object always gets the same name, so sharing a package shares
     the weights), and ``feed`` declares an input the program makes itself at each forward (a
     dropout mask), depending on ``training``.
+
+    A Program is used by one thread at a time (it keeps the last forward's values for backward);
+    sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
     def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
