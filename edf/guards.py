@@ -13,6 +13,7 @@ import threading
 import numpy as np
 
 from edf.errors import EdfError, ProgramError
+from edf.notation import format_statement
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
           "V": "records"}
@@ -51,8 +52,6 @@ def check_memory(allocations, dtype, xp, statements, assigned) -> None:
     ``allocations`` are (tensor, shape, initial value) for every tensor a program defines;
     ``assigned`` maps a tensor to (op, number of the statement that first assigns it). Sizes are
     computed with Python integers, so no product can overflow."""
-    from edf.notation import format_statement
-
     itemsize = np.dtype(dtype).itemsize
     sizes = {name: math.prod(shape) * itemsize for name, shape, _ in allocations}
     available = memory_bytes(xp)

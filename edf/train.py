@@ -28,9 +28,17 @@ def save_checkpoint(path, package, optimizer=None, rng: np.random.Generator | No
         meta["optimizer"] = type(optimizer).__name__
     if rng is not None:
         meta["rng"] = rng.bit_generator.state
-    # generators other than PCG64 (Philox, MT19937) keep arrays in their state
-    arrays["meta"] = np.array(json.dumps(meta, default=lambda value: value.tolist()))
+    arrays["meta"] = np.array(json.dumps(meta, default=_json_value))
     write_arrays(path, arrays)
+
+
+def _json_value(value):
+    """Arrays and NumPy numbers as lists and numbers (generators other than PCG64, such as
+    Philox, keep arrays in their state)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise EdfError(f"a checkpoint stores numbers, text, lists and dicts; got a "
+                   f"{type(value).__name__} ({value!r})")
 
 
 def load_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None) -> dict:

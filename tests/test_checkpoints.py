@@ -198,6 +198,14 @@ def test_any_generator_round_trips(tmp_path):
     np.testing.assert_array_equal(other.normal(size=3), expected)
 
 
+def test_extra_values_must_be_storable(tmp_path):
+    params, _, _ = trained()
+    save_checkpoint(tmp_path / "ckpt", params, step=np.int64(3), loss=np.float32(0.5))
+    assert load_checkpoint(tmp_path / "ckpt", params) == {"step": 3, "loss": 0.5}
+    with pytest.raises(EdfError, match=r"a checkpoint stores numbers, text, lists and dicts; got a set"):
+        save_checkpoint(tmp_path / "ckpt", params, seen={1, 2})
+
+
 def test_optimizer_load_state_checks_before_assigning():
     params, opt, _ = trained(optim.SGD)
     before = opt.state()["mu0"].copy()
