@@ -19,6 +19,7 @@ OFFSETS = {
                   {"K": (3, 2), "L": (2, 7, 2)}, None),
     "strided max, declared": ("for b, x, dx: m[b, x] max= L[b, 2*x+dx+1]", {"L": (2, 9)}, {"dx": 2}),
     "strided, reversed": ("for b, x, dx: s[b, x] += L[b, 2*x-dx+2] * w[dx]", {"L": (2, 9), "w": (3,)}, None),
+    "no unit coefficient": ("for x, dx: y[2*x+2*dx+1] += K[dx] * G[x]", {"K": (2,), "G": (3,)}, None),
     "scatter +1": ("for b, x, dx: y[b, 2*x+dx+1] += K[dx] * G[b, x]\nfor b, u: loss += y[b, u] ** 2",
                    {"K": (3,), "G": (2, 4)}, None),
 }
@@ -76,3 +77,13 @@ def test_parallel_kernels_really_run(parallel_loops):
     prog.forward(x=np.ones((2, 3)))
     (kernel,) = next(iter(prog._plans.values())).kernels
     assert kernel.function.__name__ == "kernel" and "prange" in kernel.source
+
+
+def test_the_lowering_says_which_form_and_why(loops):
+    """Kernels say whether each element has one writer (and what was solved), or why not."""
+    prog = edf.Program("for b, x, dx: y[b, x+dx+1] += K[dx] * G[b, x]\n"
+                       "for x, dx: z[2*x+2*dx+1] += K[dx] * H[x]", backend="numba")
+    sources = prog.kernel_sources(K=(3,), G=(2, 4), H=(3,))
+    assert "# gather form: one parallel iteration per output element; solved x = u1-dx-1" in sources
+    assert ("# scatter form: no index of 2*x+2*dx+1 has coefficient +-1 and appears only there, "
+            "so it cannot be solved for") in sources
