@@ -28,6 +28,7 @@ setup(
         "notebook": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbclient>=0.10", "nbformat>=5.9"],
         # grading a class on a Dask distributed cluster
         "dask": ["dask[distributed]>=2024.1"],
+        "mutation": ["mutmut>=3.3"],  # mutation testing (README, "Development"); not in CI
     },
     entry_points={"console_scripts": ["edf=edf.cli:main"]},
 )

@@ -50,9 +50,12 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     try:
         if not sep or not name:
             raise ValueError
-        return name.strip(), tuple(int(n) for n in sizes.split(",") if n.strip())
+        shape = tuple(int(n) for n in sizes.split(",") if n.strip())
     except ValueError:
         raise EdfError(f"--shape takes NAME=SIZE,SIZE,... (for example x=64,10), got {text!r}") from None
+    if any(n < 0 for n in shape):
+        raise EdfError(f"--shape {text}: sizes are whole numbers >= 0")
+    return name.strip(), shape
 
 
 def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
@@ -62,6 +65,10 @@ def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
     parts = ["program:", _indent(prog.source()),
              f"backward of {prog.output} (swap rule):", _indent(prog.backward_source())]
     given = dict(parse_shape(s) for s in shapes)
+    unknown = [n for n in given if n not in prog.inputs]
+    if unknown:
+        raise EdfError(f"--shape names {', '.join(unknown)}, which the program does not read; its "
+                       f"inputs are: {', '.join(prog.inputs) or '(none)'}")
     missing = [n for n in prog.inputs if n not in given]
     if missing:
         parts.append(f"(give --shape for {', '.join(missing)} to see ranges, shapes and kernels)")

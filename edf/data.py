@@ -6,6 +6,8 @@ sets generated in code (Gaussian mixtures in 2-D, token sequences from a Markov 
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -63,18 +65,27 @@ def read_idx(path) -> np.ndarray:
     big-endian uint32, then the values."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise EdfError(f"no file {path}") from None
+    except (OSError, EOFError, zlib.error) as error:  # not gzip, truncated gzip, bad checksum
+        kind = "a gzip file" if opener is gzip.open else "the file"
+        raise EdfError(f"{path} cannot be read as {kind}: {error}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
         raise EdfError(f"{path} is not an IDX file (its first bytes are {data[:4]!r})")
     rank = data[3]
     header = 4 + 4 * rank
+    if len(data) < header:
+        raise EdfError(f"{path} ends after {len(data)} bytes, inside its header (rank {rank} "
+                       f"needs {header}): truncated or corrupt")
     shape = tuple(int(n) for n in np.frombuffer(data[4:header], ">u4"))
     dtype = np.dtype(_IDX_TYPES[data[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python integers: no overflow
     if len(data) != expected:
         raise EdfError(f"{path} holds {len(data)} bytes, but its header ({shape}, {dtype}) "
-                       f"says {expected}: truncated or corrupt")
+                       f"says {expected} bytes: truncated or corrupt")
     return np.frombuffer(data[header:], dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -92,7 +103,15 @@ def mnist(directory, dtype=np.float32) -> Split:
     parts = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = read_idx(_find(directory, f"{prefix}-images-idx3-ubyte"))
-        labels = read_idx(_find(directory, f"{prefix}-labels-idx1-ubyte"))
+        label_file = _find(directory, f"{prefix}-labels-idx1-ubyte")
+        labels = read_idx(label_file)
+        if images.ndim != 3 or labels.ndim != 1:
+            raise EdfError(f"{directory}: {split} images have shape {images.shape} and labels "
+                           f"{labels.shape}; MNIST has (n, rows, columns) and (n,)")
+        bad = np.flatnonzero((labels < 0) | (labels >= 10))
+        if bad.size:
+            raise EdfError(f"{label_file} holds label {labels[bad[0]]} at position {bad[0]}; "
+                           f"MNIST labels are 0..9")
         if len(images) != len(labels):
             raise EdfError(f"{directory}: {len(images)} {split} images but {len(labels)} labels")
         parts[split] = ((images.reshape(len(images), -1) / 255.0).astype(dtype), labels.astype(np.int64))

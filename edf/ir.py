@@ -107,6 +107,17 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def depth(expr: Expr) -> int:
+    """How deeply ``expr`` nests (a number or reference is 1). Iterative, so that a tree too
+    deep for the recursive functions here can still be measured and refused."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children(node))
+    return deepest
+
+
 def value_refs(expr: Expr) -> Iterator[Ref]:
     """Tensor references read as values (not those used inside an index), in written order."""
     if isinstance(expr, Ref):

@@ -12,7 +12,33 @@ from edf.errors import EdfError
 from edf.params import parameters
 
 
-class SGD:
+class Optimizer:
+    """What every optimizer shares: ``state()`` (the arrays a resumed run needs, by name) and
+    ``load_state``, which checks everything before assigning anything."""
+
+    def state(self) -> dict:
+        raise NotImplementedError
+
+    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
+        """Raise ``EdfError`` unless ``state`` has exactly the fields of ``self.state()``, each
+        of the same shape and kind (floating point, or integer)."""
+        expected = self.state()
+        missing, extra = set(expected) - set(state), set(state) - set(expected)
+        if missing or extra:
+            raise EdfError(f"{where} does not fit this {type(self).__name__}: missing "
+                           f"{sorted(missing)}, unexpected {sorted(extra)}")
+        for key, want in expected.items():
+            got = np.asarray(state[key])
+            if got.shape != np.shape(want):
+                raise EdfError(f"{where}: {key!r} has shape {got.shape}, but this "
+                               f"{type(self).__name__} needs {np.shape(want)}")
+            kind = np.floating if np.issubdtype(np.asarray(want).dtype, np.floating) else np.integer
+            if not np.issubdtype(got.dtype, kind):
+                raise EdfError(f"{where}: {key!r} holds {got.dtype}, but this "
+                               f"{type(self).__name__} needs {kind.__name__}")
+
+
+class SGD(Optimizer):
     """SGD with EMA momentum over N steps:  mu <- (1 - 1/N) mu + (1/N) g;  theta <- theta - lr mu.
 
     With ``momentum_n=1`` this is plain SGD. Unlike the usual ``v <- beta v + g`` momentum, the
@@ -33,6 +59,7 @@ class SGD:
         return {f"mu{k}": mu for k, mu in enumerate(self.mu)}
 
     def load_state(self, state: dict) -> None:
+        self.check_state(state)
         for k, mu in enumerate(self.mu):
             mu[...] = state[f"mu{k}"]
 
@@ -47,7 +74,7 @@ class SGD:
             p.value -= self.lr * mu
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam with EMA horizons, in the batch-size-1 convention.
 
     With ``g`` the gradient of a loss summed over a batch of B examples and ``gbar = g / B``:
@@ -77,7 +104,13 @@ class Adam:
             state[f"m{k}"], state[f"s{k}"] = m, s
         return state
 
+    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
+        super().check_state(state, where)
+        if int(state["t"]) < 0:
+            raise EdfError(f"{where}: the step count 't' is {int(state['t'])}; it counts steps")
+
     def load_state(self, state: dict) -> None:
+        self.check_state(state)
         self.t = int(state["t"])
         for k, (m, s) in enumerate(zip(self.m, self.s)):
             m[...], s[...] = state[f"m{k}"], state[f"s{k}"]

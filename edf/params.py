@@ -10,12 +10,17 @@ from typing import Iterator
 
 import numpy as np
 
+from edf.errors import EdfError
+from edf.guards import as_number_array
+from edf.storage import read_arrays, write_arrays
+
 
 class Parameter:
     """A trainable array: ``.value`` is read by ``Program.forward``; ``.grad`` is set by backward."""
 
     def __init__(self, value, name: str | None = None):
-        self.value = np.array(value, dtype=np.result_type(np.asarray(value).dtype, np.float32))
+        array = as_number_array(np, value, f"the value of Parameter {name}" if name else "a Parameter's value")
+        self.value = np.array(array, dtype=np.result_type(array.dtype, np.float32))
         self.grad: np.ndarray | None = None
         self.name = name
 
@@ -68,22 +73,35 @@ def parameters(package) -> list[Parameter]:
 
 
 def save(package, path) -> None:
-    """Write every Parameter of ``package`` to an ``.npz`` file, named by its dotted path."""
-    np.savez(path, **{name: to_numpy(p.value) for name, p in named_parameters(package).items()})
+    """Write every Parameter of ``package`` to an ``.npz`` file at ``path`` (exactly; written
+    atomically, see ``edf.storage``), each named by its dotted path."""
+    write_arrays(path, {name: to_numpy(p.value) for name, p in named_parameters(package).items()})
 
 
 def load(package, path) -> None:
-    """Read values saved by ``save`` into the Parameters of ``package`` (same structure)."""
-    from edf.errors import EdfError
+    """Read values saved by ``save`` into the Parameters of ``package`` (same structure).
+    Everything is read and checked first: on any error no parameter has changed."""
+    for parameter, value in match_arrays(package, read_arrays(path), str(path)):
+        parameter.value[...] = value
 
-    with np.load(path) as stored:
-        params = named_parameters(package)
-        missing, extra = set(params) - set(stored.files), set(stored.files) - set(params)
-        if missing or extra:
-            raise EdfError(f"{path} does not fit this package: missing {sorted(missing)}, "
-                           f"unexpected {sorted(extra)}")
-        for name, p in params.items():
-            if stored[name].shape != p.value.shape:
-                raise EdfError(f"{path}: {name} has shape {stored[name].shape}, but the package's "
-                               f"parameter has shape {p.value.shape}")
-            p.value[...] = stored[name]
+
+def match_arrays(package, arrays: dict, where: str, prefix: str = "") -> list[tuple[Parameter, np.ndarray]]:
+    """Pair each Parameter of ``package`` with the array ``arrays[prefix + name]``, checking
+    that the names match exactly, and every shape and dtype fits; assigns nothing."""
+    params = named_parameters(package)
+    stored = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+    missing, extra = set(params) - stored, stored - set(params)
+    if missing or extra:
+        raise EdfError(f"{where} does not fit this package: missing {sorted(missing)}, "
+                       f"unexpected {sorted(extra)}")
+    pairs = []
+    for name, p in params.items():
+        value = arrays[prefix + name]
+        if value.shape != p.value.shape:
+            raise EdfError(f"{where}: field {prefix + name!r} has shape {value.shape}, but the "
+                           f"parameter {name} has shape {p.value.shape}")
+        if not np.issubdtype(value.dtype, np.floating):
+            raise EdfError(f"{where}: field {prefix + name!r} holds {value.dtype}, but the "
+                           f"parameter {name} holds floating point ({p.value.dtype})")
+        pairs.append((p, value))
+    return pairs

@@ -27,6 +27,7 @@ import numpy as np
 
 from edf.autodiff import backward_statements
 from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
+from edf.guards import as_number_array, check_memory, one_thread_at_a_time
 from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
@@ -73,6 +74,9 @@ class Program:
     names a Parameter (the same object always gets the same name, so sharing a package shares
     the weights), and ``feed`` declares an input the program makes itself at each forward (a
     dropout mask), depending on ``training``.
+
+    A Program is used by one thread at a time (it keeps the last forward's values for backward);
+    sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
     def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
@@ -255,6 +259,7 @@ class Program:
         return infer_layout(self.statements, given, self._shape_links(), self.ranges)
 
     # -- forward -------------------------------------------------------------------------
+    @one_thread_at_a_time
     def forward(self, **inputs) -> dict[str, np.ndarray]:
         """Run every statement in order; returns every tensor (inputs and defined) by name.
 
@@ -290,8 +295,8 @@ class Program:
             if isinstance(value, Parameter):
                 self.parameters[name] = value
                 value = value.value
-            # to the device, once per call, on GPU targets; C order, as compiled plans assume
-            raw[name] = self.xp.ascontiguousarray(value) if np.ndim(value) else self.xp.asarray(value)
+            array = as_number_array(self.xp, value, f"input {name}")  # to the device, once, on GPUs
+            raw[name] = self.xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
         floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
                   and n not in self.feeds and np.issubdtype(a.dtype, np.floating)]
         dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
@@ -390,6 +395,7 @@ class Program:
                     if isinstance(entry, Ref):
                         checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
         allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
+        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
         used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
         plan = _Plan(layout, kernels, allocations, checks, dtype,
                      {n: np.dtype(d) for n, d in dtypes.items() if n in used})
@@ -500,6 +506,7 @@ class Program:
         program.seeds, program.tag = seeds, tag
         return program
 
+    @one_thread_at_a_time
     def backward(self, seeds: str | Mapping[str, np.ndarray] | None = None,
                  wrt: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Backprop through the last forward run; returns ``{input: d output / d input}``.

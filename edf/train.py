@@ -9,42 +9,82 @@ from typing import Callable, Iterable
 import numpy as np
 
 from edf.errors import EdfError, NonFiniteError
-from edf.params import named_parameters, to_numpy
+from edf.params import match_arrays, named_parameters, to_numpy
+from edf.storage import read_arrays, write_arrays
 
 
 def save_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None,
                     **extra) -> None:
     """Parameters, optimizer state, the random generator's state and any numbers in ``extra``,
-    in one ``.npz``: enough for a resumed run to continue exactly as an uninterrupted one."""
+    in one ``.npz`` file at ``path`` (exactly that path; ``load_checkpoint(path)`` reads it):
+    enough for a resumed run to continue exactly as an uninterrupted one.
+
+    The file is written atomically (``edf.storage``): a save that fails part-way leaves the
+    previous checkpoint loadable."""
     arrays = {f"param/{n}": to_numpy(p.value) for n, p in named_parameters(package).items()}
+    meta = {"extra": extra}
     if optimizer is not None:
         arrays.update({f"optim/{k}": to_numpy(v) for k, v in optimizer.state().items()})
-    meta = {"extra": extra}
+        meta["optimizer"] = type(optimizer).__name__
     if rng is not None:
         meta["rng"] = rng.bit_generator.state
-    arrays["meta"] = np.array(json.dumps(meta))
-    np.savez(path, **arrays)
+    arrays["meta"] = np.array(json.dumps(meta, default=_json_value))
+    write_arrays(path, arrays)
+
+
+def _json_value(value):
+    """Arrays and NumPy numbers as lists and numbers (generators other than PCG64, such as
+    Philox, keep arrays in their state)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise EdfError(f"a checkpoint stores numbers, text, lists and dicts; got a "
+                   f"{type(value).__name__} ({value!r})")
 
 
 def load_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None) -> dict:
-    """Restore what ``save_checkpoint`` wrote (in place); returns the ``extra`` numbers."""
-    with np.load(path) as stored:
-        params = named_parameters(package)
-        names = {f[len("param/"):] for f in stored.files if f.startswith("param/")}
-        if names != set(params):
-            raise EdfError(f"{path} does not fit this package: missing {sorted(set(params) - names)}, "
-                           f"unexpected {sorted(names - set(params))}")
-        for name, p in params.items():
-            p.value[...] = stored[f"param/{name}"]
-        if optimizer is not None:
-            optimizer.load_state({f[len("optim/"):]: stored[f] for f in stored.files
-                                  if f.startswith("optim/")})
-        meta = json.loads(str(stored["meta"]))
+    """Restore what ``save_checkpoint`` wrote (in place); returns the ``extra`` numbers.
+
+    The whole file is read and checked first (parameter names, shapes and dtypes, the
+    optimizer's kind and state, the generator's state): on any error, an ``EdfError`` naming
+    the file and field, nothing has changed."""
+    stored = read_arrays(path)
+    meta = _read_meta(path, stored)
+    params = match_arrays(package, stored, str(path), prefix="param/")
+    if optimizer is not None:
+        kind, saved = type(optimizer).__name__, meta.get("optimizer")
+        if saved is None and not any(k.startswith("optim/") for k in stored):
+            raise EdfError(f"{path} holds no optimizer state (saved without an optimizer)")
+        if saved not in (None, kind):
+            raise EdfError(f"{path} holds {saved} optimizer state, but the optimizer to "
+                           f"restore is {kind}")
+        state = {k[len("optim/"):]: v for k, v in stored.items() if k.startswith("optim/")}
+        optimizer.check_state(state, f"{path}: optimizer state")
     if rng is not None:
         if "rng" not in meta:
             raise EdfError(f"{path} holds no random generator state")
+        try:  # try it on a fresh generator of the same kind, not on rng itself
+            type(rng.bit_generator)().state = meta["rng"]
+        except (TypeError, ValueError, KeyError) as error:
+            raise EdfError(f"{path}: field 'meta' holds a random generator state that does not "
+                           f"fit {type(rng.bit_generator).__name__}: {error}") from error
+    for parameter, value in params:  # everything checked: now assign
+        parameter.value[...] = value
+    if optimizer is not None:
+        optimizer.load_state(state)
+    if rng is not None:
         rng.bit_generator.state = meta["rng"]
     return meta["extra"]
+
+
+def _read_meta(path, stored: dict) -> dict:
+    try:
+        meta = json.loads(str(stored["meta"]))
+        if not isinstance(meta, dict) or not isinstance(meta["extra"], dict):
+            raise ValueError("not a mapping with 'extra'")
+    except (KeyError, ValueError, TypeError) as error:
+        raise EdfError(f"{path}: field 'meta' is missing or damaged ({error}); not a checkpoint "
+                       f"written by save_checkpoint?") from None
+    return meta
 
 
 @dataclass

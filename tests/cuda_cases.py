@@ -15,6 +15,10 @@ CASES = {
     "batched": ("for n, b, i, j: h[n, b, j] += A[n, b, i] * B[n, i, j]", {"A": (2, 3, 2), "B": (2, 2, 3)}),
     "window": ("for b, x, dx, i, j: y[b, x, j] += K[dx, i, j] * L[b, x+dx, i]", {"K": (2, 2, 2), "L": (2, 5, 2)}),
     "strided": ("for x, dx: y[2*x+2*dx] += L[x] * K[dx]", {"L": (3,), "K": (2,)}),
+    # constant offsets: the gather rewrite must keep them when it solves (x = u1-dx-1)
+    "offset_window": ("for b, x, dx, i: y[b, x] += K[dx, i] * L[b, x+dx+1, i]", {"K": (2, 2), "L": (2, 5, 2)}),
+    "strided_offset": ("for b, x, dx: s[b, x] += L[b, 2*x-dx+2] * w[dx]\n"
+                       "for b, x, dx: y[b, 2*x+dx+1] += w[dx] * s[b, x]", {"L": (2, 7), "w": (3,)}),
     "softmax": ("for b, k: m[b] max= z[b, k]\nfor b, k: e[b, k] = exp(z[b, k] - m[b])\n"
                 "for b, k: s[b] += e[b, k]\nfor b, k: p[b, k] = e[b, k] / s[b]", {"z": (2, 3)}),
     "elementwise": ("for i, j: y[i, j] = sigmoid(a[i, j]) * softplus(b[j]) + relu(a[i, j]) ** 2 "

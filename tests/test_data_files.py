@@ -49,6 +49,39 @@ def test_idx_other_types_and_errors(tmp_path):
         data.mnist(tmp_path)
 
 
+def write_mnist(folder, train_labels=(0, 1, 2), compressed=False):
+    suffix = ".gz" if compressed else ""
+    labels = {"train": np.array(train_labels, np.uint8), "t10k": np.array([4, 5], np.uint8)}
+    for prefix, values in labels.items():
+        write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", np.zeros((len(values), 2, 2), np.uint8))
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", values)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.write_bytes(b"not gzip at all"), r"train-labels-idx1-ubyte\.gz cannot be read as a gzip "
+                                                  r"file: Not a gzipped file"),
+    (lambda f: f.write_bytes(f.read_bytes()[:15]), r"train-labels-idx1-ubyte\.gz cannot be read as a gzip "
+                                                   r"file: Compressed file ended"),
+    (lambda f: f.write_bytes(gzip.compress(b"\x00\x00\x08\x03\x00\x00")),
+     r"train-labels-idx1-ubyte\.gz ends after 6 bytes, inside its header \(rank 3 needs 16\)"),
+    (lambda f: f.write_bytes(gzip.compress(b"\x00\x00\x08\x04" + b"\xff" * 16)),
+     r"header \(\(4294967295, 4294967295, 4294967295, 4294967295\), uint8\) says "
+     r"340282366604025813516997721482669850645 bytes: truncated or corrupt"),
+])
+def test_damaged_gzip_and_headers_name_the_file(tmp_path, damage, message):
+    write_mnist(tmp_path, compressed=True)
+    damage(tmp_path / "train-labels-idx1-ubyte.gz")
+    with pytest.raises(EdfError, match=message):
+        data.mnist(tmp_path)
+
+
+def test_mnist_labels_must_be_digits(tmp_path):
+    write_mnist(tmp_path, train_labels=(0, 12, 3))
+    with pytest.raises(EdfError, match=r"train-labels-idx1-ubyte holds label 12 at position 1; "
+                                       r"MNIST labels are 0\.\.9"):
+        data.mnist(tmp_path)
+
+
 def test_gaussian_ring():
     points, modes = data.gaussian_ring(4000, np.random.default_rng(0), modes=8, radius=2.0, sigma=0.02)
     angles = 2 * np.pi * modes / 8

@@ -44,8 +44,11 @@ def inputs_for(shapes, rng):
     return inputs
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "prange"])
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
-def test_numba_matches_reference_forward_and_backward(name, loops_only):
+def test_numba_matches_reference_forward_and_backward(name, parallel, loops_only, monkeypatch):
+    if parallel:  # tiny shapes run the serial twin unless every nest counts as enough work
+        monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)
     text, shapes = STATEMENTS[name]
     check_backend(text, inputs_for(shapes, np.random.default_rng(0)), "numba")
 

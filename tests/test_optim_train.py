@@ -1,4 +1,5 @@
 """Adam, schedules, clipping, checkpoints that resume exactly, and the training loop."""
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -25,6 +26,30 @@ def test_adam_at_batch_size_one_is_standard_adam():
         q.grad = torch.tensor(g)
         ref.step()
     np.testing.assert_allclose(p.value, q.detach().numpy(), rtol=1e-10)
+
+
+def test_adam_is_the_textbook_update_on_the_mean_gradient():
+    """Kingma and Ba with beta1 = 1 - 1/n1, beta2 = 1 - 1/n2 on gbar = g / B, the step times B
+    (a NumPy oracle, so CI checks every step without PyTorch)."""
+    rng = np.random.default_rng(0)
+    p, skipped = edf.Parameter(rng.normal(size=4)), edf.Parameter(np.ones(2))
+    theta = p.value.copy()
+    opt = optim.Adam([p, skipped], lr=0.01, n1=5, n2=50, eps=1e-6)
+    m, s, b1, b2 = np.zeros(4), np.zeros(4), 0.8, 0.98
+    for t in range(1, 6):
+        g = rng.normal(size=4)
+        p.grad = g.copy()
+        opt.step(batch_size=3)
+        m, s = b1 * m + (1 - b1) * g / 3, b2 * s + (1 - b2) * (g / 3) ** 2
+        theta = theta - 0.01 * 3 * (m / (1 - b1 ** t)) / (np.sqrt(s / (1 - b2 ** t)) + 1e-6)
+        np.testing.assert_allclose(p.value, theta, rtol=1e-12)
+    np.testing.assert_array_equal(skipped.value, 1.0)  # no .grad: left alone
+    assert opt.t == 5
+    for bad, message in [(dict(lr=0), "the learning rate must be positive, got 0"),
+                         (dict(lr=0.1, n1=0.5), "n1 and n2 are numbers of steps >= 1, got 0.5 and 1000.0"),
+                         (dict(lr=0.1, n2=0), "n1 and n2 are numbers of steps >= 1, got 10.0 and 0")]:
+        with pytest.raises(EdfError, match=re.escape(message)):
+            optim.Adam([p], **bad)
 
 
 def test_adam_batch_convention_scales_the_step_with_batch_size():

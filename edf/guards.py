@@ -1,0 +1,110 @@
+"""Checks at a Program's edges, each called from one place: input arrays, memory, threads.
+
+They turn what would otherwise escape as a raw NumPy error, a silently wrong number or a
+machine brought to its knees into an ``EdfError`` naming what was wrong and where.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import threading
+
+import numpy as np
+
+from edf.errors import EdfError, ProgramError
+from edf.notation import format_statement
+
+_KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
+          "V": "records"}
+
+
+def as_number_array(xp, value, what: str):
+    """``value`` as an array of real numbers (booleans, integers or floats) in ``xp``; ``what``
+    names it in errors (``input x``)."""
+    try:  # checked on the host, then copied to the device (CuPy) once
+        array = value if isinstance(value, xp.ndarray) else np.asarray(value)
+    except (ValueError, TypeError) as error:  # ragged nested lists, objects numpy cannot read
+        raise EdfError(f"{what} is not a rectangular array of numbers: {error}") from None
+    kind = array.dtype.kind
+    if kind == "c":  # casting would silently drop the imaginary part
+        raise EdfError(f"{what} holds complex numbers ({array.dtype}); edf computes with real "
+                       f"numbers: pass the real and imaginary parts as two inputs")
+    if kind not in "biuf":
+        raise EdfError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
+                       f"numbers")
+    return xp.asarray(array)
+
+
+def memory_bytes(xp) -> int | None:
+    """The memory tensors of ``xp`` live in: the GPU's (CuPy), else the host's; None if unknown."""
+    if xp is not np:
+        return int(xp.cuda.Device().mem_info[1])
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def check_memory(allocations, dtype, xp, statements, assigned) -> None:
+    """Refuse, before anything is allocated, tensors that cannot fit in memory.
+
+    ``allocations`` are (tensor, shape, initial value) for every tensor a program defines;
+    ``assigned`` maps a tensor to (op, number of the statement that first assigns it). Sizes are
+    computed with Python integers, so no product can overflow."""
+    itemsize = np.dtype(dtype).itemsize
+    sizes = {name: math.prod(shape) * itemsize for name, shape, _ in allocations}
+    available = memory_bytes(xp)
+    limit = min(available, np.iinfo(np.intp).max) if available else np.iinfo(np.intp).max
+    total = sum(sizes.values())
+    if total <= limit:
+        return
+    name, shape, _ = max(allocations, key=lambda item: sizes[item[0]])
+    number = assigned[name][1]
+    where = f"statement {number} `{format_statement(statements[number - 1])}`"
+    machine = f"this machine has {_bytes(available)}" if available else "that is more than can be addressed"
+    whole = "" if total == sizes[name] else f", {_bytes(total)} with the program's other tensors"
+    raise EdfError(f"{where} would allocate {name} with shape {shape} in {np.dtype(dtype)}: "
+                   f"{_bytes(sizes[name])}{whole}, but {machine}; nothing was allocated. "
+                   f"Check the input shapes and declared ranges")
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("EB", 10**18), ("PB", 10**15), ("TB", 10**12), ("GB", 10**9), ("MB", 10**6)):
+        if count >= size:
+            return f"{count / size:.1f} {unit} ({count} bytes)"
+    return f"{count} bytes"
+
+
+def one_thread_at_a_time(method):
+    """Make a Program method refuse to run while another thread runs one (``ProgramError``).
+
+    A Program keeps the values of its last forward run for backward, so it is single-threaded
+    by contract: a call overlapping another thread's call, or a backward in a thread whose
+    forward values were replaced by another thread's forward, raises instead of silently
+    mixing two runs. Give each thread its own Program (``prog.with_backend(prog.backend)``).
+    """
+    name = method.__name__
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        lock = self.__dict__.setdefault("_thread_lock", threading.Lock())  # setdefault is atomic
+        if not lock.acquire(blocking=False):
+            raise ProgramError(f"{name}() was called while another thread was running this "
+                               f"Program; a Program is used by one thread at a time (give each "
+                               f"thread its own: prog.with_backend(prog.backend))")
+        try:
+            me = threading.current_thread()  # an object: unlike an ident, never reused
+            if name == "backward" and self.__dict__.get("_forward_thread", me) is not me:
+                raise ProgramError("backward() needs this thread's forward() values, but another "
+                                   "thread ran forward() on this Program since; a Program is used "
+                                   "by one thread at a time (give each thread its own: "
+                                   "prog.with_backend(prog.backend))")
+            result = method(self, *args, **kwargs)
+            if name == "forward":
+                self._forward_thread = me
+            return result
+        finally:
+            lock.release()
+
+    return guarded

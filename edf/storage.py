@@ -1,0 +1,81 @@
+"""Array files that cannot lose work: ``.npz`` archives written atomically and read in full.
+
+``write_arrays`` writes to a temporary file in the target's folder, flushes and fsyncs it, then
+renames it over the target (a rename within one folder is atomic): a save that fails part-way
+(disk full, a killed process) leaves the previous file as it was. The file is written at exactly
+the path given (``np.savez`` alone would append ``.npz``), so the same path saves and loads.
+
+``read_arrays`` reads every array before returning, so a truncated or corrupt file fails here,
+with an ``EdfError`` naming the file (and the field, when one array is damaged), before the
+caller has changed anything.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from edf.errors import EdfError
+
+
+def write_arrays(path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` (name -> array) as one ``.npz`` file at ``path``, atomically."""
+    path = Path(path)
+    folder = path.parent
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".tmp",
+                                             delete=False)
+    except OSError as error:
+        raise EdfError(f"cannot write {path}: {error}") from error
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        if isinstance(error, OSError):
+            raise EdfError(f"cannot write {path}: {error} (the previous file, if any, is "
+                           f"unchanged)") from error
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def read_arrays(path) -> dict[str, np.ndarray]:
+    """Every array in the ``.npz`` file at ``path``, read in full; ``EdfError`` if any is damaged."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise EdfError(f"no file {path}") from None
+    # Damaged archives fail in many ways (BadZipFile, EOFError, ValueError, zlib.error...):
+    # each means the same thing to the user.
+    except Exception as error:
+        raise EdfError(f"{path} is not a readable .npz file (truncated or corrupt?): "
+                       f"{type(error).__name__}: {error}") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise EdfError(f"{path} holds a single array, not the named arrays of an .npz file")
+    arrays = {}
+    with archive:
+        for name in archive.files:
+            try:
+                arrays[name] = archive[name]
+            except Exception as error:
+                raise EdfError(f"{path}: field {name!r} cannot be read (truncated or corrupt "
+                               f"file?): {type(error).__name__}: {error}") from error
+    return arrays
