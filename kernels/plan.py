@@ -36,6 +36,9 @@ from typing import Callable, Sequence
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
+from edf.ir import statement_refs
+from edf.notation import format_statement
+
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check"}
 _IDENTITY = {np.add: 0.0, np.maximum: -np.inf}  # accumulating into a fresh tensor is a copy
 _GEMM = {np.matmul}  # ufuncs whose output must not share memory with an input
@@ -356,12 +359,11 @@ class Tracer:
 
     def bind(self, hint: str, value) -> str:
         """A name for ``value`` (a kernel) in the generated module: ``k1``, ``k2``..."""
-        for number in itertools.count(1):
-            name = f"{hint}{number}"
-            if name not in self.namespace:
-                self.namespace[name] = value
-                return name
-        raise AssertionError("unreachable")
+        number = 1
+        while f"{hint}{number}" in self.namespace:
+            number += 1
+        self.namespace[f"{hint}{number}"] = value
+        return f"{hint}{number}"
 
 
 # -- tidying the recording --------------------------------------------------------------------
@@ -523,8 +525,6 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
     call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
     assigned tensor starts at (0, or -inf for ``max=``). ``check(array, number)``, if given, is
     called on each statement's target after it runs (the finite check)."""
-    from edf.notation import format_statement
-
     names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
     tracer = Tracer()
     env: dict[str, Traced] = {}
@@ -543,19 +543,13 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
             elif hasattr(kernel, "trace"):
                 kernel.trace(tracer, env)
             else:  # any other kernel takes its arrays in a dict
-                used = list(dict.fromkeys(r.name for r in _refs(stmt)))
+                used = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
                 call = _DictCall(kernel, used)
                 tracer.external("k", call, [env[n] for n in used], [], env[stmt.target.name], False)
             if check is not None:
                 tracer.namespace["check"] = check
                 tracer.record(f"check({{0}}, {number})", [env[stmt.target.name]])
     return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results})
-
-
-def _refs(stmt):
-    from edf.ir import statement_refs
-
-    return statement_refs(stmt)
 
 
 class _DictCall:
