@@ -16,12 +16,15 @@ from edf.storage import read_arrays, write_arrays
 
 
 class Parameter:
-    """A trainable array: ``.value`` is read by ``Program.forward``; ``.grad`` is set by backward."""
+    """A trainable array: ``.value`` is read by ``Program.forward``; ``.grad`` is set by backward
+    (and ``.grad_sq``, ``.grad_b`` by ``backward(per_example=...)``)."""
 
     def __init__(self, value, name: str | None = None):
         array = as_number_array(np, value, f"the value of Parameter {name}" if name else "a Parameter's value")
         self.value = np.array(array, dtype=np.result_type(array.dtype, np.float32))
         self.grad: np.ndarray | None = None
+        self.grad_sq: np.ndarray | None = None  # sum of squared per-example gradients (edf.per_example)
+        self.grad_b: np.ndarray | None = None  # per-example gradients, when materialised
         self.name = name
 
     @property

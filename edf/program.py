@@ -508,12 +508,18 @@ class Program:
 
     @one_thread_at_a_time
     def backward(self, seeds: str | Mapping[str, np.ndarray] | None = None,
-                 wrt: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+                 wrt: Sequence[str] | None = None, *, per_example: str | None = None,
+                 materialise: bool = False) -> dict[str, np.ndarray]:
         """Backprop through the last forward run; returns ``{input: d output / d input}``.
 
         ``seeds`` names the output (its gradient is seeded with ones) or maps outputs to seed
         arrays of their shape; it defaults to the last statement's target. Gradients are
         returned for every floating-point input, or for those in ``wrt``.
+
+        ``per_example="b"`` (the batch index) also returns, for every parameter ``P`` (an input
+        without that index), ``"P.grad_sq"``: the sum over examples of the squared per-example
+        gradients, stored in ``Parameter.grad_sq`` too; with ``materialise=True`` also
+        ``"P.grad_b"``, the per-example gradients ``[B, *P.shape]`` (``edf.per_example``).
 
         Loop invariant: the derived statements are run for the program's statements in
         reverse. After the backward statements of a suffix of the program have run, every
@@ -530,7 +536,13 @@ class Program:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
                                f"{', '.join(self.defined)}")
             seeds = {name: self.xp.ones_like(values[name])}
-        gradient = self.gradient_program(tuple(seeds), wrt)
+        if per_example is None:
+            gradient, extra = self.gradient_program(tuple(seeds), wrt), []
+        else:
+            from edf.per_example import derive
+
+            derived = derive(self, tuple(seeds), wrt, per_example, materialise)
+            gradient, extra = derived.program, derived.results
         env = dict(values)
         for name, seed in seeds.items():
             seed = self.xp.asarray(seed, dtype=values[name].dtype)
@@ -539,16 +551,19 @@ class Program:
                                  f"shape {values[name].shape}")
             env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
         wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
-        gradient._execute(env, [n for n in wanted if n in gradient._assigned])
+        gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned])
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
             grads[name] = env.get(name + gradient.tag)
             if grads[name] is None:  # no path from this input to the outputs
                 grads[name] = self.xp.zeros_like(values[name])
+        grads.update((name, env[name]) for name in extra if name in env)
         for name, parameter in self.parameters.items():
-            if name in grads:  # a host parameter gets a host gradient (one copy from a GPU)
-                grad = grads[name]
-                parameter.grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
+            for suffix in ("", "_sq", "_b"):  # a host parameter gets host arrays (one copy from a GPU)
+                grad = grads.get(name + (gradient.tag + suffix if suffix else ""))
+                if grad is not None:
+                    grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
+                    setattr(parameter, "grad" + suffix, grad)
         return grads
 
     def backward_source(self, outputs: str | Sequence[str] | None = None,

@@ -154,8 +154,20 @@ def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None 
     return tuple(shape)
 
 
+@dataclass(frozen=True)
+class Batched:
+    """A ``like`` entry: the shape of ``tensor`` with one axis in front, as long as axis ``axis``
+    of ``batch_of``. A per-example gradient ``W.grad_b`` is ``[B, *W.shape]`` (``edf.per_example``)."""
+
+    tensor: str
+    batch_of: str
+    axis: int = 0
+
+
 def like_source(entry) -> str:
-    """The tensor a ``like`` entry refers to: ``"W"`` or ``("L", (0, 2, 2, 0))``."""
+    """The tensor a ``like`` entry refers to: ``"W"``, ``("L", (0, 2, 2, 0))`` or ``Batched("W", ...)``."""
+    if isinstance(entry, Batched):
+        return entry.tensor
     return entry if isinstance(entry, str) else entry[0]
 
 
@@ -174,6 +186,8 @@ def like_shape(entry, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
     """The shape a ``like`` entry gives: the source's shape, grown by the sizes given."""
     if isinstance(entry, str):
         return shapes[entry]
+    if isinstance(entry, Batched):
+        return (shapes[entry.batch_of][entry.axis], *shapes[entry.tensor])
     source, grow = entry
     if len(grow) != len(shapes[source]):
         raise ShapeError(f"like ({source!r}, {tuple(grow)}) grows {len(grow)} axes, but {source} "
@@ -196,7 +210,9 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
         for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
-            if ref.name not in shapes and ref.name in like and like_source(like[ref.name]) in shapes:
+            entry = like.get(ref.name)
+            if ref.name not in shapes and entry is not None and like_source(entry) in shapes \
+                    and getattr(entry, "batch_of", like_source(entry)) in shapes:
                 shapes[ref.name] = like_shape(like[ref.name], shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)
         if name not in shapes:

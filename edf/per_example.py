@@ -1,0 +1,337 @@
+"""Per-example gradients, derived from the backward program by keeping the batch index.
+
+A parameter's gradient is a sum over the batch only because the batch index is missing from the
+gradient's target:
+
+    for b, i, j:  W.grad[i, j] += x[b, i] * h.grad[b, j]          # summed over b
+    for b, i, j:  W.grad_b[b, i, j] += x[b, i] * h.grad[b, j]     # one gradient per example
+
+Put ``b`` back on the target and the same statement gives every example's own gradient. That is
+the whole derivation, applied to the backward program statement by statement: the gradient of a
+tensor without the batch index (a parameter, or something computed from parameters only) gets
+the batch index in front, ``P.grad_b[b, ...]``, and statements that read such a gradient read
+its per-example version instead.
+
+What an adaptive optimizer needs is less: the sum over examples of the squared per-example
+gradients, ``P.grad_sq``. Where a parameter's gradient comes from one statement whose every loop
+index other than ``b`` stands on the target (an affine layer: one product per example and
+element), the square of the per-example gradient is the square of that one term, so
+
+    for b, i, j:  W.grad_sq[i, j] += x[b, i] ** 2 * h.grad[b, j] ** 2
+
+is one contraction over ``b`` and no ``[b, i, j]`` tensor exists (BackPACK's trick, here derived).
+Otherwise (a convolution sums over positions within each example, a weight used twice sums two
+statements, an embedding is written through a data-dependent index) the per-example gradient is
+materialised and squared. ``derive`` chooses per parameter; ``PerExample.describe`` prints the
+choices and the memory each takes.
+
+Per-example gradients exist only when the examples do not interact: the loss must be a sum of
+one term per example. So the only statements that may sum over the batch index are those that
+assign the differentiated outputs (a batch statistic such as batch norm is refused), and the
+batch index must stand alone on one axis of each tensor that has it.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from edf.autodiff import mul, power
+from edf.errors import EdfError, ProgramError
+from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, statement_refs
+from edf.notation import format_program, format_statement
+from edf.ranges import Batched
+
+CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
+
+
+@dataclass
+class Choice:
+    """How one parameter's per-example quantities are computed, and why."""
+
+    parameter: str
+    method: str  # CONTRACTION or MATERIALISED
+    reason: str
+    statements: list[Statement] = field(default_factory=list)
+
+
+@dataclass
+class PerExample:
+    """The per-example backward program of a Program, with what was chosen for each parameter.
+
+    ``program`` is the ordinary backward program followed by the per-example statements; it
+    defines ``P.grad`` (summed over the batch, as usual), ``P.grad_sq`` (the sum over examples of
+    the squared per-example gradients) and, where materialised, ``P.grad_b[b, ...]``.
+    """
+
+    program: object  # edf.Program
+    batch: str
+    choices: dict[str, Choice]
+    results: list[str]  # tensors backward(per_example=...) returns besides the gradients
+    forward: object  # the differentiated edf.Program
+    ordinary: int  # how many of program's statements are the ordinary backward program
+
+    def source(self) -> str:
+        """The per-example statements alone (what follows the ordinary backward program)."""
+        return format_program(self.program.statements[self.ordinary:])
+
+    def describe(self, **shapes) -> str:
+        """What was chosen for each parameter and why, the statements, and, given the forward
+        program's input shapes (or arrays; bound Parameters are known already), the memory of
+        every tensor the choice adds."""
+        lines = [f"per-example backward over the batch index {self.batch}:"]
+        width = max((len(p) for p in self.choices), default=0)
+        for name, choice in self.choices.items():
+            lines.append(f"  {name:<{width}}  {choice.method}: {choice.reason}")
+        if shapes:
+            lines.append("memory added (besides the ordinary backward pass):")
+            lines += [f"  {row}" for row in self.memory_rows(**shapes)]
+        lines.append("statements (after the ordinary backward program):")
+        lines += [f"  {line}" for line in self.source().splitlines()]
+        return "\n".join(lines)
+
+    def memory(self, **shapes) -> dict[str, tuple[tuple[int, ...], int]]:
+        """``{tensor: (shape, bytes)}`` for every tensor the per-example statements add, given
+        the forward program's input shapes (or arrays)."""
+        layout, itemsize = self._layout(shapes)
+        added = dict.fromkeys(s.target.name for s in self.program.statements[self.ordinary:])
+        return {name: (layout.shapes[name], math.prod(layout.shapes[name]) * itemsize) for name in added}
+
+    def memory_rows(self, **shapes) -> list[str]:
+        rows = self.memory(**shapes)
+        width = max((len(n) for n in rows), default=0)
+        total = sum(size for _, size in rows.values())
+        out = [f"{name:<{width}}  {str(list(shape)):<20} {_kilobytes(size)}"
+               for name, (shape, size) in rows.items()]
+        return out + [f"{'total':<{width}}  {'':<20} {_kilobytes(total)}"]
+
+    def _layout(self, shapes):
+        shapes = {**{n: p.value for n, p in self.forward.parameters.items()}, **shapes}
+        given = {n: tuple(getattr(s, "shape", s)) for n, s in shapes.items()}
+        forward = self.forward.layout(**given)
+        floats = [np.dtype(getattr(s, "dtype", np.float64)) for n, s in shapes.items()
+                  if n in self.forward.float_inputs]
+        itemsize = np.result_type(*floats).itemsize if floats else 8
+        inputs = dict(forward.shapes)  # forward tensors are inputs of the backward program
+        inputs.update({seed: forward.shapes[out] for out, seed in self.program.seeds.items()})
+        return self.program.layout(**inputs), itemsize
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+def _kilobytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    return f"{size / 1024:.1f} kB" if size < 1024 ** 2 else f"{size / 1024 ** 2:.1f} MB"
+
+
+def _lone(index: str) -> Affine:
+    return Affine(((index, 1),))
+
+
+def batch_axes(statements: Sequence[Statement], batch: str) -> dict[str, int]:
+    """``{tensor: axis}`` for every tensor the batch index stands on, checking that it stands
+    alone (``x[b, i]``, not ``x[b+1, i]``), on one axis per tensor, and that every access of such
+    a tensor has it there."""
+    axes: dict[str, int] = {}
+    for stmt in statements:
+        for ref in statement_refs(stmt):
+            on = [k for k, e in enumerate(ref.index) if isinstance(e, Affine) and batch in e.indices]
+            for k in on:
+                if ref.index[k].lone_index != batch:
+                    raise ProgramError(f"the batch index {batch} must stand alone on an axis, but "
+                                       f"`{format_statement(stmt)}` uses it inside an expression "
+                                       f"on {ref.name} axis {k}")
+            if len(on) > 1 or (on and axes.get(ref.name, on[0]) != on[0]):
+                raise ProgramError(f"{ref.name} has the batch index {batch} on more than one axis "
+                                   f"(see `{format_statement(stmt)}`); each tensor carries it on one")
+            if on:
+                axes[ref.name] = on[0]
+    for stmt in statements:
+        for ref in statement_refs(stmt):
+            axis = axes.get(ref.name)
+            if axis is not None and ref.index[axis] != _lone(batch):
+                raise ProgramError(f"`{format_statement(stmt)}` reads {ref.name} without the batch "
+                                   f"index {batch} on its axis {axis}: one example's value would "
+                                   f"reach the others")
+    return axes
+
+
+def _check_independent(statements: Sequence[Statement], batch: str, axes: Mapping[str, int],
+                       outputs: Sequence[str]) -> None:
+    """Refuse programs whose examples interact: a sum over the batch feeding anything but an output."""
+    if not any(batch in s.loops for s in statements):
+        raise EdfError(f"no statement of the program loops over the batch index {batch!r}")
+    for number, stmt in enumerate(statements, start=1):
+        name = stmt.target.name
+        if batch in stmt.loops and name not in axes and name not in outputs:
+            raise ProgramError(
+                f"statement {number} `{format_statement(stmt)}` sums over the batch index {batch} "
+                f"into {name}, which the program goes on to use: the examples interact (a batch "
+                f"statistic), so no example has a gradient of its own. Per-example gradients need a "
+                f"loss that is a sum of one term per example; only the differentiated output "
+                f"({', '.join(outputs)}) may sum over {batch}")
+
+
+def square(expr: Expr) -> Expr:
+    """``expr ** 2``, squaring products and quotients factor by factor so that a sum over the
+    batch of a squared product stays a contraction: ``x[b, i] ** 2 * g[b, j] ** 2`` is one GEMM."""
+    if isinstance(expr, Binary) and expr.op == "*":
+        return mul(square(expr.left), square(expr.right))
+    if isinstance(expr, Binary) and expr.op == "/":
+        return Binary("/", square(expr.left), square(expr.right))
+    if isinstance(expr, Binary) and expr.op == "**":
+        return power(expr.left, 2 * expr.right.value)
+    if isinstance(expr, Unary):
+        return square(expr.arg)
+    if isinstance(expr, Num):
+        return Num(expr.value ** 2)
+    return power(expr, 2)
+
+
+def _with_batch(expr: Expr, batched: Mapping[str, str], batch: str) -> Expr:
+    """``expr`` with every gradient in ``batched`` read as its per-example version."""
+    if isinstance(expr, Ref):
+        if expr.name in batched:
+            return Ref(batched[expr.name], (_lone(batch), *expr.index))
+        return expr
+    if isinstance(expr, Unary):
+        return Unary(expr.op, _with_batch(expr.arg, batched, batch))
+    if isinstance(expr, Binary):
+        return Binary(expr.op, _with_batch(expr.left, batched, batch), _with_batch(expr.right, batched, batch))
+    if isinstance(expr, Call):
+        return Call(expr.fn, tuple(_with_batch(a, batched, batch) for a in expr.args))
+    return expr
+
+
+def _carrier(stmt: Statement, batch: str) -> tuple[str, int]:
+    """A tensor the statement reads with the batch index alone on an axis: its size is B."""
+    for ref in statement_refs(stmt):
+        if ref is not stmt.target and _lone(batch) in ref.index:
+            return ref.name, ref.index.index(_lone(batch))
+    raise ProgramError(f"`{format_statement(stmt)}` reads no tensor with the batch index {batch}")
+
+
+def _contraction_blocker(stmts: list[Statement], original: Statement, batch: str,
+                         reads_batched: bool) -> str | None:
+    """Why the sum of squares of this parameter cannot be one contraction (None if it can)."""
+    if len(stmts) > 1:
+        return f"its gradient sums {len(stmts)} statements (a weight used more than once)"
+    if reads_batched:
+        return "its gradient flows through a tensor computed from parameters alone"
+    target = original.target
+    if any(isinstance(e, Ref) for e in target.index):
+        return f"its gradient is written through the data-dependent index {_data_index(target)}"
+    lone = {e.lone_index for e in target.index}
+    summed = [i for i in original.loops if i != batch and i not in lone]
+    if summed or None in lone:
+        inner = ", ".join(summed) or "an affine index"
+        return f"{inner} {'is' if len(summed) == 1 else 'are'} summed within each example"
+    return None
+
+
+def _data_index(ref: Ref) -> str:
+    return next(e.name for e in ref.index if isinstance(e, Ref))
+
+
+def derive(prog, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None,
+           batch: str = "b", materialise: bool = False) -> PerExample:
+    """The per-example backward program of ``prog`` over the batch index ``batch`` (cached).
+
+    For every input in ``wrt`` (default: all floating-point inputs) that has no batch index (the
+    parameters) it computes ``P.grad_sq``, the sum over examples of the squared per-example
+    gradients, by one contraction where possible; with ``materialise=True`` (or where the
+    contraction does not apply) also the per-example gradients ``P.grad_b[b, ...]``.
+    """
+    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (prog.output,))
+    wrt = tuple(prog.float_inputs if wrt is None else wrt)
+    cache = _CACHE.setdefault(prog, {})
+    key = (len(prog.statements), repr(prog.like), repr(prog.ranges), outputs, wrt, batch, materialise)
+    if key not in cache:
+        cache[key] = _derive(prog, outputs, wrt, batch, materialise)
+    return cache[key]
+
+
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
+    from edf.program import Program
+
+    gradient = prog.gradient_program(outputs, wrt)
+    tag = gradient.tag
+    axes = batch_axes(prog.statements, batch)
+    _check_independent(prog.statements, batch, axes, outputs)
+
+    # 1. every backward statement adding to the gradient of a tensor without the batch index
+    #    (other than the outputs, whose seed is shared by all examples) in per-example form
+    batched: dict[str, str] = {}  # gradient name -> per-example gradient name
+    like = dict(prog.like)
+    per_statement: list[tuple[Statement, Statement, bool]] = []  # (original, per-example, reads batched)
+    for stmt in gradient.statements:
+        name = stmt.target.name
+        tensor = name[: -len(tag)] if name.endswith(tag) else None
+        if tensor is None or tensor in axes or tensor in outputs:
+            continue
+        body = _with_batch(stmt.body, batched, batch)
+        if batch not in stmt.loops and body == stmt.body:
+            raise ProgramError(
+                f"`{format_statement(stmt)}` adds to {name} a term no example owns (its forward "
+                f"statement does not loop over {batch}: a regulariser?); per-example gradients need "
+                f"every term of the loss to belong to one example")
+        loops = stmt.loops if batch in stmt.loops else (batch, *stmt.loops)
+        per = Statement(loops, Ref(name + "_b", (_lone(batch), *stmt.target.index)), "+=", body)
+        batched[name] = name + "_b"
+        like.setdefault(name + "_b", Batched(tensor, *_carrier(per, batch)))
+        per_statement.append((stmt, per, body != stmt.body))
+
+    # 2. per parameter: one contraction, or materialise and square
+    choices: dict[str, Choice] = {}
+    needed: set[str] = set()  # per-example gradients some materialised parameter needs
+    for param in (n for n in wrt if n not in axes):
+        grad = param + tag
+        mine = [(o, p, r) for o, p, r in per_statement if o.target.name == grad]
+        like[grad + "_sq"] = param
+        if not mine:
+            choices[param] = Choice(param, CONTRACTION, "no path to the output: its gradients are zero")
+            continue
+        blocker = _contraction_blocker([o for o, _, _ in mine], mine[0][0], batch, mine[0][2])
+        if blocker is None and not materialise:
+            original = mine[0][0]
+            stmt = Statement(original.loops, Ref(grad + "_sq", original.target.index), "+=",
+                             square(original.body))
+            choices[param] = Choice(param, CONTRACTION, "one product term per example and element",
+                                    [stmt])
+            continue
+        idx = tuple(f"e{k}" if f"e{k}" != batch else f"e{k}_" for k in range(len(mine[0][0].target.index)))
+        stmt = Statement((batch, *idx), Ref(grad + "_sq", tuple(map(_lone, idx))), "+=",
+                         power(Ref(grad + "_b", (_lone(batch), *map(_lone, idx))), 2))
+        choices[param] = Choice(param, MATERIALISED, blocker or "asked for", [stmt])
+        needed.add(grad + "_b")
+
+    # 3. the per-example statements materialised parameters need, found backwards
+    keep = []
+    for original, per, _ in reversed(per_statement):
+        if per.target.name in needed:
+            keep.append(per)
+            needed |= {r.name for r in statement_refs(per) if r.name in batched.values()}
+    keep.reverse()
+    for choice in choices.values():  # the per-example statements go with their parameter's choice
+        grad = choice.parameter + tag
+        if choice.method == MATERIALISED:
+            choice.statements[:0] = [s for s in keep if s.target.name == grad + "_b"]
+    shared = [s for s in keep if not any(s in c.statements for c in choices.values())]
+    statements = [*gradient.statements, *shared, *(s for c in choices.values() for s in c.statements)]
+    program = Program(statements, backend=gradient.backend, check_finite=gradient.check_finite,
+                      ranges=prog.ranges, like=like)
+    program.seeds, program.tag = gradient.seeds, tag
+    results = [c.parameter + tag + "_sq" for c in choices.values()]
+    if materialise:
+        results += [c.parameter + tag + "_b" for c in choices.values() if c.statements]
+    info = PerExample(program, batch, choices, results, prog, len(gradient.statements))
+    program.per_example = info
+    return info
