@@ -43,15 +43,28 @@ class SGD(Optimizer):
 
     With ``momentum_n=1`` this is plain SGD. Unlike the usual ``v <- beta v + g`` momentum, the
     EMA keeps ``mu`` on the scale of one gradient, so ``lr`` keeps its meaning for any N.
+
+    With ``examples=True`` the horizon N counts *examples*, so it does not change with the batch
+    size either: a step over B examples (``step(batch_size=B)``) decays by ``(1 - 1/N) ** B``,
+    the decay of B steps of batch size 1, and averages the batch's mean gradient:
+
+        mu <- d mu + (1 - d) g / B,  d = (1 - 1/N) ** B;   theta <- theta - lr B mu
+
+    Exact: each example's gradient moves theta by lr times itself in total, and the weight an
+    example keeps in mu after n more examples is the batch-size-1 weight, whatever B is (the
+    TTIC 31230 SGD slides' matching principle). Approximate: inside one batch the examples get
+    equal weights (batch size 1 weighs the later ones more), and all of them are taken at the
+    same theta; both errors shrink as B / N and lr B shrink.
     """
 
-    def __init__(self, package, lr: float, momentum_n: float = 1.0):
+    def __init__(self, package, lr: float, momentum_n: float = 1.0, *, examples: bool = False):
         if lr <= 0:
             raise EdfError(f"the learning rate must be positive, got {lr}")
         if momentum_n < 1:
-            raise EdfError(f"momentum_n is a number of steps >= 1, got {momentum_n}")
+            raise EdfError(f"momentum_n is a number of {'examples' if examples else 'steps'} >= 1, "
+                           f"got {momentum_n}")
         self.params = parameters(package)
-        self.lr, self.momentum_n = lr, momentum_n
+        self.lr, self.momentum_n, self.examples = lr, momentum_n, examples
         self.mu = [np.zeros_like(p.value) for p in self.params]
 
     def state(self) -> dict:
@@ -63,15 +76,23 @@ class SGD(Optimizer):
         for k, mu in enumerate(self.mu):
             mu[...] = state[f"mu{k}"]
 
-    def step(self) -> None:
-        """Apply one update with each parameter's ``.grad`` (parameters without one are skipped)."""
-        decay = 1.0 - 1.0 / self.momentum_n
+    def step(self, batch_size: float = 1) -> None:
+        """Apply one update with each parameter's ``.grad`` (parameters without one are skipped).
+        ``batch_size`` (the examples summed into ``.grad``) matters only with ``examples=True``."""
+        _check_batch_size(batch_size)
+        steps = batch_size if self.examples else 1  # batch-size-1 steps this update stands for
+        decay = (1.0 - 1.0 / self.momentum_n) ** steps
         for p, mu in zip(self.params, self.mu):
             if p.grad is None:
                 continue
             mu *= decay
-            mu += (1.0 - decay) * p.grad
-            p.value -= self.lr * mu
+            mu += (1.0 - decay) / steps * p.grad
+            p.value -= self.lr * steps * mu
+
+
+def _check_batch_size(batch_size: float) -> None:
+    if not batch_size > 0:
+        raise EdfError(f"batch_size counts examples, so it is positive; got {batch_size}")
 
 
 class Adam(Optimizer):
@@ -81,8 +102,8 @@ class Adam(Optimizer):
         m <- (1 - 1/N1) m + (1/N1) gbar;   s <- (1 - 1/N2) s + (1/N2) gbar^2
         theta <- theta - lr * B * mhat / (sqrt(shat) + eps)   (mhat, shat: bias-corrected)
     so a batch of B moves parameters about as far as B steps of batch size 1 would. (Only
-    about: ``s`` is estimated from batch means, whose variance shrinks with B, so Adam is not
-    exactly conjugate to batch size; per-example squares would need changes to backprop.)
+    about: ``s`` is estimated from batch means, whose second moment mu^2 + sigma^2 / B shrinks
+    with B, so this Adam is not conjugate to batch size; ``PerExampleAdam`` is.)
     N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
     """
 
@@ -118,8 +139,7 @@ class Adam(Optimizer):
     def step(self, batch_size: float = 1) -> None:
         """One update; ``batch_size`` is the number of examples summed into each ``.grad`` (for
         weighted examples, the sum of their weights: the adjusted batch size)."""
-        if not batch_size > 0:
-            raise EdfError(f"batch_size counts examples, so it is positive; got {batch_size}")
+        _check_batch_size(batch_size)
         self.t += 1
         d1, d2 = 1.0 - 1.0 / self.n1, 1.0 - 1.0 / self.n2
         for p, m, s in zip(self.params, self.m, self.s):
@@ -132,6 +152,99 @@ class Adam(Optimizer):
             s += (1.0 - d2) * mean * mean
             m_hat, s_hat = m / (1.0 - d1 ** self.t), s / (1.0 - d2 ** self.t)
             p.value -= self.lr * batch_size * m_hat / (np.sqrt(s_hat) + self.eps)
+
+
+class PerExampleAdam(Optimizer):
+    """Adam whose learning rate, batch size and horizons are conjugate: tune them separately.
+
+    It follows Adam at batch size 1, with horizons N1 and N2 counted in *examples*:
+
+        m <- (1 - 1/N1) m + (1/N1) g_k;   s <- (1 - 1/N2) s + (1/N2) g_k^2
+        theta <- theta - lr * mhat / (sqrt(shat) + eps)          for each example k
+
+    A step over a batch of B examples needs each parameter's ``.grad`` (the sum of the
+    per-example gradients g_k, as edf's summed losses give) and ``.grad_sq`` (the sum of their
+    squares, from ``prog.backward(loss, per_example="b")``; see ``edf.per_example``):
+
+        m <- d1 m + (1 - d1) grad / B,         d1 = (1 - 1/N1) ** B
+        s <- d2 s + (1 - d2) grad_sq / B,      d2 = (1 - 1/N2) ** B
+        theta <- theta - lr * B * mhat / (sqrt(shat) + eps)
+        mhat = m / (1 - (1 - 1/N1) ** n),  shat = s / (1 - (1 - 1/N2) ** n),  n = examples seen
+
+    Exact, for every B: ``grad_sq / B`` estimates the per-example second moment E g^2 without
+    bias, where Adam's squared batch mean estimates mu^2 + sigma^2 / B, which shrinks with B (the
+    reason standard Adam has no batch-size-free learning rate: the TTIC 31230 RMSProp slides, and
+    the open problem of the hyperparameter-conjugacy post, which this closes). The weight an
+    example keeps in m and s after n more examples, and the bias corrections, are those of batch
+    size 1. Each example moves theta by lr times its share of mhat / sqrt(shat), B of them per step.
+
+    Approximate, as for SGD's linear scaling: inside a batch every example is taken at the same
+    theta and with equal weight in the averages (batch size 1 would have moved theta, and weighs
+    later examples more); the errors shrink as lr B and B / N1 shrink. Conjugacy in the momentum
+    horizon needs B well below N1. The defaults, N1 = 1000 and N2 = 100000 examples, are Adam's
+    beta1 = 0.9, beta2 = 0.999 at a batch of 100.
+    """
+
+    def __init__(self, package, lr: float, n1: float = 1000.0, n2: float = 100000.0, eps: float = 1e-8):
+        if lr <= 0:
+            raise EdfError(f"the learning rate must be positive, got {lr}")
+        if n1 < 1 or n2 < 1:
+            raise EdfError(f"n1 and n2 are numbers of examples >= 1, got {n1} and {n2}")
+        self.params = parameters(package)
+        self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
+        self.m = [np.zeros_like(p.value) for p in self.params]
+        self.s = [np.zeros_like(p.value) for p in self.params]
+        self.seen = 0  # examples
+
+    def state(self) -> dict:
+        """Everything a resumed run needs: both moments of each parameter and the examples seen."""
+        state = {"seen": np.array(self.seen)}
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            state[f"m{k}"], state[f"s{k}"] = m, s
+        return state
+
+    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
+        super().check_state(state, where)
+        if int(state["seen"]) < 0:
+            raise EdfError(f"{where}: 'seen' is {int(state['seen'])}; it counts examples")
+
+    def load_state(self, state: dict) -> None:
+        self.check_state(state)
+        self.seen = int(state["seen"])
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
+
+    def step(self, batch_size: int) -> None:
+        """One update over ``batch_size`` examples, from ``.grad`` and ``.grad_sq``."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise EdfError(f"batch_size counts the examples of the batch (a positive integer); "
+                           f"got {batch_size!r}")
+        missing = [p for p in self.params if p.grad is not None and p.grad_sq is None]
+        if missing:
+            raise EdfError(f"{type(self).__name__} needs the per-example squared gradients of "
+                           f"{missing[0]}: run prog.backward(loss, per_example='b') (b: the batch "
+                           f"index) before step()")
+        self.seen += batch_size
+        b1, b2 = 1.0 - 1.0 / self.n1, 1.0 - 1.0 / self.n2
+        d1, d2 = b1 ** batch_size, b2 ** batch_size
+        for p, m, s in zip(self.params, self.m, self.s):
+            if p.grad is None:
+                continue
+            m *= d1
+            m += (1.0 - d1) / batch_size * p.grad
+            s *= d2
+            s += (1.0 - d2) / batch_size * p.grad_sq
+            m_hat, s_hat = m / (1.0 - b1 ** self.seen), s / (1.0 - b2 ** self.seen)
+            p.value -= self.lr * batch_size * m_hat / (np.sqrt(s_hat) + self.eps)
+
+
+class PerExampleRMSProp(PerExampleAdam):
+    """RMSProp in the same conjugate form: ``PerExampleAdam`` without momentum (N1 = 1), so
+    ``theta <- theta - lr * grad / (sqrt(shat) + eps)`` with ``grad`` summed over the batch and
+    ``shat`` the bias-corrected average of per-example squared gradients over N2 examples."""
+
+    def __init__(self, package, lr: float, n2: float = 100000.0, eps: float = 1e-8):
+        super().__init__(package, lr, 1.0, n2, eps)
 
 
 def clip_gradients(package, max_norm: float) -> float:
