@@ -76,9 +76,22 @@ def test_sgd_temperature_lecture_quick(tmp_path, capsys):
     assert (tmp_path / "sgd_temperature.png").stat().st_size > 0
 
 
+def test_conjugacy_lecture_quick(tmp_path, capsys):
+    metrics = cli.run_lecture("conjugacy", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "for b, i, j: W1.grad_sq[i, j] += x[b, i] ** 2 * h1.grad[b, j] ** 2" in out  # derived
+    assert "W1.grad_sq     [64, 32]             16.0 kB" in out  # and its memory
+    assert "SGD spread <= 15% and PerExampleAdam spread <= 5%" in out
+    assert metrics["spread"]["PerExampleAdam"] < 0.05  # holds already on the short run
+    assert metrics["spread"]["Adam x B"] > 0.5
+    assert len(metrics["curves"]["SGD"]["64"]) == 512 // 64 + 1
+    assert (tmp_path / "conjugacy.png").stat().st_size > 0
+
+
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "perturbation", "sgd_temperature", "vae", "wgan"]
+    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "conjugacy",
+                                               "perturbation", "sgd_temperature", "vae", "wgan"]
 
 
 def test_bert_consistency_lecture_quick(tmp_path, capsys):
