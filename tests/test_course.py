@@ -52,13 +52,13 @@ def run_on_gradescope(zip_path: Path, root: Path, submission: str) -> dict:
 
 
 @pytest.mark.parametrize("submission, expected", [
-    ("solution", [1.0, 1.0, 1.0, 1.0]), ("starter", [0.0, 0.0, 0.0, 0.0]), ("half", [1.0, 0.0, 0.0, 0.0])])
+    ("solution", [1.0] * 5), ("starter", [0.0] * 5), ("half", [1.0, 0.0, 0.0, 0.0, 0.0])])
 def test_gradescope_autograder_scores(autograder_zip, tmp_path, submission, expected):
     code = half_done() if submission == "half" else (EXERCISE4 / f"{submission}.py").read_text()
     results = run_on_gradescope(autograder_zip, tmp_path / "autograder", code)
     assert [t["score"] for t in results["tests"]] == expected
     assert results["score"] == sum(expected)
-    assert [t["max_score"] for t in results["tests"]] == [1.0] * 4
+    assert [t["max_score"] for t in results["tests"]] == [1.0] * 5
     assert [t["name"] for t in results["tests"]][:2] == ["exercise 4.1, SGD with EMA momentum",
                                                        "exercise 4.2, Adam in the batch-size-1 convention"]
     assert all(t["visibility"] == "visible" and isinstance(t["output"], str) for t in results["tests"])

@@ -23,3 +23,12 @@ def per_example_gradient() -> str:
 
 def sum_of_squares() -> str:
     return "for b, i, j: S[i, j] += x[b, i] ** 2 * h.grad[b, j] ** 2"
+
+
+def shared_weight_squares() -> str:
+    # K[d] is used at every position t of an example: its per-example gradient is a sum over t,
+    # and the square of a sum is not the sum of the squares. Keep b, sum t, then square.
+    return """
+    for b, t, d: K.grad_b[b, d] += x[b, t+d] * y.grad[b, t]
+    for b, d:    S[d] += K.grad_b[b, d] ** 2
+    """

@@ -23,3 +23,10 @@ def sum_of_squares() -> str:
     # TODO(exercise 4.4): statements defining S[i, j] = sum over b of W.grad_b[b, i, j] ** 2,
     # reading only x and h.grad (never forming the [b, i, j] tensor)
     raise NotImplementedError("TODO(exercise 4.4): write the sum-of-squares contraction")
+
+
+def shared_weight_squares() -> str:
+    # TODO(exercise 4.5): statements defining S[d] = sum over b of (the gradient of example b's
+    # loss with respect to K[d]) ** 2 for the convolution y[b, t] += x[b, t+d] * K[d], reading
+    # only x and y.grad. Think first: why is sum_b x[b, t+d] ** 2 * y.grad[b, t] ** 2 wrong here?
+    raise NotImplementedError("TODO(exercise 4.5): write the shared weight's sum of squares")

@@ -121,3 +121,27 @@ def test_sum_of_squares_matches_batch_size_1_runs(impl):
         "no tensor with a batch axis and both of W's: contract over b directly"
     np.testing.assert_allclose(got, np.sum(singles ** 2, axis=0), rtol=1e-10,
                                err_msg="S is not the sum over examples of the squared per-example gradients")
+
+
+CONV = """
+for b, t, d: y[b, t] += x[b, t+d] * K[d]
+for b, t:    loss += sin(y[b, t]) * w[b, t]
+"""
+
+
+@pytest.mark.ex4_5
+def test_shared_weight_squares_match_batch_size_1_runs(impl):
+    rng = np.random.default_rng(8)
+    B, T, D = 5, 6, 3
+    x, w, K = rng.normal(size=(B, T + D - 1)), rng.normal(size=(B, T)), rng.normal(size=D)
+    conv = edf.Program(CONV)
+    y_grad = conv.with_gradients("loss", wrt=["K"]).forward(x=x, w=w, K=K, **{"loss.grad": np.ones(())})["y.grad"]
+    singles = []
+    for b in range(B):  # the definition: example b alone, batch size 1
+        conv.forward(x=x[b:b + 1], w=w[b:b + 1], K=K)
+        singles.append(conv.backward("loss", wrt=["K"])["K"])
+    got = run_text(impl.shared_weight_squares(), {"x": x, "y.grad": y_grad}, "S")
+    assert got.shape == (D,), f"S has shape {got.shape}, expected ({D},), one entry per K[d]"
+    np.testing.assert_allclose(got, np.sum(np.array(singles) ** 2, axis=0), rtol=1e-10,
+                               err_msg="S is not the sum over examples of the squared per-example "
+                                       "gradients (K is shared across positions t)")
