@@ -4,6 +4,7 @@
     python benchmarks/bench.py                # every case, 4 rounds
     python benchmarks/bench.py mlp --rounds 6
     python benchmarks/bench.py --lectures     # wall time of each lecture in full mode
+    python benchmarks/bench.py --per-example  # per-example steps against plain ones (MLP, conv)
 
 Why separate processes: a library leaves worker threads spinning for a while after a call
 (OpenBLAS, OpenMP), and on two cores they slow down whatever runs next in the same process
@@ -29,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cases import CASES, SIDES  # noqa: E402
+from benchmarks.cases import CASES, MAIN_CASES, PER_EXAMPLE, SIDES  # noqa: E402
 
 
 def run_side(case: str, side: str, values: int) -> float:
@@ -62,6 +63,34 @@ def compare(cases: list[str], rounds: int, values: int) -> list[dict]:
             row[f"{side}_range"] = (min(ratios), max(ratios))
         rows.append(row)
     return rows
+
+
+def compare_per_example(models: list[str], rounds: int, values: int) -> list[dict]:
+    """Per side, a per-example step against the plain one: the two alternate in every round."""
+    rows = []
+    for model in models:
+        plain, variant = PER_EXAMPLE[model]
+        for side in SIDES:
+            times = {plain: [], variant: []}
+            for round_number in range(rounds):
+                for case in (plain, variant):
+                    times[case].append(run_side(case, side, values))
+                print(f"  {model} {side} round {round_number + 1}: plain {times[plain][-1] * 1e3:.3f} ms, "
+                      f"per-example {times[variant][-1] * 1e3:.3f} ms", flush=True)
+            ratios = [v / p for p, v in zip(times[plain], times[variant])]
+            rows.append({"model": model, "side": side, "plain": statistics.median(times[plain]),
+                         "per_example": statistics.median(times[variant]),
+                         "ratio": statistics.median(ratios), "range": (min(ratios), max(ratios))})
+    return rows
+
+
+def per_example_table(rows: list[dict]) -> str:
+    lines = ["| model | side | plain step | per-example step | ratio (range) |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lo, hi = row["range"]
+        lines.append(f"| {row['model']} | {row['side']} | {_time(row['plain'])} | {_time(row['per_example'])} "
+                     f"| {row['ratio']:.2f}x ({lo:.2f}-{hi:.2f}) |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
@@ -98,11 +127,13 @@ def lecture_times(names: list[str] | None, backend: str | None) -> dict[str, flo
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", choices=[[], *CASES], default=[], metavar="CASE",
-                        help=f"cases to run (default: all of {', '.join(CASES)})")
+                        help=f"cases to run (default: {', '.join(MAIN_CASES)})")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
     parser.add_argument("--values", type=int, default=10, help="pyperf values per process")
     parser.add_argument("--lectures", nargs="*", default=None, metavar="NAME",
                         help="time the lectures in full mode instead (all, or those named)")
+    parser.add_argument("--per-example", nargs="*", default=None, metavar="MODEL", choices=[[], *PER_EXAMPLE],
+                        help="per-example steps against plain ones (mlp, conv; default both)")
     parser.add_argument("--backend", default=None, help="lectures: the kernel target")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -115,8 +146,12 @@ def main(argv=None) -> None:
         times = lecture_times(args.lectures, args.backend)
         print(f"\nall lectures: {sum(times.values()):.0f} s")
         result = {"lectures": times}
+    elif args.per_example is not None:
+        rows = compare_per_example(args.per_example or list(PER_EXAMPLE), args.rounds, args.values)
+        print("\n" + per_example_table(rows))
+        result = {"per_example": rows}
     else:
-        rows = compare(args.cases or list(CASES), args.rounds, args.values)
+        rows = compare(args.cases or MAIN_CASES, args.rounds, args.values)
         print("\n" + table(rows))
         result = {"rows": rows}
     if args.json:

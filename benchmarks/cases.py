@@ -63,6 +63,27 @@ def edf_mlp(backend: str):
         prog.backward("loss", wrt=wrt)
         opt.step()
 
+    step.prog, step.params, step.x, step.y = prog, params, x, y
+    return step
+
+
+def edf_mlp_adam(backend: str, per_example: bool = False):
+    """The MLP step with Adam: on batch-mean moments, or per-example ones (``per_example``)."""
+    import edf
+
+    step_mlp = edf_mlp(backend)  # the same data and weights
+    prog, params = step_mlp.prog, step_mlp.params
+    opt = (edf.optim.PerExampleAdam if per_example else edf.optim.Adam)(list(params.values()), lr=1e-4)
+    wrt = list(params)
+
+    def step():
+        prog.forward(x=step_mlp.x, y=step_mlp.y, **params)
+        if per_example:
+            prog.backward("loss", wrt=wrt, per_example="b")
+        else:
+            prog.backward("loss", wrt=wrt)
+        opt.step(batch_size=128)
+
     return step
 
 
@@ -77,6 +98,22 @@ def edf_conv(backend: str):
     def step():
         prog.forward(L=L, W=W)
         prog.backward("loss")
+
+    return step
+
+
+def edf_conv_per_example(backend: str):
+    """The convolution's forward and per-example backward: W's gradient kept for each example."""
+    import edf
+
+    rng = np.random.default_rng(0)
+    L = rng.normal(size=(64, 8, 8, 16)).astype(np.float32)
+    W = rng.normal(0, 0.1, size=(3, 3, 16, 32)).astype(np.float32)
+    prog = edf.Program(CONV, backend=backend)
+
+    def step():
+        prog.forward(L=L, W=W)
+        prog.backward("loss", wrt=["W"], per_example="b")
 
     return step
 
@@ -159,6 +196,65 @@ def torch_conv(_=None):
     return step
 
 
+def torch_mlp_adam(_=None, per_example: bool = False):
+    """The MLP step with Adam; per-example: torch.func.vmap(grad) for the per-example squares."""
+    import torch
+    from torch.func import functional_call, grad, vmap
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(128, 64)).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, 10, 128))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                                torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    if not per_example:
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), labels, reduction="sum").backward()
+            opt.step()
+
+        return step
+    params = dict(model.named_parameters())
+    moments = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params.items()}
+
+    def one(values, xb, yb):
+        logits = functional_call(model, values, (xb[None],))
+        return torch.nn.functional.cross_entropy(logits, yb[None], reduction="sum")
+
+    per_example_grad = vmap(grad(one), in_dims=(None, 0, 0))
+
+    def step():
+        grads = per_example_grad({n: p.detach() for n, p in params.items()}, x, labels)
+        with torch.no_grad():  # PerExampleAdam's update (bias corrections left out)
+            for n, p in params.items():
+                m, s = moments[n]
+                m.mul_(0.9).add_(grads[n].sum(0), alpha=0.1 / 128)
+                s.mul_(0.999).add_((grads[n] ** 2).sum(0), alpha=0.001 / 128)
+                p.sub_(1e-4 * 128 * m / (s.sqrt() + 1e-8))
+
+    return step
+
+
+def torch_conv_per_example(_=None):
+    import torch
+    from torch.func import grad, vmap
+
+    rng = np.random.default_rng(0)
+    L = torch.from_numpy(rng.normal(size=(64, 16, 8, 8)).astype(np.float32))
+    W = torch.from_numpy(rng.normal(0, 0.1, size=(32, 16, 3, 3)).astype(np.float32))
+
+    def one(W, image):
+        return torch.tanh(torch.nn.functional.conv2d(image[None], W)).sum()
+
+    per_example_grad = vmap(grad(one), in_dims=(None, 0))
+
+    def step():
+        per_example_grad(W, L)
+
+    return step
+
+
 def torch_tiny(_=None):
     import torch
 
@@ -207,7 +303,16 @@ CASES = {
     "conv": ("conv 3x3 16->32, 8x8, batch 64, tanh-sum loss, fwd + bwd", edf_conv, torch_conv),
     "tiny": ("tiny program (3 statements), fwd + bwd", edf_tiny, torch_tiny),
     "critic": ("WGAN critic step, endpoint penalty, batch 128, fwd + bwd", edf_critic, torch_critic),
+    # plain and per-example steps, compared side by side by ``bench.py --per-example``
+    "mlp_adam": ("MLP step with Adam (batch-mean second moment)", edf_mlp_adam, torch_mlp_adam),
+    "mlp_per_example": ("MLP step with PerExampleAdam (per-example squares; torch: vmap(grad))",
+                        lambda backend: edf_mlp_adam(backend, per_example=True),
+                        lambda _=None: torch_mlp_adam(per_example=True)),
+    "conv_per_example": ("conv fwd + per-example bwd of W (torch: vmap(grad))", edf_conv_per_example,
+                         torch_conv_per_example),
 }
+PER_EXAMPLE = {"mlp": ("mlp_adam", "mlp_per_example"), "conv": ("conv", "conv_per_example")}
+MAIN_CASES = [case for case in CASES if case not in {"mlp_adam", "mlp_per_example", "conv_per_example"}]
 SIDES = ("numpy", "numba", "torch")
 
 
