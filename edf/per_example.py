@@ -42,10 +42,11 @@ import numpy as np
 from edf.autodiff import mul, power
 from edf.errors import EdfError, ProgramError
 from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, statement_refs
-from edf.notation import format_program, format_statement
+from edf.notation import format_affine, format_program, format_statement
 from edf.ranges import Batched
 
 CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
+UNREACHED = "no per-example statements"
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Choice:
     """How one parameter's per-example quantities are computed, and why."""
 
     parameter: str
-    method: str  # CONTRACTION or MATERIALISED
+    method: str  # CONTRACTION, MATERIALISED or UNREACHED
     reason: str
     statements: list[Statement] = field(default_factory=list)
 
@@ -226,11 +227,13 @@ def _contraction_blocker(stmts: list[Statement], original: Statement, batch: str
     target = original.target
     if any(isinstance(e, Ref) for e in target.index):
         return f"its gradient is written through the data-dependent index {_data_index(target)}"
+    shifted = [e for e in target.index if e.lone_index is None]
+    if shifted:
+        return f"its gradient is written through the affine index {format_affine(shifted[0])}"
     lone = {e.lone_index for e in target.index}
     summed = [i for i in original.loops if i != batch and i not in lone]
-    if summed or None in lone:
-        inner = ", ".join(summed) or "an affine index"
-        return f"{inner} {'is' if len(summed) == 1 else 'are'} summed within each example"
+    if summed:
+        return f"{', '.join(summed)} {'is' if len(summed) == 1 else 'are'} summed within each example"
     return None
 
 
@@ -266,13 +269,42 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
     tag = gradient.tag
     axes = batch_axes(prog.statements, batch)
     _check_independent(prog.statements, batch, axes, outputs)
-
-    # 1. every backward statement adding to the gradient of a tensor without the batch index
-    #    (other than the outputs, whose seed is shared by all examples) in per-example form
-    batched: dict[str, str] = {}  # gradient name -> per-example gradient name
+    per_statement = _batched_statements(gradient.statements, tag, axes, outputs, batch)
     like = dict(prog.like)
-    per_statement: list[tuple[Statement, Statement, bool]] = []  # (original, per-example, reads batched)
-    for stmt in gradient.statements:
+    like.update({per.target.name: Batched(original.target.name[: -len(tag)], *_carrier(per, batch))
+                 for original, per, _ in per_statement})
+
+    choices: dict[str, Choice] = {}
+    for param in (n for n in wrt if n not in axes):
+        like[param + tag + "_sq"] = param
+        mine = [item for item in per_statement if item[0].target.name == param + tag]
+        choices[param] = _choose(param, tag, mine, batch, materialise)
+
+    # the per-example gradients of intermediates that materialised parameters read, found backwards
+    needed = {param + tag + "_b" for param, c in choices.items() if c.method == MATERIALISED}
+    batched = {per.target.name for _, per, _ in per_statement}
+    shared = []
+    for original, per, _ in reversed(per_statement):
+        if per.target.name in needed:
+            needed |= {r.name for r in statement_refs(per) if r.name in batched}
+            if original.target.name[: -len(tag)] not in choices:
+                shared.insert(0, per)
+    statements = [*gradient.statements, *shared, *(s for c in choices.values() for s in c.statements)]
+    program = Program(statements, backend=gradient.backend, check_finite=gradient.check_finite,
+                      ranges=prog.ranges, like=like)
+    program.seeds, program.tag = gradient.seeds, tag
+    reached = [c.parameter for c in choices.values() if c.method != UNREACHED]  # others: left out
+    results = [p + tag + "_sq" for p in reached] + ([p + tag + "_b" for p in reached] if materialise else [])
+    return PerExample(program, batch, choices, results, prog, len(gradient.statements))
+
+
+def _batched_statements(statements, tag: str, axes, outputs, batch: str) -> list[tuple[Statement, Statement, bool]]:
+    """(backward statement, its per-example form, whether that reads a per-example gradient) for
+    every backward statement adding to the gradient of a tensor without the batch index, other
+    than the outputs (whose seed all examples share)."""
+    batched: dict[str, str] = {}  # gradient -> its per-example version
+    found = []
+    for stmt in statements:
         name = stmt.target.name
         tensor = name[: -len(tag)] if name.endswith(tag) else None
         if tensor is None or tensor in axes or tensor in outputs:
@@ -284,54 +316,25 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
                 f"statement does not loop over {batch}: a regulariser?); per-example gradients need "
                 f"every term of the loss to belong to one example")
         loops = stmt.loops if batch in stmt.loops else (batch, *stmt.loops)
-        per = Statement(loops, Ref(name + "_b", (_lone(batch), *stmt.target.index)), "+=", body)
         batched[name] = name + "_b"
-        like.setdefault(name + "_b", Batched(tensor, *_carrier(per, batch)))
-        per_statement.append((stmt, per, body != stmt.body))
+        per = Statement(loops, Ref(name + "_b", (_lone(batch), *stmt.target.index)), "+=", body)
+        found.append((stmt, per, body != stmt.body))
+    return found
 
-    # 2. per parameter: one contraction, or materialise and square
-    choices: dict[str, Choice] = {}
-    needed: set[str] = set()  # per-example gradients some materialised parameter needs
-    for param in (n for n in wrt if n not in axes):
-        grad = param + tag
-        mine = [(o, p, r) for o, p, r in per_statement if o.target.name == grad]
-        like[grad + "_sq"] = param
-        if not mine:
-            choices[param] = Choice(param, CONTRACTION, "no path to the output: its gradients are zero")
-            continue
-        blocker = _contraction_blocker([o for o, _, _ in mine], mine[0][0], batch, mine[0][2])
-        if blocker is None and not materialise:
-            original = mine[0][0]
-            stmt = Statement(original.loops, Ref(grad + "_sq", original.target.index), "+=",
-                             square(original.body))
-            choices[param] = Choice(param, CONTRACTION, "one product term per example and element",
-                                    [stmt])
-            continue
-        idx = tuple(f"e{k}" if f"e{k}" != batch else f"e{k}_" for k in range(len(mine[0][0].target.index)))
-        stmt = Statement((batch, *idx), Ref(grad + "_sq", tuple(map(_lone, idx))), "+=",
-                         power(Ref(grad + "_b", (_lone(batch), *map(_lone, idx))), 2))
-        choices[param] = Choice(param, MATERIALISED, blocker or "asked for", [stmt])
-        needed.add(grad + "_b")
 
-    # 3. the per-example statements materialised parameters need, found backwards
-    keep = []
-    for original, per, _ in reversed(per_statement):
-        if per.target.name in needed:
-            keep.append(per)
-            needed |= {r.name for r in statement_refs(per) if r.name in batched.values()}
-    keep.reverse()
-    for choice in choices.values():  # the per-example statements go with their parameter's choice
-        grad = choice.parameter + tag
-        if choice.method == MATERIALISED:
-            choice.statements[:0] = [s for s in keep if s.target.name == grad + "_b"]
-    shared = [s for s in keep if not any(s in c.statements for c in choices.values())]
-    statements = [*gradient.statements, *shared, *(s for c in choices.values() for s in c.statements)]
-    program = Program(statements, backend=gradient.backend, check_finite=gradient.check_finite,
-                      ranges=prog.ranges, like=like)
-    program.seeds, program.tag = gradient.seeds, tag
-    results = [c.parameter + tag + "_sq" for c in choices.values()]
-    if materialise:
-        results += [c.parameter + tag + "_b" for c in choices.values() if c.statements]
-    info = PerExample(program, batch, choices, results, prog, len(gradient.statements))
-    program.per_example = info
-    return info
+def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool) -> Choice:
+    """The statements giving ``param``'s sum of squares: one contraction where that is exact,
+    else its per-example gradients (``mine``: its per-example statements) squared and summed."""
+    grad = param + tag
+    if not mine:
+        return Choice(param, UNREACHED, "no path to the output: its gradients are zero")
+    original, _, reads_batched = mine[0]
+    blocker = _contraction_blocker([o for o, _, _ in mine], original, batch, reads_batched)
+    if blocker is None and not materialise:
+        square_sum = Statement(original.loops, Ref(grad + "_sq", original.target.index), "+=",
+                               square(original.body))
+        return Choice(param, CONTRACTION, "one product term per example and element", [square_sum])
+    axes = tuple(f"e{k}" if f"e{k}" != batch else f"e{k}_" for k in range(len(original.target.index)))
+    square_sum = Statement((batch, *axes), Ref(grad + "_sq", tuple(map(_lone, axes))), "+=",
+                           power(Ref(grad + "_b", (_lone(batch), *map(_lone, axes))), 2))
+    return Choice(param, MATERIALISED, blocker or "asked for", [*(p for _, p, _ in mine), square_sum])
