@@ -119,9 +119,14 @@ class History:
 
 def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], Iterable[np.ndarray]],
         optimizer, epochs: int, *, loss: str = "loss", evaluate: Callable[[], dict] | None = None,
-        history: History | None = None, desc: str = "train", progress: bool = True) -> History:
+        history: History | None = None, desc: str = "train", progress: bool = True,
+        per_example: str | None = None) -> History:
     """Train for ``epochs``: for each batch of example indices from ``batches()``, run
     ``prog.forward(**step_inputs(batch))``, backward from ``loss`` and ``optimizer.step()``.
+
+    ``per_example="b"`` (the batch index) is for optimizers that need per-example squared
+    gradients (``edf.optim.PerExampleAdam``): backward then computes them, and each step is
+    told the batch's size, ``optimizer.step(batch_size=len(batch))``.
 
     ``evaluate()`` runs after every epoch and its numbers join the history. A loss that turns
     inf or NaN stops training with a ``NonFiniteError`` naming the statement that produced it
@@ -139,8 +144,12 @@ def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], I
             value = float(prog.forward(**inputs)[loss])
             if not math.isfinite(value):
                 _locate_non_finite(prog, inputs, loss, value, step)
-            prog.backward(loss)
-            optimizer.step()
+            if per_example is None:
+                prog.backward(loss)
+                optimizer.step()
+            else:
+                prog.backward(loss, per_example=per_example)
+                optimizer.step(batch_size=len(batch))
             total, count, step = total + value, count + len(batch), step + 1
         history.add(step, loss=total / max(count, 1))
         if evaluate is not None:

@@ -31,6 +31,12 @@ CASES = {
                  "for b, c, j: gap[b, c] += abs(fx[b, j] - fy[c, j])\n"
                  "for b, c: pen += relu(gap[b, c] / (dist[b, c] + 0.001) - 1) * sqrt(dist[b, c])",
                  {"x": (3, 2), "y": (4, 2), "W": (2, 1)}),
+    # what edf.per_example generates: a sum of squares by one contraction over b (an affine
+    # layer), and a per-example gradient kept over b, then squared (a convolution's weight)
+    "per_example_squares": ("for b, i, j: S[i, j] += x[b, i] ** 2 * g[b, j] ** 2", {"x": (3, 4), "g": (3, 2)}),
+    "per_example_window": ("for b, x, dx, i, j: Kb[b, dx, i, j] += g[b, x, j] * L[b, x+dx, i]\n"
+                           "for b, e0, e1, e2: S[e0, e1, e2] += Kb[b, e0, e1, e2] ** 2",
+                           {"g": (2, 4, 2), "L": (2, 5, 2)}),
 }
 
 

@@ -128,3 +128,17 @@ def test_sgd_momentum_horizon_in_examples():
     np.testing.assert_allclose(p.value, [-0.04, -0.04])
     with pytest.raises(EdfError, match="momentum_n is a number of examples >= 1, got 0.5"):
         edf.SGD([p], lr=0.1, momentum_n=0.5, examples=True)
+
+
+def test_fit_trains_a_per_example_optimizer():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    w = edf.Parameter(np.zeros(3))
+    prog = edf.Program("for b, i: p[b] += x[b, i] * w[i]\nfor b: loss += (p[b] - y[b]) ** 2")
+    opt = optim.PerExampleRMSProp([w], lr=0.003, n2=640)
+    history = edf.train.fit(prog, lambda idx: dict(x=x[idx], y=y[idx], w=w),
+                            lambda: edf.data.minibatches(64, 16, rng), opt, epochs=60,
+                            per_example="b", progress=False)
+    assert opt.seen == 60 * 64
+    assert history.last("loss") < 1e-3 * history.metrics["loss"][0][1]
