@@ -103,7 +103,8 @@ def edf_conv(backend: str):
 
 
 def edf_conv_per_example(backend: str):
-    """The convolution's forward and per-example backward: W's gradient kept for each example."""
+    """The convolution's forward and backward (L's and W's gradients, as the plain case), with
+    W's gradient kept for each example and squared."""
     import edf
 
     rng = np.random.default_rng(0)
@@ -113,7 +114,7 @@ def edf_conv_per_example(backend: str):
 
     def step():
         prog.forward(L=L, W=W)
-        prog.backward("loss", wrt=["W"], per_example="b")
+        prog.backward("loss", per_example="b")
 
     return step
 
@@ -247,10 +248,11 @@ def torch_conv_per_example(_=None):
     def one(W, image):
         return torch.tanh(torch.nn.functional.conv2d(image[None], W)).sum()
 
-    per_example_grad = vmap(grad(one), in_dims=(None, 0))
+    per_example_grad = vmap(grad(one, argnums=(0, 1)), in_dims=(None, 0))
 
     def step():
-        per_example_grad(W, L)
+        W_b, L_grad = per_example_grad(W, L)
+        (W_b ** 2).sum(0)  # the sum of squares, as edf's per-example step computes
 
     return step
 
