@@ -6,6 +6,9 @@
     python benchmarks/bench.py --lectures     # wall time of each lecture in full mode
     python benchmarks/bench.py --per-example  # per-example steps against plain ones (MLP, conv)
 
+On a machine other jobs load, ``EDF_BENCH_CPU_TIME=1`` with one thread per library
+(``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1``) times CPU seconds instead.
+
 Why separate processes: a library leaves worker threads spinning for a while after a call
 (OpenBLAS, OpenMP), and on two cores they slow down whatever runs next in the same process
 (PyTorch's MLP step measured 1.76 ms beside edf, 0.57 ms alone). So every side of every case
