@@ -34,6 +34,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.cases import CASES, MAIN_CASES, PER_EXAMPLE, SIDES  # noqa: E402
+from edf.parallel import THREAD_VARIABLES  # noqa: E402
+
+INHERITED = (*THREAD_VARIABLES, "EDF_CACHE_DIR", "EDF_BENCH_CPU_TIME")
 
 
 def run_side(case: str, side: str, values: int) -> float:
@@ -42,8 +45,11 @@ def run_side(case: str, side: str, values: int) -> float:
 
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "result.json"
+        # pyperf's worker starts from a cleaned environment: pass on the settings that matter
+        inherit = [name for name in INHERITED if name in os.environ]
         subprocess.run([sys.executable, str(HERE / "cases.py"), case, side, "--quiet",
                         "--processes", "1", "--values", str(values), "--warmups", "3",
+                        *(["--inherit-environ", ",".join(inherit)] if inherit else []),
                         "-o", str(output)], check=True, cwd=ROOT)
         return pyperf.Benchmark.load(str(output)).median()
 

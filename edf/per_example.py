@@ -20,6 +20,8 @@ element), the square of the per-example gradient is the square of that one term,
     for b, i, j:  W.grad_sq[i, j] += x[b, i] ** 2 * h.grad[b, j] ** 2
 
 is one contraction over ``b`` and no ``[b, i, j]`` tensor exists (BackPACK's trick, here derived).
+Each squared tensor is made once (``x.sq[k0, k1] = x[k0, k1] ** 2``) and shared, so that the
+contraction is a plain product, ``x.sq[b, i] * h.grad.sq[b, j]``: one GEMM on every target.
 Otherwise (a convolution sums over positions within each example, a weight used twice sums two
 statements, an embedding is written through a data-dependent index) the per-example gradient is
 materialised and squared. ``derive`` chooses per parameter; ``PerExample.describe`` prints the
@@ -35,7 +37,7 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -178,20 +180,39 @@ def _check_independent(statements: Sequence[Statement], batch: str, axes: Mappin
                 f"({', '.join(outputs)}) may sum over {batch}")
 
 
-def square(expr: Expr) -> Expr:
+def square(expr: Expr, squared: Callable[[Ref], Expr] = lambda ref: power(ref, 2)) -> Expr:
     """``expr ** 2``, squaring products and quotients factor by factor so that a sum over the
-    batch of a squared product stays a contraction: ``x[b, i] ** 2 * g[b, j] ** 2`` is one GEMM."""
+    batch of a squared product stays a contraction; ``squared`` gives the square of a tensor
+    access (``x.sq[b, i]``, a tensor of squares, makes ``x.sq[b, i] * g.sq[b, j]`` one GEMM)."""
     if isinstance(expr, Binary) and expr.op == "*":
-        return mul(square(expr.left), square(expr.right))
+        return mul(square(expr.left, squared), square(expr.right, squared))
     if isinstance(expr, Binary) and expr.op == "/":
-        return Binary("/", square(expr.left), square(expr.right))
+        return Binary("/", square(expr.left, squared), square(expr.right, squared))
     if isinstance(expr, Binary) and expr.op == "**":
         return power(expr.left, 2 * expr.right.value)
     if isinstance(expr, Unary):
-        return square(expr.arg)
+        return square(expr.arg, squared)
     if isinstance(expr, Num):
         return Num(expr.value ** 2)
-    return power(expr, 2)
+    if isinstance(expr, Call) and expr.fn == "sqrt":
+        return expr.args[0]
+    return squared(expr) if isinstance(expr, Ref) else power(expr, 2)
+
+
+class _Squares:
+    """Tensors of squares, ``x.sq[k0, k1] = x[k0, k1] ** 2``, made once each and shared by every
+    contraction that squares ``x``."""
+
+    def __init__(self, ranks: Mapping[str, int]):
+        self.ranks, self.statements = ranks, {}
+
+    def __call__(self, ref: Ref) -> Ref:
+        name = ref.name + ".sq"
+        if name not in self.statements:
+            axes = tuple(f"k{n}" for n in range(self.ranks[ref.name]))
+            whole = tuple(map(_lone, axes))
+            self.statements[name] = Statement(axes, Ref(name, whole), "=", power(Ref(ref.name, whole), 2))
+        return Ref(name, ref.index)
 
 
 def _with_batch(expr: Expr, batched: Mapping[str, str], batch: str) -> Expr:
@@ -275,10 +296,11 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
                  for original, per, _ in per_statement})
 
     choices: dict[str, Choice] = {}
+    squares = _Squares({r.name: len(r.index) for s in gradient.statements for r in statement_refs(s)})
     for param in (n for n in wrt if n not in axes):
         like[param + tag + "_sq"] = param
         mine = [item for item in per_statement if item[0].target.name == param + tag]
-        choices[param] = _choose(param, tag, mine, batch, materialise)
+        choices[param] = _choose(param, tag, mine, batch, materialise, squares)
 
     # the per-example gradients of intermediates that materialised parameters read, found backwards
     needed = {param + tag + "_b" for param, c in choices.items() if c.method == MATERIALISED}
@@ -289,7 +311,8 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
             needed |= {r.name for r in statement_refs(per) if r.name in batched}
             if original.target.name[: -len(tag)] not in choices:
                 shared.insert(0, per)
-    statements = [*gradient.statements, *shared, *(s for c in choices.values() for s in c.statements)]
+    statements = [*gradient.statements, *shared, *squares.statements.values(),
+                  *(s for c in choices.values() for s in c.statements)]
     program = Program(statements, backend=gradient.backend, check_finite=gradient.check_finite,
                       ranges=prog.ranges, like=like)
     program.seeds, program.tag = gradient.seeds, tag
@@ -322,7 +345,7 @@ def _batched_statements(statements, tag: str, axes, outputs, batch: str) -> list
     return found
 
 
-def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool) -> Choice:
+def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool, squares: _Squares) -> Choice:
     """The statements giving ``param``'s sum of squares: one contraction where that is exact,
     else its per-example gradients (``mine``: its per-example statements) squared and summed."""
     grad = param + tag
@@ -332,7 +355,7 @@ def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool) -> 
     blocker = _contraction_blocker([o for o, _, _ in mine], original, batch, reads_batched)
     if blocker is None and not materialise:
         square_sum = Statement(original.loops, Ref(grad + "_sq", original.target.index), "+=",
-                               square(original.body))
+                               square(original.body, squares))
         return Choice(param, CONTRACTION, "one product term per example and element", [square_sum])
     axes = tuple(f"e{k}" if f"e{k}" != batch else f"e{k}_" for k in range(len(original.target.index)))
     square_sum = Statement((batch, *axes), Ref(grad + "_sq", tuple(map(_lone, axes))), "+=",

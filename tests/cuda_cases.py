@@ -33,7 +33,8 @@ CASES = {
                  {"x": (3, 2), "y": (4, 2), "W": (2, 1)}),
     # what edf.per_example generates: a sum of squares by one contraction over b (an affine
     # layer), and a per-example gradient kept over b, then squared (a convolution's weight)
-    "per_example_squares": ("for b, i, j: S[i, j] += x[b, i] ** 2 * g[b, j] ** 2", {"x": (3, 4), "g": (3, 2)}),
+    "per_example_squares": ("for k0, k1: x.sq[k0, k1] = x[k0, k1] ** 2\nfor k0, k1: g.sq[k0, k1] = g[k0, k1] ** 2\n"
+                            "for b, i, j: S[i, j] += x.sq[b, i] * g.sq[b, j]", {"x": (3, 4), "g": (3, 2)}),
     "per_example_window": ("for b, x, dx, i, j: Kb[b, dx, i, j] += g[b, x, j] * L[b, x+dx, i]\n"
                            "for b, e0, e1, e2: S[e0, e1, e2] += Kb[b, e0, e1, e2] ** 2",
                            {"g": (2, 4, 2), "L": (2, 5, 2)}),

@@ -79,7 +79,7 @@ def test_sgd_temperature_lecture_quick(tmp_path, capsys):
 def test_conjugacy_lecture_quick(tmp_path, capsys):
     metrics = cli.run_lecture("conjugacy", ["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "for b, i, j: W1.grad_sq[i, j] += x[b, i] ** 2 * h1.grad[b, j] ** 2" in out  # derived
+    assert "for b, i, j: W1.grad_sq[i, j] += x.sq[b, i] * h1.grad.sq[b, j]" in out  # derived
     assert "W1.grad_sq     [64, 32]             16.0 kB" in out  # and its memory
     assert "SGD spread <= 15% and PerExampleAdam spread <= 5%" in out
     assert metrics["spread"]["PerExampleAdam"] < 0.05  # holds already on the short run

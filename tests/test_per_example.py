@@ -159,9 +159,12 @@ def test_what_was_chosen_is_printed_with_its_memory():
     _, prog, loss, data, _, _ = CASES[0]  # the MLP: contractions, no per-example tensor
     text = per_example.derive(prog, loss, batch="b").describe(**data)
     assert "  W1     sum of squares by one contraction: one product term per example and element" in text
-    assert "for b, i, j: W1.grad_sq[i, j] += x[b, i] ** 2 * h1.grad[b, j] ** 2" in text
+    assert "for k0, k1:  x.sq[k0, k1] = x[k0, k1] ** 2" in text  # each square made once
+    assert "for b, i, j: W1.grad_sq[i, j] += x.sq[b, i] * h1.grad.sq[b, j]" in text  # one GEMM
+    assert "for b, j:    bias1.grad_sq[j] += h1.grad.sq[b, j]" in text  # h1.grad.sq shared
     assert "W1.grad_sq     [4, 5]               160 bytes" in text  # 20 float64
-    assert "grad_b" not in text and "total                               344 bytes" in text
+    assert "x.sq           [3, 4]               96 bytes" in text
+    assert "grad_b" not in text and "total                               752 bytes" in text
     _, prog, loss, data, _, _ = CASES[1]  # the convolution: materialised
     conv = per_example.derive(prog, loss, batch="b")
     text = conv.describe(**data)
