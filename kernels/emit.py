@@ -118,15 +118,19 @@ class Emitter:
     def call(self, fn: str, argument: str) -> str:
         """A table function applied to ``argument``: in place if its spelling is one call of
         ``u``, else through a helper the source defines once (``helper_definitions``)."""
-        spelling = getattr(FUNCTIONS[fn], self.SYNTAX.spelling)
+        spelling = self.spelling(fn)
         if _PLAIN_CALL.fullmatch(spelling):
             return spelling.replace("(u)", f"({argument})")
         self.helpers.add(fn)
         return f"{fn}({argument})"
 
+    def spelling(self, fn: str) -> str:
+        """How this target spells table function ``fn``, in ``u``."""
+        return getattr(FUNCTIONS[fn], self.SYNTAX.spelling)
+
     def helper_spellings(self) -> list[tuple[str, str]]:
-        """(name, expression in ``u``) of every helper this source needs."""
-        return [(fn, getattr(FUNCTIONS[fn], self.SYNTAX.spelling)) for fn in sorted(self.helpers)]
+        """(name, spelling in ``u``) of every helper this source needs."""
+        return [(fn, self.spelling(fn)) for fn in sorted(self.helpers)]
 
     def comparison(self, op: str, left: str, right: str) -> str:
         raise NotImplementedError

@@ -38,6 +38,11 @@ USE_BLAS = True
 PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
 
 
+# error_model: x / 0 gives inf or NaN as in NumPy, not an exception. reassoc: a sum may be
+# computed in any order, so an accumulating loop can add several elements at once (SIMD).
+_OPTIONS = "cache=True, error_model='numpy', fastmath={'reassoc'}"
+
+
 def cache_dir() -> Path:
     root = os.environ.get("EDF_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edf")
@@ -47,19 +52,19 @@ def cache_dir() -> Path:
 def generate_source(nest: LoopNest, dtype, overwrite: bool = False) -> str:
     """The module source for one statement (``overwrite``: its first write into a fresh target
     sets each element instead of accumulating into it, so the target needs no zero fill)."""
-    code = PythonCode(nest, dtype)
+    code = PythonCode(nest, dtype, vectorisable=True)
     stmt = nest.statement
     lines = [line if line.startswith("#") else f"#   {line}"
              for line in nest.describe(symbolic=True).splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
     body: list[str] = []
     if nest.mode == "scatter":
-        decorator = "@njit(cache=True, error_model='numpy')"
+        decorator = f"@njit({_OPTIONS})"
         body.append("    # serial: several points may update the same element")
         body += code.update_lines("    ", lambda target, value: f"{target} = max({target}, {value})"
                                   if stmt.op == "max=" else f"{target} += {value}")
     elif nest.outer:
-        decorator = "@njit(parallel=True, cache=True, error_model='numpy')"
+        decorator = f"@njit(parallel=True, {_OPTIONS})"
         pad = "    "
         for k, loop in enumerate(nest.outer):
             kind = "prange" if k == 0 else "range"
@@ -67,14 +72,14 @@ def generate_source(nest: LoopNest, dtype, overwrite: bool = False) -> str:
         body += code.element_lines(pad, overwrite)
         serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially
-        decorator = "@njit(cache=True, error_model='numpy')"
+        decorator = f"@njit({_OPTIONS})"
         body += code.element_lines("    ", overwrite)
     helpers = code.helper_source("@njit(inline='always', cache=True)")
     if helpers:
         lines += [helpers, "", ""]
     lines += [decorator, f"def kernel({code.signature()}):", *body, ""]
     if nest.mode == "gather" and nest.outer:  # the same loops without threads, for small work
-        lines += ["", "@njit(cache=True, error_model='numpy')",
+        lines += ["", f"@njit({_OPTIONS})",
                   f"def kernel_serial({code.signature()}):", *serial, ""]
     return "\n".join(lines)
 
@@ -140,7 +145,7 @@ class NumbaKernel:
         work = math.prod(loop.extent for loop in self.nest.loops)
         small = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
         self.function = module.kernel_serial if small else module.kernel
-        code = PythonCode(self.nest, dtypes[target])
+        code = PythonCode(self.nest, dtypes[target], vectorisable=True)
         self.tensors = code.tensors
         self.scalar = {t for t in self.tensors if len(shapes[t]) == 0}
         self.extents = tuple(item.extent for item in code.sized)
