@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+from typing import Sequence
 
 import numpy as np
 
@@ -25,8 +26,9 @@ class PythonCode(Emitter):
 
     RESERVED = _RESERVED
 
-    def __init__(self, nest: LoopNest, dtype: np.dtype, vectorisable: bool = False):
-        super().__init__(nest)
+    def __init__(self, nest: LoopNest, dtype: np.dtype, vectorisable: bool = False,
+                 shared: "PythonCode | None" = None):
+        super().__init__(nest, shared)
         self.dtype = np.dtype(dtype)
         # CPU kernels in float32 use the table's libm-free spellings, so loops vectorise
         self.vectorisable = vectorisable and self.dtype == np.float32
@@ -57,8 +59,10 @@ class PythonCode(Emitter):
         return "\n\n".join(f"{decorator}\ndef {fn}(u):\n" + _body(spelling)
                              for fn, spelling in self.helper_spellings())
 
-    def signature(self) -> str:
-        args = [self.arrays[t] for t in self.tensors] + [self.extents[i.name] for i in self.sized]
+    def signature(self, tensors: Sequence[str] = ()) -> str:
+        """Arrays (``tensors``, default this nest's), then extents."""
+        tensors = dict.fromkeys(tensors or self.tensors)
+        args = [self.arrays[t] for t in tensors] + [self.extents[i.name] for i in self.sized]
         return ", ".join(args)
 
 
