@@ -27,6 +27,7 @@ def test_design_worked_example():
 def test_convolution_with_batch_and_channels():
     prog = edf.Program("for b, x, y, dx, dy, i, j: L_out[b, x, y, j] += W[dx, dy, i, j] * L_in[b, x+dx, y+dy, i]")
     assert prog.backward_source() == (
+        "shape L_in.grad = L_in\n"
         "for b, x, y, dx, dy, i, j: L_in.grad[b, x+dx, y+dy, i] += W[dx, dy, i, j] * L_out.grad[b, x, y, j]\n"
         "for b, x, y, dx, dy, i, j: W.grad[dx, dy, i, j] += L_out.grad[b, x, y, j] * L_in[b, x+dx, y+dy, i]")
 
@@ -38,7 +39,8 @@ def test_max_routes_to_the_maximisers():
 
 def test_embedding_gradient_is_scattered_back():
     prog = edf.Program("for b, t, d: y[b, t, d] = E[tok[b, t], d]")
-    assert prog.backward_source() == "for b, t, d: E.grad[tok[b, t], d] += y.grad[b, t, d]"
+    assert prog.backward_source() == ("shape E.grad = E\n"  # the writes alone do not give E's shape
+                                      "for b, t, d: E.grad[tok[b, t], d] += y.grad[b, t, d]")
     assert prog.float_inputs == ["E"]
 
 
