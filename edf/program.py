@@ -43,8 +43,8 @@ from edf.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
 from edf.ranges import Layout, gradient_of, infer_layout
-from kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
-from kernels.plan import Plan, compile_plan
+from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
+from edf.kernels.plan import Plan, compile_plan
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -88,8 +88,8 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
-                 check_finite: bool | None = None):
+    def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
+                 backend: str | None = None, check_finite: bool | None = None):
         requested = backend or default_backend()
         if requested not in available_targets():
             raise EdfError(f"unknown backend {requested!r}; available: "
@@ -113,7 +113,7 @@ class Program:
         self._values: dict[str, np.ndarray] | None = None
         self.extend(source)
 
-    # -- building ------------------------------------------------------------------------
+    # -- build -----------------------------------------------------------------------------
     def extend(self, source: str | Iterable[Statement | Declaration]) -> "Program":
         items = parse_program(source) if isinstance(source, str) else list(source)
         for item in items:
@@ -228,7 +228,7 @@ class Program:
         """The array library tensors live in for this backend: numpy, or CuPy on a GPU."""
         return array_module(self.backend)
 
-    # -- what the program reads and defines -----------------------------------------------
+    # -- check: what the program reads and defines -----------------------------------------
     @property
     def declarations(self) -> list[Declaration]:
         """The program's ``range`` and ``shape`` declarations (change them with ``append``)."""
@@ -289,7 +289,7 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({len(self.statements)} statements, backend={self.backend!r})"
 
-    # -- shapes --------------------------------------------------------------------------
+    # -- check: shapes ---------------------------------------------------------------------
     def _shape_links(self) -> dict[str, Shape]:
         """``shape`` declarations plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
         implied = {n: Shape(n, gradient_of(n)) for n in self.tensors if gradient_of(n)}
@@ -303,7 +303,86 @@ class Program:
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    # -- forward -------------------------------------------------------------------------
+    # -- plan: per input signature, shapes, kernels and the compiled plan --------------------
+    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
+        """The plan's generated function returning ``results`` (made on first use)."""
+        key = (frozenset(self.defined if results is None else results), self.check_finite)
+        if key not in plan.compiled:
+            inputs = [n for n in plan.dtypes if n not in self._assigned]
+            title = (f"{self!r}, compiled for "
+                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
+            plan.compiled[key] = compile_plan(
+                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
+                [n for n in self.defined if n in key[0]],
+                {n: initial for n, _, initial in plan.allocations},
+                self._check_statement if self.check_finite else None)
+            if _flag("EDF_DEBUG"):
+                print(plan.compiled[key].source)
+        return plan.compiled[key]
+
+    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
+        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
+                               *(s.like for s in self._shape_links().values() if s.like in env)])
+        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
+        return plan
+
+    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
+        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
+        floats = [signature[n][1] for n in self.float_inputs if n in signature]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
+                              self._shape_links(), self._ranges)
+        dtypes = {n: d for n, (_, d) in signature.items()}
+        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
+        kernels, checks = [], []
+        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
+            names = {ref.name for ref in statement_refs(stmt)}
+            kernels.append(compile_statement(
+                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
+                {n: dtypes[n] for n in names}, self.backend))
+            for ref in statement_refs(stmt):
+                for axis, entry in enumerate(ref.index):
+                    if isinstance(entry, Ref):
+                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
+        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
+        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
+        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
+        plan = _Plan(layout, kernels, allocations, checks, dtype,
+                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
+        if _flag("EDF_DEBUG"):
+            print(self._describe_plan(plan))
+        return plan
+
+    def _describe_plan(self, plan: _Plan) -> str:
+        parts = [f"edf: {self!r}", str(plan.layout)]
+        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
+        if plans_for(self.backend):
+            parts.append("--- the whole program as one function (what forward() runs):")
+            parts.append(self._compiled(plan).source)
+        return "\n".join(parts)
+
+    def kernel_sources(self, **shapes) -> str:
+        """The inferred layout and, for every statement, its lowered loop nest and the kernel
+        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
+
+        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
+        say otherwise, index tensors as int64."""
+        signature = {}
+        for name in [n for n in self.inputs if n not in self.feeds] + \
+                [s.like for s in self._shape_links().values() if s.like in shapes]:
+            if name not in shapes:
+                raise EdfError(f"kernel_sources needs the shape of {name}")
+            given = shapes[name]
+            default = np.int64 if name in self._index_tensors else np.float64
+            signature[name] = (tuple(getattr(given, "shape", given)),
+                               np.dtype(getattr(given, "dtype", default)))
+        return self._describe_plan(self._make_plan(signature))
+
+    # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
     def forward(self, **inputs) -> dict[str, np.ndarray]:
         """Run every statement in order; returns every tensor (inputs and defined) by name.
@@ -396,84 +475,6 @@ class Program:
         stmt = self.statements[number - 1]
         self._require_finite(array, f"statement {number} `{format_statement(stmt)}`")
 
-    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
-        """The plan's generated function returning ``results`` (made on first use)."""
-        key = (frozenset(self.defined if results is None else results), self.check_finite)
-        if key not in plan.compiled:
-            inputs = [n for n in plan.dtypes if n not in self._assigned]
-            title = (f"{self!r}, compiled for "
-                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
-            plan.compiled[key] = compile_plan(
-                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
-                [n for n in self.defined if n in key[0]],
-                {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None)
-            if _flag("EDF_DEBUG"):
-                print(plan.compiled[key].source)
-        return plan.compiled[key]
-
-    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
-                               *(s.like for s in self._shape_links().values() if s.like in env)])
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
-        return plan
-
-    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
-        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
-        floats = [signature[n][1] for n in self.float_inputs if n in signature]
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
-                              self._shape_links(), self._ranges)
-        dtypes = {n: d for n, (_, d) in signature.items()}
-        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
-        kernels, checks = [], []
-        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
-            names = {ref.name for ref in statement_refs(stmt)}
-            kernels.append(compile_statement(
-                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
-                {n: dtypes[n] for n in names}, self.backend))
-            for ref in statement_refs(stmt):
-                for axis, entry in enumerate(ref.index):
-                    if isinstance(entry, Ref):
-                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
-        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
-        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
-        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
-        plan = _Plan(layout, kernels, allocations, checks, dtype,
-                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
-        if _flag("EDF_DEBUG"):
-            print(self._describe_plan(plan))
-        return plan
-
-    def _describe_plan(self, plan: _Plan) -> str:
-        parts = [f"edf: {self!r}", str(plan.layout)]
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
-        if plans_for(self.backend):
-            parts.append("--- the whole program as one function (what forward() runs):")
-            parts.append(self._compiled(plan).source)
-        return "\n".join(parts)
-
-    def kernel_sources(self, **shapes) -> str:
-        """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
-
-        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
-        say otherwise, index tensors as int64."""
-        signature = {}
-        for name in [n for n in self.inputs if n not in self.feeds] + \
-                [s.like for s in self._shape_links().values() if s.like in shapes]:
-            if name not in shapes:
-                raise EdfError(f"kernel_sources needs the shape of {name}")
-            given = shapes[name]
-            default = np.int64 if name in self._index_tensors else np.float64
-            signature[name] = (tuple(getattr(given, "shape", given)),
-                               np.dtype(getattr(given, "dtype", default)))
-        return self._describe_plan(self._make_plan(signature))
-
     def _require_finite(self, array, where: str) -> None:
         finite = self.xp.isfinite(array)
         if not bool(finite.all()):
@@ -481,7 +482,7 @@ class Program:
             raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
                                  f"the first is {float(array[position])} at index {list(position)}")
 
-    # -- backward ------------------------------------------------------------------------
+    # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
         """The backward pass as a Program in the notation (``edf.autodiff.backward_program``,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import edf
-import kernels
+from edf import kernels
 from edf.testing import check_backend, check_gradients, programs
-from kernels import numba_cpu
+from edf.kernels import numba_cpu
 
 # every statement form: contraction, affine gather, scatter forms, max=, elementwise, lookup
 STATEMENTS = {

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import edf
-import kernels
+from edf import kernels
 from edf.testing import check_backend, check_gradients
-from kernels import numba_cpu
+from edf.kernels import numba_cpu
 
 # (program text, input shapes, declared ranges)
 OFFSETS = {
