@@ -139,7 +139,7 @@ def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], I
             value = float(prog.forward(**inputs)[loss])
             if not math.isfinite(value):
                 _locate_non_finite(prog, inputs, loss, value, step)
-            prog.backward(loss)
+            prog.backward(loss, wrt=list(prog.parameters))  # only what the optimizer trains
             optimizer.step()
             total, count, step = total + value, count + len(batch), step + 1
         history.add(step, loss=total / max(count, 1))
@@ -153,7 +153,7 @@ def _locate_non_finite(prog, inputs: dict, loss: str, value: float, step: int) -
     checking, prog.check_finite = prog.check_finite, True
     try:
         prog.forward(**inputs)
-        prog.backward(loss)
+        prog.backward(loss, wrt=list(prog.parameters))
     except NonFiniteError as error:
         raise NonFiniteError(f"training step {step}: the loss became {value}; {error}") from None
     finally:

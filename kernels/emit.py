@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edf.functions import FUNCTIONS
 from edf.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
-from kernels.lower import LoopNest
+from edf.kernels.lower import LoopNest
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 

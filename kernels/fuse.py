@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, statement_refs
-from kernels.lower import LoopNest, lower
+from edf.kernels.lower import LoopNest, lower
 
 
 def point(nest: LoopNest) -> tuple[str, ...] | None:

@@ -31,10 +31,10 @@ import numpy as np
 
 from edf.errors import EdfError
 from edf.ir import Statement, statement_refs
-from kernels import numpy_backend
-from kernels.fuse import fuse
-from kernels.lower import LoopNest, is_contraction, lower
-from kernels.python_codegen import PythonCode
+from edf.kernels import numpy_backend
+from edf.kernels.fuse import fuse
+from edf.kernels.lower import LoopNest, is_contraction, lower
+from edf.kernels.python_codegen import PythonCode
 
 USE_BLAS = True
 PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel

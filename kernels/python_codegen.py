@@ -13,8 +13,8 @@ import numpy as np
 
 from edf.ir import Ref
 from edf.functions import FUNCTIONS
-from kernels.emit import Emitter
-from kernels.lower import LoopNest
+from edf.kernels.emit import Emitter
+from edf.kernels.lower import LoopNest
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
     "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "kernel_serial", "flat",

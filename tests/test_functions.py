@@ -65,7 +65,7 @@ def float32_spelling(fn):
     table has them), vectorised over an array."""
     from numba import njit
 
-    from kernels.python_codegen import PythonCode
+    from edf.kernels.python_codegen import PythonCode
 
     class Spelled(PythonCode):
         def __init__(self):  # only the spelling machinery, no loop nest

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import edf
-from kernels import numba_cpu
-from kernels.fuse import fuse
-from kernels.lower import lower
+from edf.kernels import numba_cpu
+from edf.kernels.fuse import fuse
+from edf.kernels.lower import lower
 from edf.notation import parse_statement
 
 
@@ -117,20 +117,23 @@ def chains(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     inputs = {"x": rng.normal(size=(n, n)), "v": rng.normal(size=n)}
     squares, vectors, lines = ["x"], ["v"], []
+    open_sums: list[str] = []  # += targets not read yet: more += may follow
     for k in range(draw(st.integers(2, 5))):
         grid = draw(st.sampled_from(squares))
+        if grid in open_sums:
+            open_sums.remove(grid)
         order = draw(st.sampled_from(["i, j", "j, i"]))
         fn = draw(st.sampled_from(["tanh", "exp", "relu", "sigmoid"]))
         vector = draw(st.sampled_from(vectors))
         kind = draw(st.sampled_from(["map", "map", "reduce", "broadcast", "max"]))
-        reuse = [t for t in squares[1:] if t.startswith("s") and draw(st.booleans())]
         if kind == "map":
-            target = reuse[0] if reuse else f"s{k}"
-            op = "+=" if target.startswith("s") and draw(st.booleans()) else "="
-            if op == "=":
-                target = f"q{k}"
+            if draw(st.booleans()):
+                target, op = (open_sums[0] if open_sums and draw(st.booleans()) else f"s{k}"), "+="
+                open_sums += [] if target in open_sums else [target]
+            else:
+                target, op = f"q{k}", "="
             lines.append(f"for i, j: {target}[i, j] {op} {fn}({grid}[{order}]) * 0.5")
-            squares.append(target)
+            squares += [] if target in squares else [target]
         elif kind == "reduce":
             lines.append(f"for i, j: r{k}[i] += {grid}[{order}] * {vector}[j]")
             vectors.append(f"r{k}")
