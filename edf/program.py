@@ -358,11 +358,17 @@ class Program:
 
     def _describe_plan(self, plan: _Plan) -> str:
         parts = [f"edf: {self!r}", str(plan.layout)]
+        shown = set()
         for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            shown.add(kernel.describe())
             parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
         if plans_for(self.backend):
+            compiled = self._compiled(plan)
             parts.append("--- the whole program as one function (what forward() runs):")
-            parts.append(self._compiled(plan).source)
+            parts.append(compiled.source)
+            for name, source in compiled.kernels.items():  # fused kernels, and set-not-add twins
+                if source not in shown:
+                    parts.append(f"--- {name}, a kernel it calls:\n{source}")
         return "\n".join(parts)
 
     def kernel_sources(self, **shapes) -> str:

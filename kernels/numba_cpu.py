@@ -203,11 +203,12 @@ class NumbaKernel:
             sets = nest.covers_target and (stmt.op == "=" or tracer.fresh(target))
             tracer.write(target, sets)
             overwrites.append(sets and stmt.op != "=")
-        function = self.function
+        function, source = self.function, self.source
         if any(overwrites):
-            module = load(generate_source(self.nests, self.dtype, overwrites))
+            source = generate_source(self.nests, self.dtype, overwrites)
+            module = load(source)
             function = module.kernel_serial if self.serial else module.kernel
-        tracer.call("k", function, list(arrays.values()), self.extents)
+        tracer.call("k", function, list(arrays.values()), self.extents, source)
 
 
 class BlasKernel:

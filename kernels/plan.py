@@ -280,6 +280,7 @@ class Tracer:
         self.ops: list[Op] = []
         self.buffers: list[Buffer] = []
         self.namespace: dict = {}  # objects the generated source refers to (constants, kernels)
+        self.sources: dict[str, str] = {}  # generated kernels' sources, by name
         self.pending_comment = ""
 
     def buffer(self, kind: str, array: np.ndarray, hint: str, init: float | None = None) -> Traced:
@@ -350,10 +351,12 @@ class Tracer:
         else:
             self.require(target)
 
-    def call(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence) -> None:
+    def call(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence, source: str = "") -> None:
         """A call ``function(*arrays, *extra)`` of a compiled kernel (after ``require`` of what
-        it reads and ``write`` of what it updates)."""
+        it reads and ``write`` of what it updates); ``source``: the kernel's, to show."""
         name = self.bind(hint, function)
+        if source:
+            self.sources[name] = source
         args = ", ".join([f"{{{k}}}" for k in range(len(arrays))] + [_literal(e) for e in extra])
         self.ops.append(Op(f"{name}({args})", list(arrays), None, comment=self._take_comment()))
 
@@ -437,7 +440,7 @@ class Plan:
     run: Callable[[dict], None]
     scratch_bytes: int = 0
     calls: int = 0
-    notes: list[str] = field(default_factory=list)
+    kernels: dict[str, str] = field(default_factory=dict)  # name in ``source`` -> its source
 
 
 _PLAN_NUMBER = itertools.count(1)
@@ -496,7 +499,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     filename = f"<edf plan {next(_PLAN_NUMBER)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
-    return Plan(source, namespace["run"], scratch, calls)
+    return Plan(source, namespace["run"], scratch, calls, tracer.sources)
 
 
 def identifiers(names: Sequence[str]) -> dict[str, str]:

@@ -45,6 +45,9 @@ def test_bias_and_relu_and_the_log_sum_exp_chain_are_fused():
     assert forward.count("(fused: one loop nest)") == 2, forward
     assert "# 1. for b, j: h[b, j] += x[b, j] + b1[j]\n    # 2. for b, j: a[b, j] = relu(h[b, j])" in forward
     assert "# 3. for b, j: m[b] max= a[b, j]\n    # 4." in forward
+    # kernel_sources shows the fused kernels too: what k1 and k2 are
+    assert "a kernel it calls:\n# these statements run fused, in one loop nest:" in forward
+    assert "        m[b] = acc\n" in forward  # m is fresh: set, not max-ed into a fill
 
 
 def test_gradients_accumulating_into_one_tensor_are_fused(monkeypatch, capsys):
