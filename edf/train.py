@@ -101,11 +101,9 @@ class History:
         return self.metrics[name][-1][1]
 
     def plot(self, path, title: str = "") -> None:
-        import matplotlib
+        from edf.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()  # Agg in a script, and inline figures left alone in a notebook
         fig, axes = plt.subplots(1, len(self.metrics), figsize=(4.5 * len(self.metrics), 3.5))
         for ax, (name, points) in zip(np.atleast_1d(axes), self.metrics.items()):
             ax.plot(*zip(*points))
