@@ -7,7 +7,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["edf", "edf.*", "kernels", "kernels.*", "lectures"]),
+    # kernels/ and lectures/ stay at the top of the checkout but install inside edf, so that no
+    # top-level `kernels` or `lectures` lands in site-packages (where another project's would clash)
+    packages=[*find_packages(include=["edf", "edf.*"]), "edf.kernels", "edf.lectures"],
+    package_dir={"edf.kernels": "kernels", "edf.lectures": "lectures"},
     install_requires=[
         "numpy>=2",
         "numba>=0.60",

@@ -154,7 +154,7 @@ def critic_weights():
 
 def edf_critic(backend: str):
     """One critic step of the WGAN lecture: the endpoint penalty over all 3 x 128 x 128 pairs."""
-    from lectures import wgan
+    from edf.lectures import wgan
 
     critic = critic_weights()
     prog = wgan.critic_program(critic, "endpoint", backend=backend)

@@ -2,7 +2,16 @@
 
 A model is a program of statements such as ``for b, i, j: h[b, j] += x[b, i] * W[i, j]``;
 backprop runs over the program in reverse, each backward statement derived by the swap rule.
+
+``edf.kernels`` and ``edf.lectures`` are the ``kernels/`` and ``lectures/`` folders: installed,
+they sit inside edf (setup.py's ``package_dir``); in a checkout, beside it.
 """
+import os as _os
+
+_checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if not _os.path.isdir(_os.path.join(__path__[0], "kernels")) and \
+        _os.path.isfile(_os.path.join(_checkout, "kernels", "__init__.py")):
+    __path__.append(_checkout)  # so edf.kernels is the kernels folder beside this edf folder
 from edf.errors import EdfError, EinsteinSyntaxError, NonFiniteError, ProgramError, ShapeError
 from edf.notation import format_program, format_statement, parse_program, parse_statement
 from edf.optim import SGD

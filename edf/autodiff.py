@@ -18,15 +18,29 @@ result is the forward body with ``A[e]`` swapped for ``Y.grad[I]``, hence the na
 
 Derivatives of functions come from the one table in ``edf.functions``. The result is ordinary
 statements, so backward programs can be differentiated again.
+
+Program level (``backward_program``): the statements of a whole program are differentiated in
+reverse, keeping only tensors on a path from ``wrt`` to the outputs. Gradients are named by a
+tag, ``.grad`` (``.grad2``, ... for a program that already holds gradients, differentiated again);
+an output that other statements also read is seeded through ``Y.seed``. The public API:
+
+    backward_program(program, outputs, wrt) -> Program   # with .seeds and .tag
+    gradient_tag(program) -> str
+    backward_statements(stmt, grad_name, needs_grad) -> [Statement]    # the swap rule alone
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from edf.errors import ProgramError
+from edf.errors import EdfError, ProgramError
 from edf.functions import FUNCTIONS
-from edf.ir import Binary, Call, Expr, Num, Ref, Statement, Unary, children, ref_indices, value_refs
+from edf.ir import (Affine, AxisOf, Binary, Call, Expr, Num, Range, Ref, Shape, Statement, Unary, children,
+                    ref_indices, statement_refs, value_refs)
+from edf.notation import format_statement, parse_expression
+
+if TYPE_CHECKING:  # autodiff builds Programs through program.copy(), so it needs no import
+    from edf.program import Program
 
 ZERO, ONE = Num(0.0), Num(1.0)
 
@@ -79,9 +93,7 @@ def power(a: Expr, exponent: float) -> Expr:
 
 @lru_cache(maxsize=None)
 def _table_derivative(fn: str) -> Expr:
-    from edf.notation import _Parser  # the table is written in the notation
-
-    return _Parser(FUNCTIONS[fn].derivative, None).expr()
+    return parse_expression(FUNCTIONS[fn].derivative)  # the table is written in the notation
 
 
 def substitute(expr: Expr, name: str, value: Expr) -> Expr:
@@ -140,6 +152,10 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
     Each distinct access ``A[e]`` is its own variable, and all its occurrences feed one
     statement: ``y[i] = x[i] * x[i]`` gives ``x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]``
     (the product rule, term by term), while ``x[i] * x[i+1]`` gives two statements, one per access.
+
+    A derived statement keeps every loop of its forward statement, even one its body no longer
+    mentions (``y[b] += x[b] + c[i]`` gives ``for b, i: x.grad[b] += y.grad[b]``: the sum over i
+    counts); ``backward_program`` declares the range of such an index.
     """
     seed: Expr = Ref(grad_name(stmt.target.name), stmt.target.index)
     if stmt.op == "max=":
@@ -148,16 +164,137 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
     derived = []
     for access in reversed(accesses):
         body = pullback(stmt.body, access, seed)
-        if body is None:
-            continue
-        target = Ref(grad_name(access.name), access.index)
-        used = set(ref_indices(target)).union(*(ref_indices(r) for r in value_refs(body)))
-        lost = [i for i in stmt.loops if i not in used]
-        if lost:
-            raise ProgramError(
-                f"cannot differentiate `{stmt}` with respect to {access.name}: the gradient no "
-                f"longer mentions the summed index {', '.join(lost)} (a term added to "
-                f"{access.name} does not depend on it), so its range would be lost. Move that "
-                f"term into a statement of its own")
-        derived.append(Statement(stmt.loops, target, "+=", body))
+        if body is not None:
+            derived.append(Statement(stmt.loops, Ref(grad_name(access.name), access.index), "+=", body))
     return derived
+
+
+def unused_loops(stmt: Statement) -> list[str]:
+    """Loop indices a statement lists but no reference mentions: each multiplies by its range."""
+    used = {i for ref in statement_refs(stmt) for i in ref_indices(ref)}
+    return [i for i in stmt.loops if i not in used]
+
+
+# -- the whole program -------------------------------------------------------------------------
+def gradient_tag(program: "Program") -> str:
+    """The suffix naming gradients: ``.grad``, or ``.grad2``... if the program already has
+    gradients in it (a program containing a backward pass, differentiated again)."""
+    names = set(program.tensors)
+    level = 1
+    while True:
+        tag = ".grad" if level == 1 else f".grad{level}"
+        if not any(n + tag in names or n + tag.replace("grad", "seed") in names for n in names):
+            return tag
+        level += 1
+
+
+def backward_program(program: "Program", outputs: str | Sequence[str] | None = None,
+                     wrt: Sequence[str] | None = None) -> "Program":
+    """The backward pass of ``program`` as a Program in the notation.
+
+    ``outputs`` (default: the last statement's target) are seeded; its inputs are the forward
+    tensors it reads and the seeds: ``Y.grad`` for each output, or ``Y.seed`` for an output that
+    other statements also read (its gradient is then ``Y.seed`` plus what flows back into it).
+    It defines ``A.grad`` for every tensor ``A`` on a path from an input in ``wrt`` (default:
+    every floating-point input) to an output, and carries the forward program's declarations
+    and settings. The result has ``.seeds`` (output -> seed tensor) and ``.tag`` (``.grad``...).
+    """
+    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (program.output,))
+    wrt = tuple(program.float_inputs if wrt is None else wrt)
+    for name in outputs:
+        if name not in program.tensors:
+            raise EdfError(f"unknown output {name!r}; the program's tensors are: "
+                           f"{', '.join(program.defined)}")
+    for name in wrt:
+        if name not in program.float_inputs:
+            raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
+                           f"floating-point input (those are: {', '.join(program.float_inputs)})")
+    tag = gradient_tag(program)
+    grad = lambda name: name + tag  # noqa: E731
+    needed = _on_a_path(program.statements, outputs, wrt)
+    statements, seeds = [], {}
+    for name in outputs:
+        seeds[name] = grad(name)
+        if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
+               for stmt in program.statements):
+            seeds[name] = name + tag.replace("grad", "seed")
+            index = tuple(Affine(((f"i{k}", 1),)) for k in range(program.rank(name)))
+            statements.append(Statement(tuple(f"i{k}" for k in range(len(index))),
+                                        Ref(grad(name), index), "+=", Ref(seeds[name], index)))
+    flowing = {grad(name) for name in outputs}  # gradients some statement has assigned
+    counted = _Counted(program)
+    for stmt in reversed(program.statements):
+        # skip tensors no gradient reached (only through comparisons, say): theirs is zero
+        if stmt.target.name in needed and grad(stmt.target.name) in flowing:
+            derived = [counted.declare(stmt, d) for d in backward_statements(stmt, grad, needed.__contains__)]
+            flowing |= {d.target.name for d in derived}
+            statements += derived
+    backward = program.copy([*program.declarations, *counted.ranges,
+                             *_gradient_shapes(program, statements), *statements])
+    backward.seeds, backward.tag = seeds, tag
+    return backward
+
+
+def _gradient_shapes(program: "Program", statements: Sequence[Statement]) -> list[Shape]:
+    """``shape A.grad = A`` where the writes alone would not give A's shape: a gradient written
+    through an offset, a stride or a data-dependent index (``E.grad[tok[b], d]``)."""
+    declared = {d.tensor for d in program.declarations if isinstance(d, Shape)}
+    shapes = {}
+    for stmt in statements:
+        target = stmt.target
+        if target.name not in declared and any(
+                not (isinstance(entry, Affine) and entry.lone_index) for entry in target.index):
+            source = target.name.rsplit(".", 1)[0]
+            if source in program.tensors:
+                shapes[target.name] = Shape(target.name, source)
+    return list(shapes.values())
+
+
+def _on_a_path(statements: Sequence[Statement], outputs: Sequence[str], wrt: Sequence[str]) -> set[str]:
+    """Tensors that some output depends on and that depend on something in ``wrt``."""
+    upstream = set(outputs)
+    for stmt in reversed(statements):
+        if stmt.target.name in upstream:
+            upstream |= {ref.name for ref in value_refs(stmt.body)}
+    active = set(wrt)
+    for stmt in statements:
+        if any(ref.name in active for ref in value_refs(stmt.body)):
+            active.add(stmt.target.name)
+    return upstream & active
+
+
+class _Counted:
+    """Ranges for loop indices a derived statement lists but no longer mentions.
+
+    ``y[b] += x[b] + c[i]`` gives ``x.grad[b] += y.grad[b]`` summed over i: the range of i is
+    that of the axis of c it stands on, declared under a fresh index name (``range i1 =
+    c.shape[0]``) so that two such statements never share a declaration."""
+
+    def __init__(self, program: "Program"):
+        self.program = program
+        self.taken = {i for stmt in program.statements for i in stmt.loops} | set(program.ranges)
+        self.ranges: list[Range] = []
+
+    def declare(self, forward: Statement, derived: Statement) -> Statement:
+        renamed = {}
+        for index in unused_loops(derived):
+            if index in self.program.ranges:
+                continue  # declared for the whole program already
+            size = next((AxisOf(ref.name, axis) for ref in statement_refs(forward)
+                         for axis, entry in enumerate(ref.index)
+                         if isinstance(entry, Affine) and entry.lone_index == index), None)
+            if size is None:
+                raise ProgramError(
+                    f"cannot differentiate `{format_statement(forward)}`: the gradient "
+                    f"`{format_statement(derived)}` no longer mentions the summed index {index}, "
+                    f"which stands alone on no axis, so its range would be lost. Move the term "
+                    f"without {index} into a statement of its own")
+            number = 1
+            while f"{index}{number}" in self.taken:
+                number += 1
+            renamed[index] = f"{index}{number}"
+            self.taken.add(renamed[index])
+            self.ranges.append(Range(renamed[index], size))
+        loops = tuple(renamed.get(i, i) for i in derived.loops)
+        return Statement(loops, derived.target, derived.op, derived.body)
+

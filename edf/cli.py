@@ -20,7 +20,7 @@ from edf.errors import EdfError
 
 
 def lecture_names() -> list[str]:
-    import lectures
+    from edf import lectures
 
     return sorted(m.name for m in pkgutil.iter_modules(lectures.__path__) if not m.name.startswith("_"))
 
@@ -28,7 +28,7 @@ def lecture_names() -> list[str]:
 def run_lecture(name: str, argv: list[str]) -> dict:
     if name not in lecture_names():
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
-    module = importlib.import_module(f"lectures.{name}")
+    module = importlib.import_module(f"edf.lectures.{name}")
     return module.main(argv)
 
 
@@ -38,7 +38,7 @@ def lecture_notebook(name: str, options: list[str]) -> Path:
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
     rest = options[options.index("--notebook") + 1:]
     path = Path(rest[0]) if rest and not rest[0].startswith("-") else Path(f"{name}.ipynb")
-    import lectures
+    from edf import lectures
 
     report.write_notebook(Path(lectures.__path__[0]) / f"{name}.py", path)
     return path

@@ -82,7 +82,7 @@ def one_thread_at_a_time(method):
     A Program keeps the values of its last forward run for backward, so it is single-threaded
     by contract: a call overlapping another thread's call, or a backward in a thread whose
     forward values were replaced by another thread's forward, raises instead of silently
-    mixing two runs. Give each thread its own Program (``prog.with_backend(prog.backend)``).
+    mixing two runs. Give each thread its own Program (``prog.copy()``).
     """
     name = method.__name__
 
@@ -92,14 +92,14 @@ def one_thread_at_a_time(method):
         if not lock.acquire(blocking=False):
             raise ProgramError(f"{name}() was called while another thread was running this "
                                f"Program; a Program is used by one thread at a time (give each "
-                               f"thread its own: prog.with_backend(prog.backend))")
+                               f"thread its own: prog.copy())")
         try:
             me = threading.current_thread()  # an object: unlike an ident, never reused
             if name == "backward" and self.__dict__.get("_forward_thread", me) is not me:
                 raise ProgramError("backward() needs this thread's forward() values, but another "
                                    "thread ran forward() on this Program since; a Program is used "
                                    "by one thread at a time (give each thread its own: "
-                                   "prog.with_backend(prog.backend))")
+                                   "prog.copy())")
             result = method(self, *args, **kwargs)
             if name == "forward":
                 self._forward_thread = me

@@ -4,7 +4,13 @@
 
 is a ``Statement`` with ``loops=('b', 'x', 'dx', 'i', 'j')``, ``target=Ref('h', ...)``,
 ``op='+='`` and a ``body`` expression tree. Every node is a frozen dataclass: IR values
-compare by value and can key caches. ``edf.notation`` turns text into IR and back.
+compare by value and can key caches. ``edf.notation`` turns text into IR and back (this module
+imports nothing from it: the IR is the bottom layer).
+
+Two declarations complete a program where shapes say too little:
+
+    range px1 = 2, py1 = 2              Range('px1', 2), Range('py1', 2)
+    shape pad1 = x + (0, 2, 2, 0)       Shape('pad1', 'x', (0, 2, 2, 0))
 """
 from __future__ import annotations
 
@@ -91,10 +97,43 @@ class Statement:
         kept = set(ref_indices(self.target))
         return tuple(i for i in self.loops if i not in kept)
 
-    def __str__(self) -> str:
-        from edf.notation import format_statement
 
-        return format_statement(self)
+@dataclass(frozen=True)
+class AxisOf:
+    """The size of one axis of a tensor (``c.shape[0]``), known once the tensor's shape is."""
+
+    tensor: str
+    axis: int
+
+
+@dataclass(frozen=True)
+class Range:
+    """``range wx = 2`` (or ``range i = c.shape[0]``): the size of an index that no tensor
+    determines in some statement, such as a pooling window. It applies program-wide, only
+    where the shapes leave the index open."""
+
+    index: str
+    size: int | AxisOf
+
+
+@dataclass(frozen=True)
+class Shape:
+    """``shape P = L + (0, 4, 4, 0)``: tensor P has the shape of L, each axis grown by the
+    numbers given (none: the same shape). A padded copy is larger than every write to it.
+    ``shape W.grad_b = [x.shape[0]] + W`` puts axes in front (``lead``): one W per example."""
+
+    tensor: str
+    like: str
+    grow: tuple[int, ...] = ()
+    lead: tuple[int | AxisOf, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every tensor whose shape this one's depends on."""
+        return (self.like, *(s.tensor for s in self.lead if isinstance(s, AxisOf)))
+
+
+Declaration = Union[Range, Shape]
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:

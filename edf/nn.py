@@ -129,7 +129,7 @@ def residual(prog: Program, x: str, y: str, indices: str) -> str:
 def pad2d(prog: Program, x: str, padding: int) -> str:
     """A copy of image x[b, x, y, c] with ``padding`` zeros on every side of x and y."""
     padded = prog.fresh("pad")
-    prog.like[padded] = (x, (0, 2 * padding, 2 * padding, 0))
+    prog.append(f"shape {padded} = {x} + (0, {2 * padding}, {2 * padding}, 0)")
     prog.append(f"for b, x, y, c: {padded}[b, x+{padding}, y+{padding}, c] = {x}[b, x, y, c]")
     return padded
 
@@ -154,7 +154,7 @@ def _window(prog: Program, size: int) -> tuple[str, str]:
     while f"px{number}" in prog.ranges:
         number += 1
     wx, wy = f"px{number}", f"py{number}"
-    prog.ranges[wx] = prog.ranges[wy] = size
+    prog.append(f"range {wx} = {size}, {wy} = {size}")
     return wx, wy
 
 

@@ -1,10 +1,20 @@
-"""Einstein loop notation: text -> IR (``parse_statement``) and IR -> text (``format_statement``).
+"""Einstein loop notation: text -> IR (``parse_program``) and IR -> text (``format_program``).
 
+    line      := statement | declaration
     statement := ['for' index {',' index} ':'] target ('=' | '+=' | 'max=') expr
     target    := name ['[' index_expr {',' index_expr} ']']       (a bare name is a 0-d tensor)
     index_expr:= affine (x, x+dx, 2*x+dx-1)  |  name '[' affine {',' affine} ']'  (E[tok[b], d])
     expr      := comparisons of sums of products of powers of atoms; '**' takes a constant
     atom      := number | name ['[' ... ']'] | function '(' expr {',' expr} ')' | '(' expr ')'
+    declaration := 'range' index '=' size {',' index '=' size}     (range px1 = 2, py1 = 2)
+                 | 'shape' name '=' ['[' size {',' size} ']' '+'] name ['+' '(' int {',' int} ')']
+                                            (shape pad1 = x + (0, 2, 2, 0); shape W.grad_b = [x.shape[0]] + W)
+    size      := int | name '.shape[' int ']'                        (range i = c.shape[0])
+
+Declarations say what shapes cannot: the range of an index no tensor determines (a pooling
+window) and the shape of a tensor larger than every write to it (a padded copy), or with axes
+in front of another's (a per-example gradient, one W per example). They hold for
+the whole program, whatever line they are on; printed programs list them first.
 
 The parser is a plain recursive-descent parser: one method per grammar rule. Text never reaches
 ``eval``: names must match a strict pattern and functions must be in ``edf.functions.FUNCTIONS``.
@@ -20,6 +30,10 @@ from edf.ir import (
     COMPARISONS,
     OPS,
     Affine,
+    AxisOf,
+    Declaration,
+    Range,
+    Shape,
     Binary,
     Call,
     Expr,
@@ -78,8 +92,9 @@ def _tokenize(text: str, line: int | None) -> list[_Token]:
 class _Parser:
     """Recursive descent over the tokens of one statement."""
 
-    def __init__(self, text: str, line: int | None):
+    def __init__(self, text: str, line: int | None, ranged: frozenset[str] = frozenset()):
         self.text, self.line = text, line
+        self.ranged = ranged  # indices with a declared range: 'for' may list them unused
         self.tokens = _tokenize(text, line)
         self.i = 0
         self.loop_names: set[str] = set()
@@ -167,8 +182,9 @@ class _Parser:
                     f"{ref.name} is both the target and read in the body; "
                     "write the result to a new tensor", self.positions.get(id(ref), body_pos))
         for index in stmt.loops:
-            if index not in used:
-                raise self.error(f"loop index {index!r} is listed in 'for' but used nowhere",
+            if index not in used and index not in self.ranged:
+                raise self.error(f"loop index {index!r} is listed in 'for' but used nowhere "
+                                 f"(an index that only counts needs `range {index} = ...` first)",
                                  self.loop_positions.get(index, 0))
         if stmt.op == "=":
             # one index per axis (x, x+1, 2*x) keeps the write one-to-one
@@ -183,6 +199,70 @@ class _Parser:
                         f"with '=' every loop index must be the only index of some target axis, "
                         f"so each element is written once; {index!r} is not (use '+=' to sum)",
                         target_pos)
+
+    # -- declarations ------------------------------------------------------------------------
+    def is_declaration(self) -> bool:
+        return (self.tok.kind == "name" and self.tok.text in ("range", "shape")
+                and self.tokens[self.i + 1].kind == "name")
+
+    def declarations(self) -> list[Declaration]:
+        keyword = self.name("'range' or 'shape'").text
+        found = self.range_entries() if keyword == "range" else [self.shape()]
+        if self.tok.kind != "end":
+            raise self.error(f"unexpected {self.tok.text!r} after the declaration")
+        return found
+
+    def range_entries(self) -> list[Range]:
+        entries = []
+        while True:
+            index = self.name("an index name")
+            if not INDEX_NAME.match(index.text):
+                raise self.error(f"index name {index.text!r} may not contain '.'", index.pos)
+            self.expect("=", "'=' after the index")
+            entries.append(Range(index.text, self.size()))
+            if not self.accept(","):
+                return entries
+
+    def size(self) -> int | AxisOf:
+        if self.tok.kind == "number":
+            value = self.integer(self.tok, "a range is a whole number")
+            if value < 1:
+                raise self.error("a range has at least 1 element")
+            return value
+        token = self.name("a size: a whole number or an axis such as c.shape[0]")
+        if not token.text.endswith(".shape") or not self.accept("["):
+            raise self.error("a size is a whole number or an axis such as c.shape[0]", token.pos)
+        axis = self.integer(self.tok, "an axis is a whole number")
+        self.expect("]", "']'")
+        return AxisOf(token.text[:-len(".shape")], axis)
+
+    def shape(self) -> Shape:
+        tensor = self.tensor_name()
+        self.expect("=", "'=' after the tensor")
+        lead: list[int | AxisOf] = []
+        if self.accept("["):  # axes in front: shape W.grad_b = [x.shape[0]] + W
+            lead.append(self.size())
+            while self.accept(","):
+                lead.append(self.size())
+            self.expect("]", "',' or ']'")
+            self.expect("+", "'+' and the tensor whose axes follow, as in [x.shape[0]] + W")
+        like = self.tensor_name()
+        grow: list[int] = []
+        if self.accept("+"):
+            self.expect("(", "'(' and the growth of each axis, as in x + (0, 2, 2, 0)")
+            while True:
+                sign = -1 if self.accept("-") else 1
+                grow.append(sign * self.integer(self.tok, "an axis grows by a whole number"))
+                if not self.accept(","):
+                    break
+            self.expect(")", "',' or ')'")
+        return Shape(tensor, like, tuple(grow), tuple(lead))
+
+    def tensor_name(self) -> str:
+        token = self.name("a tensor name")
+        if not TENSOR_NAME.match(token.text):
+            raise self.error(f"{token.text!r} is not a tensor name", token.pos)
+        return token.text
 
     # -- references and indices ----------------------------------------------------------
     def ref(self, name: _Token, allow_data_index: bool = True) -> Ref:
@@ -247,9 +327,10 @@ class _Parser:
             raise self.error(f"index {token.text!r} is not listed after 'for'", token.pos)
         return token.text
 
-    def integer(self, token: _Token) -> int:
+    def integer(self, token: _Token, what: str = "index expressions take whole-number "
+                                                      "coefficients and offsets") -> int:
         if token.kind != "number" or not token.text.isdigit():
-            raise self.error("index expressions take whole-number coefficients and offsets")
+            raise self.error(what)
         self.i += 1
         return int(token.text)
 
@@ -348,21 +429,34 @@ class _Parser:
         return Call(name.text, tuple(args))
 
 
-def parse_statement(text: str, line: int | None = None) -> Statement:
-    """Parse one statement; raises ``EinsteinSyntaxError`` with a caret at the fault."""
+def parse_statement(text: str, line: int | None = None, ranged: frozenset[str] = frozenset()) -> Statement:
+    """Parse one statement; raises ``EinsteinSyntaxError`` with a caret at the fault.
+    ``ranged`` names indices with a declared range, which ``for`` may list without using."""
     if not isinstance(text, str):
         raise TypeError(f"a statement is text, got {type(text).__name__}")
-    return _Parser(text, line).statement()
+    return _Parser(text, line, frozenset(ranged)).statement()
 
 
-def parse_program(text: str) -> list[Statement]:
-    """Parse one statement per line; blank lines and ``#`` comments are skipped."""
-    statements = []
+def parse_expression(text: str) -> Expr:
+    """Parse a scalar expression (``u * (1 - u)``); its names are tensors, not indices."""
+    parser = _Parser(text, None)
+    expr = parser.expr()
+    if parser.tok.kind != "end":
+        raise parser.error(f"unexpected {parser.tok.text!r} after the expression")
+    return expr
+
+
+def parse_program(text: str) -> list[Statement | Declaration]:
+    """Parse one statement or declaration per line; blank lines and ``#`` comments are skipped."""
+    items: list[Statement | Declaration] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].rstrip()
-        if line.strip():
-            statements.append(parse_statement(line.strip(), line=number))
-    return statements
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        ranged = frozenset(d.index for d in items if isinstance(d, Range))
+        parser = _Parser(line, number, ranged)
+        items += parser.declarations() if parser.is_declaration() else [parser.statement()]
+    return items
 
 
 # -- printing ------------------------------------------------------------------------------
@@ -437,7 +531,25 @@ def format_statement(stmt: Statement, header_width: int = 0) -> str:
     return f"{head}{format_ref(stmt.target)} {stmt.op} {format_expr(stmt.body)}"
 
 
-def format_program(statements: list[Statement]) -> str:
+def format_size(size: int | AxisOf) -> str:
+    return str(size) if isinstance(size, int) else f"{size.tensor}.shape[{size.axis}]"
+
+
+def format_declarations(declarations: list[Declaration]) -> list[str]:
+    """Every range on one ``range`` line, then one ``shape`` line per tensor."""
+    ranges = [d for d in declarations if isinstance(d, Range)]
+    lines = ["range " + ", ".join(f"{d.index} = {format_size(d.size)}" for d in ranges)] if ranges else []
+    for d in declarations:
+        if isinstance(d, Shape):
+            grow = f" + ({', '.join(map(str, d.grow))})" if d.grow else ""
+            lead = f"[{', '.join(map(format_size, d.lead))}] + " if d.lead else ""
+            lines.append(f"shape {d.tensor} = {lead}{d.like}{grow}")
+    return lines
+
+
+def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+    """Declarations first, then the statements with their headers aligned."""
     width = max((len(format_header(s)) for s in statements), default=0)
-    return "\n".join(format_statement(s, width) for s in statements)
+    return "\n".join([*format_declarations(list(declarations)),
+                      *(format_statement(s, width) for s in statements)])
 

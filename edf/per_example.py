@@ -43,9 +43,8 @@ import numpy as np
 
 from edf.autodiff import mul, power
 from edf.errors import EdfError, ProgramError
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, statement_refs
+from edf.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, statement_refs
 from edf.notation import format_affine, format_program, format_statement
-from edf.ranges import Batched
 
 CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
 UNREACHED = "no per-example statements"
@@ -230,11 +229,11 @@ def _with_batch(expr: Expr, batched: Mapping[str, str], batch: str) -> Expr:
     return expr
 
 
-def _carrier(stmt: Statement, batch: str) -> tuple[str, int]:
-    """A tensor the statement reads with the batch index alone on an axis: its size is B."""
+def _carrier(stmt: Statement, batch: str) -> AxisOf:
+    """An axis the statement reads with the batch index alone on it: its size is B."""
     for ref in statement_refs(stmt):
         if ref is not stmt.target and _lone(batch) in ref.index:
-            return ref.name, ref.index.index(_lone(batch))
+            return AxisOf(ref.name, ref.index.index(_lone(batch)))
     raise ProgramError(f"`{format_statement(stmt)}` reads no tensor with the batch index {batch}")
 
 
@@ -274,7 +273,7 @@ def derive(prog, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] 
     outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (prog.output,))
     wrt = tuple(prog.float_inputs if wrt is None else wrt)
     cache = _CACHE.setdefault(prog, {})
-    key = (len(prog.statements), repr(prog.like), repr(prog.ranges), outputs, wrt, batch, materialise)
+    key = (len(prog.statements), tuple(prog.declarations), outputs, wrt, batch, materialise)
     if key not in cache:
         cache[key] = _derive(prog, outputs, wrt, batch, materialise)
     return cache[key]
@@ -284,21 +283,19 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
-    from edf.program import Program
-
     gradient = prog.gradient_program(outputs, wrt)
     tag = gradient.tag
     axes = batch_axes(prog.statements, batch)
     _check_independent(prog.statements, batch, axes, outputs)
     per_statement = _batched_statements(gradient.statements, tag, axes, outputs, batch)
-    like = dict(prog.like)
-    like.update({per.target.name: Batched(original.target.name[: -len(tag)], *_carrier(per, batch))
-                 for original, per, _ in per_statement})
+    # per-example gradients are shaped [B, *A.shape]: ``shape W.grad_b = [x.shape[0]] + W``
+    shapes = [Shape(per.target.name, original.target.name[: -len(tag)], (), (_carrier(per, batch),))
+              for original, per, _ in per_statement]
 
     choices: dict[str, Choice] = {}
     squares = _Squares({r.name: len(r.index) for s in gradient.statements for r in statement_refs(s)})
     for param in (n for n in wrt if n not in axes):
-        like[param + tag + "_sq"] = param
+        shapes.append(Shape(param + tag + "_sq", param))
         mine = [item for item in per_statement if item[0].target.name == param + tag]
         choices[param] = _choose(param, tag, mine, batch, materialise, squares)
 
@@ -313,8 +310,8 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
                 shared.insert(0, per)
     statements = [*gradient.statements, *shared, *squares.statements.values(),
                   *(s for c in choices.values() for s in c.statements)]
-    program = Program(statements, backend=gradient.backend, check_finite=gradient.check_finite,
-                      ranges=prog.ranges, like=like)
+    used = {r.name for stmt in statements for r in statement_refs(stmt)}
+    program = gradient.copy([*gradient.declarations, *(d for d in shapes if d.tensor in used), *statements])
     program.seeds, program.tag = gradient.seeds, tag
     reached = [c.parameter for c in choices.values() if c.method != UNREACHED]  # others: left out
     results = [p + tag + "_sq" for p in reached] + ([p + tag + "_b" for p in reached] if materialise else [])

@@ -12,6 +12,16 @@ Tensors read but never assigned are the *inputs*. Tensors used inside an index
 (``tok`` in ``E[tok[b, t], d]``) hold integers and get no gradient. Every other tensor is
 floating point and starts at zero (``max=`` targets at -inf) each time the program runs.
 
+Declarations complete the text where shapes say too little (see ``edf.notation``)::
+
+    range px1 = 2, py1 = 2                 # a 2x2 pooling window: no tensor has that size
+    shape pad1 = x + (0, 2, 2, 0)           # a padded copy: larger than every write to it
+
+so ``Program(prog.source())`` is always the same program. The class reads in four parts:
+build (``append``: statements and declarations, checked as they come), check (what the program
+reads and defines; ``layout``), plan (per input signature: shapes, kernels, the compiled plan)
+and run (``forward``, ``backward``). Deriving the backward program is ``edf.autodiff``'s job.
+
 The rules that make backprop a simple reverse pass:
 - a tensor is assigned either once with ``=``, or by any number of ``+=`` statements, or by any
   number of ``max=`` statements, never a mix;
@@ -21,19 +31,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf.autodiff import backward_statements
+from edf import autodiff
 from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
 from edf.guards import as_number_array, check_memory, one_thread_at_a_time
-from edf.ir import Affine, Ref, Statement, index_refs, statement_refs, value_refs
+from edf.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
-from edf.ranges import Layout, gradient_of, infer_layout, like_source
-from kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
-from kernels.plan import Plan, compile_plan
+from edf.ranges import Layout, gradient_of, infer_layout
+from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
+from edf.kernels.plan import Plan, compile_plan
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -62,13 +73,11 @@ class _Plan:
 class Program:
     """An ordered list of statements with forward execution and reverse-mode backprop.
 
-    ``source`` is text (one statement per line) or Statements. ``backend`` picks the kernel
-    target (default: ``$EDF_BACKEND`` or ``"numpy"``). ``check_finite`` raises
-    ``NonFiniteError`` naming the first statement that produces inf or NaN (default:
-    ``$EDF_CHECK_FINITE``). ``ranges`` gives sizes of indices no tensor determines; ``like`` maps a
-    tensor to another whose shape it has (``{"S": "W"}``), possibly grown (a padded copy:
-    ``{"P": ("L", (0, 2, 2, 0))}``); a gradient needs no entry: ``W.grad`` (``.grad2``,
-    ``.seed``) is shaped like ``W`` unless ``like`` says otherwise.
+    ``source`` is text (one statement or declaration per line) or IR (Statements, Ranges,
+    Shapes). ``backend`` picks the kernel target (default: ``$EDF_BACKEND`` or ``"numpy"``).
+    ``check_finite`` raises ``NonFiniteError`` naming the first statement that produces inf or
+    NaN (default: ``$EDF_CHECK_FINITE``). A gradient needs no ``shape`` declaration: ``W.grad``
+    (``.grad2``, ``.seed``) is shaped like ``W`` unless one says otherwise.
 
     Components (``edf.nn``) build programs from Python: ``fresh`` names new tensors, ``bind``
     names a Parameter (the same object always gets the same name, so sharing a package shares
@@ -79,17 +88,16 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    def __init__(self, source: str | Iterable[Statement] = "", *, backend: str | None = None,
-                 check_finite: bool | None = None, ranges: Mapping[str, int] | None = None,
-                 like: Mapping[str, str] | None = None):
+    def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
+                 backend: str | None = None, check_finite: bool | None = None):
         requested = backend or default_backend()
         if requested not in available_targets():
             raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
         self.backend = resolve_target(requested)
         self.check_finite = _flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
-        self.ranges = dict(ranges or {})
-        self.like = dict(like or {})
+        self._ranges: dict[str, int | AxisOf] = {}  # declarations, changed only through append
+        self._shapes: dict[str, Shape] = {}
         self.statements: list[Statement] = []
         self.parameters: dict = {}  # input name -> edf.Parameter, bound or given to forward()
         self.feeds: dict = {}  # input name -> make(shape, training): inputs the program makes
@@ -100,23 +108,27 @@ class Program:
         self._ranks: dict[str, int] = {}
         self._index_tensors: set[str] = set()
         self._value_tensors: set[str] = set()
-        self._plans: dict = {}
-        self._implied_like: dict | None = None  # what gradient names say (see _shape_links)
+        self._plans: dict = {}  # per input signature; cleared by every change to the program
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
         self.extend(source)
 
-    # -- building ------------------------------------------------------------------------
-    def extend(self, source: str | Iterable[Statement]) -> "Program":
-        statements = parse_program(source) if isinstance(source, str) else list(source)
-        for stmt in statements:
-            self.append(stmt)
+    # -- build -----------------------------------------------------------------------------
+    def extend(self, source: str | Iterable[Statement | Declaration]) -> "Program":
+        items = parse_program(source) if isinstance(source, str) else list(source)
+        for item in items:
+            self.append(item)
         return self
 
-    def append(self, statement: str | Statement) -> "Program":
-        """Add statements (text or IR) at the end, checking the program rules above."""
+    def append(self, statement: str | Statement | Declaration) -> "Program":
+        """Add statements or declarations (text or IR) at the end, checking the program rules
+        above. This is the one way a program changes: it drops plans made for the old one."""
         if isinstance(statement, str):
             return self.extend(statement)
+        self._plans.clear()
+        self._gradient_programs.clear()
+        if isinstance(statement, (Range, Shape)):
+            return self._declare(statement)
         number = len(self.statements) + 1
         where = f"statement {number} `{format_statement(statement)}`"
         name = statement.target.name
@@ -127,6 +139,10 @@ class Program:
                 raise ShapeError(f"{ref.name} is used with {rank} indices earlier but with "
                                  f"{len(ref.index)} in {where}")
             ranks[ref.name] = rank
+        for index in autodiff.unused_loops(statement):
+            if index not in self._ranges:
+                raise ProgramError(f"loop index {index!r} of {where} is used nowhere and has no "
+                                   f"declared range: declare it first (`range {index} = N`)")
         values = {ref.name for ref in value_refs(statement.body)} | {name}
         indices = {inner.name for ref in statement_refs(statement) for inner in index_refs(ref)}
         for tensor in (values & self._index_tensors) | (indices & (self._value_tensors | values)):
@@ -153,9 +169,14 @@ class Program:
         self._index_tensors |= indices
         self._value_tensors |= values
         self.statements.append(statement)
-        self._implied_like = None
-        self._plans.clear()
-        self._gradient_programs.clear()
+        return self
+
+    def _declare(self, declaration: Declaration) -> "Program":
+        """A later declaration of the same index or tensor replaces the earlier one."""
+        if isinstance(declaration, Range):
+            self._ranges[declaration.index] = declaration.size
+        else:
+            self._shapes[declaration.tensor] = declaration
         return self
 
     # -- building from Python (components) ----------------------------------------------------
@@ -183,27 +204,50 @@ class Program:
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
-    def with_backend(self, backend: str) -> "Program":
-        """The same program (statements, declared ranges and shapes, bound parameters and fed
-        inputs) on another backend."""
-        copy = Program(self.statements, backend=backend, check_finite=self.check_finite,
-                       ranges=self.ranges, like=self.like)
+    def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
+             backend: str | None = None) -> "Program":
+        """A new Program with this one's settings (backend, finite checks, training), bound
+        parameters and fed inputs; its text is ``source`` (default: this program's)."""
+        text = [*self.declarations, *self.statements] if source is None else source
+        copy = Program(text, backend=backend or self.backend, check_finite=self.check_finite)
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy
 
-    def feed(self, name: str, like, make) -> None:
+    def with_backend(self, backend: str) -> "Program":
+        """The same program on another backend (a copy)."""
+        return self.copy(backend=backend)
+
+    def feed(self, name: str, like: str, make) -> None:
         """Declare ``name`` an input the program makes itself: ``make(shape, training)`` is
         called at each forward (unless a value is given) with the shape of ``like``."""
         self.feeds[name] = make
-        self.like[name] = like
-        self._plans.clear()
+        self.append(Shape(name, like))
 
     @property
     def xp(self):
         """The array library tensors live in for this backend: numpy, or CuPy on a GPU."""
         return array_module(self.backend)
 
-    # -- what the program reads and defines -----------------------------------------------
+    # -- check: what the program reads and defines -----------------------------------------
+    @property
+    def declarations(self) -> list[Declaration]:
+        """The program's ``range`` and ``shape`` declarations (change them with ``append``)."""
+        return [*(Range(i, n) for i, n in self._ranges.items()), *self._shapes.values()]
+
+    @property
+    def ranges(self) -> Mapping[str, int | AxisOf]:
+        """Declared ranges, read-only: ``prog.append("range w = 3")`` changes one."""
+        return MappingProxyType(self._ranges)
+
+    @property
+    def tensors(self) -> list[str]:
+        """Every tensor the program reads or assigns."""
+        return list(dict.fromkeys([*self._first_read, *self._assigned]))
+
+    def rank(self, name: str) -> int:
+        """How many indices ``name`` takes."""
+        return self._ranks[name]
+
     @property
     def defined(self) -> list[str]:
         """Tensors assigned by the program, in order of first assignment."""
@@ -211,8 +255,11 @@ class Program:
 
     @property
     def inputs(self) -> list[str]:
-        """Tensors read but never assigned, in order of first use."""
-        return [n for n in self._first_read if n not in self._assigned]
+        """Tensors read but never assigned, in order of first use, then those only declarations
+        name (``range i = c.shape[0]``, ``shape E.grad = E``: needed for their shapes)."""
+        sized = [*(s.tensor for s in self._ranges.values() if isinstance(s, AxisOf)),
+                 *(t for s in self._shapes.values() for t in s.sources)]
+        return [n for n in dict.fromkeys([*self._first_read, *sized]) if n not in self._assigned]
 
     @property
     def float_inputs(self) -> list[str]:
@@ -232,8 +279,9 @@ class Program:
         return self.statements[-1].target.name
 
     def source(self) -> str:
-        """The program in the notation, headers aligned."""
-        return format_program(self.statements)
+        """The program in the notation: declarations, then statements with headers aligned.
+        ``Program(prog.source())`` is the same program."""
+        return format_program(self.statements, self.declarations)
 
     def __str__(self) -> str:
         return self.source()
@@ -241,14 +289,11 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({len(self.statements)} statements, backend={self.backend!r})"
 
-    # -- shapes --------------------------------------------------------------------------
-    def _shape_links(self) -> dict:
-        """``like`` plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
-        if self._implied_like is None:
-            names = self._first_read.keys() | self._assigned.keys()
-            self._implied_like = {n: gradient_of(n) for n in names if gradient_of(n)}
-        return {**self._implied_like, **self.like}
-
+    # -- check: shapes ---------------------------------------------------------------------
+    def _shape_links(self) -> dict[str, Shape]:
+        """``shape`` declarations plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
+        implied = {n: Shape(n, gradient_of(n)) for n in self.tensors if gradient_of(n)}
+        return {**implied, **self._shapes}
 
     def layout(self, **shapes) -> Layout:
         """Ranges of every index and shapes of every tensor, given input shapes (or arrays).
@@ -256,9 +301,94 @@ class Program:
         ``print(prog.layout(x=(64, 10), W=(10, 5)))`` shows where each range came from.
         """
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
-        return infer_layout(self.statements, given, self._shape_links(), self.ranges)
+        return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    # -- forward -------------------------------------------------------------------------
+    # -- plan: per input signature, shapes, kernels and the compiled plan --------------------
+    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
+        """The plan's generated function returning ``results`` (made on first use)."""
+        key = (frozenset(self.defined if results is None else results), self.check_finite)
+        if key not in plan.compiled:
+            inputs = [n for n in plan.dtypes if n not in self._assigned]
+            title = (f"{self!r}, compiled for "
+                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
+            plan.compiled[key] = compile_plan(
+                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
+                [n for n in self.defined if n in key[0]],
+                {n: initial for n, _, initial in plan.allocations},
+                self._check_statement if self.check_finite else None)
+            if _flag("EDF_DEBUG"):
+                print(plan.compiled[key].source)
+        return plan.compiled[key]
+
+    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
+        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
+                               *(t for s in self._shape_links().values() for t in s.sources if t in env)])
+        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
+        return plan
+
+    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
+        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
+        floats = [signature[n][1] for n in self.float_inputs if n in signature]
+        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
+                              self._shape_links(), self._ranges)
+        dtypes = {n: d for n, (_, d) in signature.items()}
+        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
+        kernels, checks = [], []
+        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
+            names = {ref.name for ref in statement_refs(stmt)}
+            kernels.append(compile_statement(
+                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
+                {n: dtypes[n] for n in names}, self.backend))
+            for ref in statement_refs(stmt):
+                for axis, entry in enumerate(ref.index):
+                    if isinstance(entry, Ref):
+                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
+        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
+        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
+        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
+        plan = _Plan(layout, kernels, allocations, checks, dtype,
+                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
+        if _flag("EDF_DEBUG"):
+            print(self._describe_plan(plan))
+        return plan
+
+    def _describe_plan(self, plan: _Plan) -> str:
+        parts = [f"edf: {self!r}", str(plan.layout)]
+        shown = set()
+        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
+            shown.add(kernel.describe())
+            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
+        if plans_for(self.backend):
+            compiled = self._compiled(plan)
+            parts.append("--- the whole program as one function (what forward() runs):")
+            parts.append(compiled.source)
+            for name, source in compiled.kernels.items():  # fused kernels, and set-not-add twins
+                if source not in shown:
+                    parts.append(f"--- {name}, a kernel it calls:\n{source}")
+        return "\n".join(parts)
+
+    def kernel_sources(self, **shapes) -> str:
+        """The inferred layout and, for every statement, its lowered loop nest and the kernel
+        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
+
+        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
+        say otherwise, index tensors as int64."""
+        signature = {}
+        for name in [n for n in self.inputs if n not in self.feeds] + \
+                [t for s in self._shape_links().values() for t in s.sources if t in shapes]:
+            if name not in shapes:
+                raise EdfError(f"kernel_sources needs the shape of {name}")
+            given = shapes[name]
+            default = np.int64 if name in self._index_tensors else np.float64
+            signature[name] = (tuple(getattr(given, "shape", given)),
+                               np.dtype(getattr(given, "dtype", default)))
+        return self._describe_plan(self._make_plan(signature))
+
+    # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
     def forward(self, **inputs) -> dict[str, np.ndarray]:
         """Run every statement in order; returns every tensor (inputs and defined) by name.
@@ -278,7 +408,7 @@ class Program:
                 op, number = self._assigned[name]
                 raise ProgramError(f"{name} is computed by statement {number}; it cannot also be "
                                    f"given as an input")
-            if name not in self._first_read:
+            if name not in self.inputs:
                 raise EdfError(f"unknown input {name!r}; the program's inputs are: "
                                f"{', '.join(self.inputs) or '(none)'}")
         missing = [n for n in self.inputs if n not in inputs and n not in self.parameters
@@ -351,84 +481,6 @@ class Program:
         stmt = self.statements[number - 1]
         self._require_finite(array, f"statement {number} `{format_statement(stmt)}`")
 
-    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
-        """The plan's generated function returning ``results`` (made on first use)."""
-        key = (frozenset(self.defined if results is None else results), self.check_finite)
-        if key not in plan.compiled:
-            inputs = [n for n in plan.dtypes if n not in self._assigned]
-            title = (f"{self!r}, compiled for "
-                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
-            plan.compiled[key] = compile_plan(
-                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
-                [n for n in self.defined if n in key[0]],
-                {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None)
-            if _flag("EDF_DEBUG"):
-                print(plan.compiled[key].source)
-        return plan.compiled[key]
-
-    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
-                               *(s for s in map(like_source, self._shape_links().values()) if s in env)])
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
-        return plan
-
-    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
-        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
-        floats = [signature[n][1] for n in self.float_inputs if n in signature]
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
-                              self._shape_links(), self.ranges)
-        dtypes = {n: d for n, (_, d) in signature.items()}
-        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
-        kernels, checks = [], []
-        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
-            names = {ref.name for ref in statement_refs(stmt)}
-            kernels.append(compile_statement(
-                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
-                {n: dtypes[n] for n in names}, self.backend))
-            for ref in statement_refs(stmt):
-                for axis, entry in enumerate(ref.index):
-                    if isinstance(entry, Ref):
-                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
-        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
-        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
-        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
-        plan = _Plan(layout, kernels, allocations, checks, dtype,
-                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
-        if _flag("EDF_DEBUG"):
-            print(self._describe_plan(plan))
-        return plan
-
-    def _describe_plan(self, plan: _Plan) -> str:
-        parts = [f"edf: {self!r}", str(plan.layout)]
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
-        if plans_for(self.backend):
-            parts.append("--- the whole program as one function (what forward() runs):")
-            parts.append(self._compiled(plan).source)
-        return "\n".join(parts)
-
-    def kernel_sources(self, **shapes) -> str:
-        """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
-
-        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
-        say otherwise, index tensors as int64."""
-        signature = {}
-        for name in [n for n in self.inputs if n not in self.feeds] + \
-                [s for s in map(like_source, self._shape_links().values()) if s in shapes]:
-            if name not in shapes:
-                raise EdfError(f"kernel_sources needs the shape of {name}")
-            given = shapes[name]
-            default = np.int64 if name in self._index_tensors else np.float64
-            signature[name] = (tuple(getattr(given, "shape", given)),
-                               np.dtype(getattr(given, "dtype", default)))
-        return self._describe_plan(self._make_plan(signature))
-
     def _require_finite(self, array, where: str) -> None:
         finite = self.xp.isfinite(array)
         if not bool(finite.all()):
@@ -436,75 +488,16 @@ class Program:
             raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
                                  f"the first is {float(array[position])} at index {list(position)}")
 
-    # -- backward ------------------------------------------------------------------------
-    def gradient_tag(self) -> str:
-        """The suffix naming gradients: ``.grad``, or ``.grad2``... if the program already has
-        gradients in it (a program containing a backward pass, differentiated again)."""
-        names = set(self._first_read) | set(self._assigned)
-        level = 1
-        while True:
-            tag = ".grad" if level == 1 else f".grad{level}"
-            if not any(n + tag in names or n + tag.replace("grad", "seed") in names for n in names):
-                return tag
-            level += 1
-
+    # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
-        """The backward pass as a Program in the notation (cached).
-
-        Its inputs are the forward tensors it reads and the seeds ``Y.grad`` of the outputs
-        (``Y.seed`` for an output that other statements also read, whose gradient is then
-        ``Y.seed`` plus what flows back into it); it defines ``A.grad`` for every tensor ``A`` on
-        a path from an input in ``wrt`` (default: all floating-point inputs) to an output.
-        """
+        """The backward pass as a Program in the notation (``edf.autodiff.backward_program``,
+        cached until the program changes)."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
-        wrt = tuple(self.float_inputs if wrt is None else wrt)
-        for name in outputs:
-            if name not in self._assigned and name not in self._first_read:
-                raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                               f"{', '.join(self.defined)}")
-        for name in wrt:
-            if name not in self.float_inputs:
-                raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
-                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
-        key = (outputs, wrt)
+        key = (outputs, None if wrt is None else tuple(wrt))
         if key not in self._gradient_programs:
-            self._gradient_programs[key] = self._derive(outputs, wrt)
+            self._gradient_programs[key] = autodiff.backward_program(self, outputs, wrt)
         return self._gradient_programs[key]
-
-    def _derive(self, outputs: tuple[str, ...], wrt: tuple[str, ...]) -> "Program":
-        tag = self.gradient_tag()
-        grad = lambda name: name + tag  # noqa: E731
-        upstream = set(outputs)  # tensors some output depends on
-        for stmt in reversed(self.statements):
-            if stmt.target.name in upstream:
-                upstream |= {ref.name for ref in value_refs(stmt.body)}
-        active = set(wrt)  # tensors that depend on something in wrt
-        for stmt in self.statements:
-            if any(ref.name in active for ref in value_refs(stmt.body)):
-                active.add(stmt.target.name)
-        needed = upstream & active
-        statements, seeds = [], {}
-        for name in outputs:
-            seeds[name] = grad(name)
-            if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
-                   for stmt in self.statements):
-                seeds[name] = name + tag.replace("grad", "seed")
-                indices = tuple(f"i{k}" for k in range(self._ranks[name]))
-                index = tuple(Affine(((i, 1),)) for i in indices)
-                statements.append(Statement(indices, Ref(grad(name), index), "+=",
-                                            Ref(seeds[name], index)))
-        flowing = {grad(name) for name in outputs}  # gradients some statement has assigned
-        for stmt in reversed(self.statements):
-            # skip tensors no gradient reached (only through comparisons, say): theirs is zero
-            if stmt.target.name in needed and grad(stmt.target.name) in flowing:
-                derived = backward_statements(stmt, grad, needed.__contains__)
-                flowing |= {d.target.name for d in derived}
-                statements += derived
-        program = Program(statements, backend=self.backend, check_finite=self.check_finite,
-                          ranges=self.ranges, like=self.like)
-        program.seeds, program.tag = seeds, tag
-        return program
 
     @one_thread_at_a_time
     def backward(self, seeds: str | Mapping[str, np.ndarray] | None = None,
@@ -579,8 +572,4 @@ class Program:
         that can be differentiated again: grad of grad, as a gradient penalty needs.
         """
         gradient = self.gradient_program(outputs, wrt)
-        combined = Program([*self.statements, *gradient.statements], backend=self.backend,
-                           check_finite=self.check_finite, ranges=self.ranges,
-                           like=self.like)
-        combined.parameters, combined.feeds = dict(self.parameters), dict(self.feeds)
-        return combined
+        return self.copy([*gradient.declarations, *self.statements, *gradient.statements])

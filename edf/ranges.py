@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from edf.errors import ShapeError
-from edf.ir import Affine, Ref, Statement, statement_refs
-from edf.notation import format_affine, format_program, format_statement
+from edf.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
+from edf.notation import format_affine, format_program, format_size, format_statement
 
 
 def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
@@ -74,8 +74,20 @@ def _check_rank(ref: Ref, shapes: Mapping[str, tuple[int, ...]], where: str) -> 
                          f"{len(ref.index)} in {where}")
 
 
+def declared_size(size: int | AxisOf, shapes: Mapping[str, tuple[int, ...]], index: str) -> int:
+    """A declared range's size: a number, or an axis of a tensor whose shape is known by now."""
+    if isinstance(size, int):
+        return size
+    shape = shapes.get(size.tensor)
+    if shape is None or size.axis >= len(shape):
+        known = "its shape is not known" if shape is None else f"it has shape {shape}"
+        raise ShapeError(f"range {index} = {format_size(size)} cannot be used: {known}")
+    return shape[size.axis]
+
+
 def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
-                 declared: Mapping[str, int] | None = None, number: int | None = None) -> StatementLayout:
+                 declared: Mapping[str, int | AxisOf] | None = None,
+                 number: int | None = None) -> StatementLayout:
     """Infer the range of every loop index of ``stmt`` from the known ``shapes``."""
     where = _where(stmt, number)
     ranges: dict[str, int] = {}
@@ -121,14 +133,15 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             progress |= settle(name, reach + 1, f"{text} within {ref.name} axis {axis}")
         if not progress and declared:  # the shapes say no more: declared sizes (a pooling window)
             stalled = [i for i in stmt.loops if i not in ranges and i in declared]
-            progress = any([settle(i, int(declared[i]), "declared ranges") for i in stalled])
+            progress = any([settle(i, declared_size(declared[i], shapes, i),
+                                   f"range {i} = {format_size(declared[i])}") for i in stalled])
 
     for index in stmt.loops:
         if index not in ranges:
             raise ShapeError(
                     f"cannot infer the range of index {index!r} in {where}: it stands on no axis of "
                     f"a tensor whose shape is known. Use it on an axis of an input, or declare it "
-                    f"with Program(..., ranges={{{index!r}: N}})")
+                    f"in the program: `range {index} = N`")
 
     for ref, axis, expr, size in known:  # every access of a known tensor stays in bounds
         lo, hi = affine_bounds(expr, ranges)
@@ -154,23 +167,6 @@ def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None 
     return tuple(shape)
 
 
-@dataclass(frozen=True)
-class Batched:
-    """A ``like`` entry: the shape of ``tensor`` with one axis in front, as long as axis ``axis``
-    of ``batch_of``. A per-example gradient ``W.grad_b`` is ``[B, *W.shape]`` (``edf.per_example``)."""
-
-    tensor: str
-    batch_of: str
-    axis: int = 0
-
-
-def like_source(entry) -> str:
-    """The tensor a ``like`` entry refers to: ``"W"``, ``("L", (0, 2, 2, 0))`` or ``Batched("W", ...)``."""
-    if isinstance(entry, Batched):
-        return entry.tensor
-    return entry if isinstance(entry, str) else entry[0]
-
-
 _GRADIENT_NAME = re.compile(r"^(?P<tensor>.+)\.(grad|seed)\d*$")
 
 
@@ -182,26 +178,26 @@ def gradient_of(name: str) -> str | None:
     return match["tensor"] if match else None
 
 
-def like_shape(entry, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
-    """The shape a ``like`` entry gives: the source's shape, grown by the sizes given."""
-    if isinstance(entry, str):
-        return shapes[entry]
-    if isinstance(entry, Batched):
-        return (shapes[entry.batch_of][entry.axis], *shapes[entry.tensor])
-    source, grow = entry
-    if len(grow) != len(shapes[source]):
-        raise ShapeError(f"like ({source!r}, {tuple(grow)}) grows {len(grow)} axes, but {source} "
-                         f"has shape {shapes[source]}")
-    return tuple(n + g for n, g in zip(shapes[source], grow))
+def grown_shape(decl: Shape, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape a ``shape`` declaration gives: the axes in front, then its source's shape grown
+    by the sizes given."""
+    source = shapes[decl.like]
+    lead = tuple(declared_size(size, shapes, f"{decl.tensor} axis {k}") for k, size in enumerate(decl.lead))
+    if not decl.grow:
+        return lead + source
+    if len(decl.grow) != len(source):
+        raise ShapeError(f"`shape {decl.tensor} = {decl.like} + {decl.grow}` grows {len(decl.grow)} "
+                         f"axes, but {decl.like} has shape {source}")
+    return lead + tuple(n + g for n, g in zip(source, decl.grow))
 
 
 def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tuple[int, ...]],
-                 like: Mapping | None = None,
-                 declared: Mapping[str, int] | None = None) -> Layout:
+                 like: Mapping[str, Shape] | None = None,
+                 declared: Mapping[str, int | AxisOf] | None = None) -> Layout:
     """Ranges of every statement and shapes of every tensor, given the inputs' shapes.
 
-    ``like`` maps a tensor to one whose shape it shares (a gradient has the shape of its
-    tensor: ``{"W.grad": "W"}``), possibly grown (a padded copy: ``{"P": ("L", (0, 2, 2, 0))}``);
+    ``like`` maps a tensor to its ``shape`` declaration (a gradient has the shape of its
+    tensor: ``Shape("W.grad", "W")``; a padded copy ``Shape("P", "L", (0, 2, 2, 0))``);
     ``declared`` gives ranges of indices no tensor determines.
     """
     like = like or {}
@@ -210,10 +206,8 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
         for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
-            entry = like.get(ref.name)
-            if ref.name not in shapes and entry is not None and like_source(entry) in shapes \
-                    and getattr(entry, "batch_of", like_source(entry)) in shapes:
-                shapes[ref.name] = like_shape(like[ref.name], shapes)
+            if ref.name not in shapes and ref.name in like and all(s in shapes for s in like[ref.name].sources):
+                shapes[ref.name] = grown_shape(like[ref.name], shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)
         if name not in shapes:
             shapes[name] = target_shape(stmt, statement_layout.ranges, number)

@@ -2,7 +2,8 @@
 
 ``write_arrays`` writes to a temporary file in the target's folder, flushes and fsyncs it, then
 renames it over the target (a rename within one folder is atomic): a save that fails part-way
-(disk full, a killed process) leaves the previous file as it was. The file is written at exactly
+(disk full, a killed process) leaves the previous file as it was. A killed save's temporary
+file is removed by a later save to the same path, once it is an hour old. The file is written at exactly
 the path given (``np.savez`` alone would append ``.npz``), so the same path saves and loads.
 
 ``read_arrays`` reads every array before returning, so a truncated or corrupt file fails here,
@@ -45,6 +46,21 @@ def write_arrays(path, arrays: Mapping[str, np.ndarray]) -> None:
                            f"unchanged)") from error
         raise
     _sync_folder(folder)
+    _remove_abandoned_temporaries(path)
+
+
+ABANDONED_AFTER = 3600.0  # seconds: a temporary file this old belongs to a save that died
+
+
+def _remove_abandoned_temporaries(path: Path) -> None:
+    """Delete the temporary files of earlier saves to ``path`` that were killed before their
+    rename. Only old ones: a younger one may be another process's save still in flight."""
+    import time
+
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete
+            if time.time() - stale.stat().st_mtime > ABANDONED_AFTER:
+                stale.unlink()
 
 
 def _sync_folder(folder: Path) -> None:

@@ -270,7 +270,47 @@ class _ProgramBuilder:
         out = dims + ("e",)
         self.emit(out, self.fresh("t"), out, "=", f"{table}[{self.ref(tokens, dims)}, e]")
 
-    KINDS = ("contraction", "elementwise", "reduction", "window", "softmax", "lookup")
+    def pool(self) -> None:
+        """Pooling over a window no tensor has the size of: its range is declared."""
+        along = self.draw(st.sampled_from(sorted(self.sizes)))
+        batch = self.dims(0, 1, avoid=(along,))
+        width, stride = self.draw(st.integers(1, 3)), self.draw(st.sampled_from([1, 2]))
+        extent = stride * (self.sizes[along] - 1) + width
+        signal = self.new_input(batch + (along,), tuple(self.sizes[d] for d in batch) + (extent,))
+        self.tensors.pop(signal)
+        window = self.fresh("p")
+        self.lines.append(f"range {window} = {width}")
+        out = batch + (along,)
+        position = f"{along}+{window}" if stride == 1 else f"{stride}*{along}+{window}"
+        self.emit(out + (window,), self.fresh("t"), out, self.draw(st.sampled_from(["max=", "+="])),
+                  f"{signal}[{', '.join(batch + (position,))}]")
+
+    def pad(self) -> None:
+        """A zero-padded copy (its shape declared, grown) read by a 'same' window."""
+        dims = self.dims(1, 2)
+        along, padding = dims[-1], self.draw(st.integers(1, 2))
+        source = self.operand(dims, exact=True)
+        padded = self.fresh("pad")
+        self.lines.append(f"shape {padded} = {source.split('[')[0]} + "
+                          f"({', '.join('0' if d != along else str(2 * padding) for d in dims)})")
+        shifted = tuple(d if d != along else f"{d}+{padding}" for d in dims)
+        self.lines.append(f"for {', '.join(dims)}: {padded}[{', '.join(shifted)}] = {source}")
+        kernel = self.new_input(("w",), (2 * padding + 1,))
+        self.tensors.pop(kernel)
+        read = tuple(d if d != along else f"{d}+w" for d in dims)
+        self.emit(dims + ("w",), self.fresh("t"), dims, "+=",
+                  f"{padded}[{', '.join(read)}] * {kernel}[w]")
+
+    def counted(self) -> None:
+        """A term that does not mention a summed index: summing over it counts its range."""
+        dims = self.dims(1, 2)
+        summed = self.dims(1, 1, avoid=dims)
+        loops = tuple(d for d in self.sizes if d in dims + summed)
+        body = f"{self.operand(dims, exact=True)} + {self.operand(summed, exact=True)}"
+        self.emit(loops, self.target(dims), dims, "+=", body)
+
+    KINDS = ("contraction", "elementwise", "reduction", "window", "softmax", "lookup",
+             "pool", "pad", "counted")
 
 
 if st is not None:

@@ -101,11 +101,9 @@ class History:
         return self.metrics[name][-1][1]
 
     def plot(self, path, title: str = "") -> None:
-        import matplotlib
+        from edf.report import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()  # Agg in a script, and inline figures left alone in a notebook
         fig, axes = plt.subplots(1, len(self.metrics), figsize=(4.5 * len(self.metrics), 3.5))
         for ax, (name, points) in zip(np.atleast_1d(axes), self.metrics.items()):
             ax.plot(*zip(*points))
@@ -145,10 +143,10 @@ def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], I
             if not math.isfinite(value):
                 _locate_non_finite(prog, inputs, loss, value, step)
             if per_example is None:
-                prog.backward(loss)
+                prog.backward(loss, wrt=list(prog.parameters))  # only what the optimizer trains
                 optimizer.step()
             else:
-                prog.backward(loss, per_example=per_example)
+                prog.backward(loss, wrt=list(prog.parameters), per_example=per_example)
                 optimizer.step(batch_size=len(batch))
             total, count, step = total + value, count + len(batch), step + 1
         history.add(step, loss=total / max(count, 1))
@@ -162,7 +160,7 @@ def _locate_non_finite(prog, inputs: dict, loss: str, value: float, step: int) -
     checking, prog.check_finite = prog.check_finite, True
     try:
         prog.forward(**inputs)
-        prog.backward(loss)
+        prog.backward(loss, wrt=list(prog.parameters))
     except NonFiniteError as error:
         raise NonFiniteError(f"training step {step}: the loss became {value}; {error}") from None
     finally:

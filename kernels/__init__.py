@@ -19,7 +19,7 @@ Kernel = Callable[[dict], None]
 
 
 def _targets() -> dict[str, Callable[..., Kernel]]:
-    from kernels import cupy_cuda, numba_cpu, numba_cuda, numpy_backend, reference
+    from edf.kernels import cupy_cuda, numba_cpu, numba_cuda, numpy_backend, reference
 
     return {"numpy": numpy_backend.compile_kernel, "reference": reference.compile_kernel,
             "numba": numba_cpu.compile_kernel, "numba-cuda": numba_cuda.compile_kernel,
@@ -58,11 +58,11 @@ def array_module(target: str):
     copies inputs there once per call (``xp.asarray``) and returns device arrays.
     """
     if target == "cupy":
-        from kernels import cupy_cuda
+        from edf.kernels import cupy_cuda
 
         return cupy_cuda.array_module()
     if target == "numba-cuda":
-        from kernels import numba_cuda
+        from edf.kernels import numba_cuda
 
         return numba_cuda.array_module()
     return np

@@ -19,8 +19,8 @@ import numpy as np
 from edf.errors import EdfError
 from edf.ir import Ref, Statement, ref_indices, statement_refs
 from edf.functions import FUNCTIONS
-from kernels.emit import C, Emitter
-from kernels.lower import LoopNest, is_gemm, lower
+from edf.kernels.emit import C, Emitter
+from edf.kernels.lower import LoopNest, is_gemm, lower
 
 THREADS = 256
 _C_KEYWORDS = set("""auto break case char const continue default do double else enum extern float
@@ -207,7 +207,7 @@ class CublasKernel:
     def __call__(self, env: dict) -> None:
         import cupy
 
-        from kernels.numpy_backend import access_view, contract, expand
+        from edf.kernels.numpy_backend import access_view, contract, expand
 
         left, right = self.stmt.body.left, self.stmt.body.right
         parts = [access_view(env[r.name], r.index, {}, self.ranges) for r in (left, right)]

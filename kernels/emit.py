@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edf.functions import FUNCTIONS
 from edf.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
-from kernels.lower import LoopNest
+from edf.kernels.lower import LoopNest
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
@@ -56,25 +56,33 @@ class Emitter:
     RESERVED: set[str] = set()  # names the generated code uses or the language forbids
     PREFIXES: tuple[str, ...] = ("n_",)  # prefixes of generated names (extents, strides)
 
-    def __init__(self, nest: LoopNest):
+    def __init__(self, nest: LoopNest, shared: "Emitter | None" = None):
+        """``shared``: an emitter for another nest of the same source (a fused kernel), whose
+        identifiers, extents and helpers this one extends instead of starting afresh."""
         self.nest = nest
         stmt = nest.statement
-        taken = set(self.RESERVED)
-        # indices and tensors get identifiers from one pool: a tensor named like an index
-        # (``g`` in ``for g: loss += g[g]``) must not become the same variable
-        self.ids: dict[str, str] = {}  # loop index -> identifier
-        self.arrays: dict[str, str] = {}  # tensor -> identifier
+        if shared is None:
+            # indices and tensors get identifiers from one pool: a tensor named like an index
+            # (``g`` in ``for g: loss += g[g]``) must not become the same variable
+            self.taken: set[str] = set(self.RESERVED)
+            self.ids: dict[str, str] = {}  # loop index -> identifier
+            self.arrays: dict[str, str] = {}  # tensor -> identifier
+            self.helpers: set[str] = set()  # table functions the source defines as helpers
+            # sizes are arguments, so one compiled kernel serves every shape
+            self.sized: list = []
+            self.extents: dict[str, str] = {}
+        else:
+            self.taken, self.ids, self.arrays = shared.taken, shared.ids, shared.arrays
+            self.helpers, self.sized, self.extents = shared.helpers, shared.sized, shared.extents
         for item in (*nest.loops, *nest.solved):
             if item.name not in self.ids:
-                self.ids[item.name] = self._fresh(item.name, taken)
+                self.ids[item.name] = self._fresh(item.name, self.taken)
+                self.sized.append(item)
+                self.extents[item.name] = f"n_{self.ids[item.name]}"
         for ref in statement_refs(stmt):
             if ref.name not in self.arrays:
-                self.arrays[ref.name] = self._fresh(ref.name, taken)
+                self.arrays[ref.name] = self._fresh(ref.name, self.taken)
         self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
-        self.helpers: set[str] = set()  # table functions the source defines as helpers
-        # sizes are arguments, so one compiled kernel serves every shape
-        self.sized = [*nest.loops, *nest.solved]
-        self.extents = {item.name: f"n_{self.ids[item.name]}" for item in self.sized}
 
     def _fresh(self, name: str, taken: set[str]) -> str:
         ident = name.replace(".", "_")  # W.grad -> W_grad
@@ -118,15 +126,19 @@ class Emitter:
     def call(self, fn: str, argument: str) -> str:
         """A table function applied to ``argument``: in place if its spelling is one call of
         ``u``, else through a helper the source defines once (``helper_definitions``)."""
-        spelling = getattr(FUNCTIONS[fn], self.SYNTAX.spelling)
+        spelling = self.spelling(fn)
         if _PLAIN_CALL.fullmatch(spelling):
             return spelling.replace("(u)", f"({argument})")
         self.helpers.add(fn)
         return f"{fn}({argument})"
 
+    def spelling(self, fn: str) -> str:
+        """How this target spells table function ``fn``, in ``u``."""
+        return getattr(FUNCTIONS[fn], self.SYNTAX.spelling)
+
     def helper_spellings(self) -> list[tuple[str, str]]:
-        """(name, expression in ``u``) of every helper this source needs."""
-        return [(fn, getattr(FUNCTIONS[fn], self.SYNTAX.spelling)) for fn in sorted(self.helpers)]
+        """(name, spelling in ``u``) of every helper this source needs."""
+        return [(fn, self.spelling(fn)) for fn in sorted(self.helpers)]
 
     def comparison(self, op: str, left: str, right: str) -> str:
         raise NotImplementedError
@@ -171,6 +183,10 @@ class Emitter:
         into a tensor nothing has initialised, instead of adding to or maximising it)."""
         stmt, syntax = self.nest.statement, self.SYNTAX
         lines: list[str] = []
+        if stmt.op == "+=" and not self.nest.inner and not self.nest.solved:  # nothing to reduce
+            value, target = self.expr(stmt.body), self.ref(self.nest.target)
+            self.line(lines, pad, f"{target} {'=' if overwrite else '+='} {value}")
+            return lines
         if stmt.op != "=":
             lines.append(pad + syntax.accumulator.format(self.number(0.0 if stmt.op == "+=" else float("-inf"))))
         inner = self.guarded(lines, self.loops(lines, pad, self.nest.inner))

@@ -69,7 +69,7 @@ class LoopNest:
         """Pseudo-code of the nest: what the generated kernels implement, rendered by the same
         code as they are (``kernels.emit``). ``symbolic`` writes extents as ``n_x`` instead of
         numbers (generated sources must not depend on shapes)."""
-        from kernels.emit import NotationCode
+        from edf.kernels.emit import NotationCode
 
         stmt, code = self.statement, NotationCode(self, symbolic)
         lines = [f"# {format_statement(stmt)}", f"# {self.mode} form: {self.reason}"]

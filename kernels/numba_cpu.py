@@ -25,17 +25,24 @@ import sys
 import uuid
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from edf.errors import EdfError
-from edf.ir import Statement
-from kernels import numpy_backend
-from kernels.lower import LoopNest, is_contraction, lower
-from kernels.python_codegen import PythonCode
+from edf.ir import Statement, statement_refs
+from edf.kernels import numpy_backend
+from edf.kernels.fuse import fuse
+from edf.kernels.lower import LoopNest, is_contraction, lower
+from edf.kernels.python_codegen import PythonCode
 
 USE_BLAS = True
 PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
+
+
+# error_model: x / 0 gives inf or NaN as in NumPy, not an exception. reassoc: a sum may be
+# computed in any order, so an accumulating loop can add several elements at once (SIMD).
+_OPTIONS = "cache=True, error_model='numpy', fastmath={'reassoc'}"
 
 
 def cache_dir() -> Path:
@@ -44,38 +51,51 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-def generate_source(nest: LoopNest, dtype, overwrite: bool = False) -> str:
-    """The module source for one statement (``overwrite``: its first write into a fresh target
-    sets each element instead of accumulating into it, so the target needs no zero fill)."""
-    code = PythonCode(nest, dtype)
-    stmt = nest.statement
-    lines = [line if line.startswith("#") else f"#   {line}"
-             for line in nest.describe(symbolic=True).splitlines()]
+def _codes(nests: Sequence[LoopNest], dtype) -> list[PythonCode]:
+    """One emitter per nest, sharing identifiers: the nests of one kernel."""
+    codes = [PythonCode(nests[0], dtype, vectorisable=True)]
+    codes += [PythonCode(nest, dtype, vectorisable=True, shared=codes[0]) for nest in nests[1:]]
+    return codes
+
+
+def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool] = ()) -> str:
+    """The module source for one statement's nest, or for several fused into one loop nest
+    (``kernels.fuse``). ``overwrites[k]``: nest k's write is the first into a fresh target, so
+    it sets each element instead of accumulating into it (the target needs no zero fill)."""
+    overwrites = tuple(overwrites) or (False,) * len(nests)
+    codes, first = _codes(nests, dtype), nests[0]
+    lines = ["# these statements run fused, in one loop nest:"] if len(nests) > 1 else []
+    for nest in nests:
+        lines += [line if line.startswith("#") else f"#   {line}"
+                  for line in nest.describe(symbolic=True).splitlines()]
     lines += ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
     body: list[str] = []
-    if nest.mode == "scatter":
-        decorator = "@njit(cache=True, error_model='numpy')"
+    code = codes[0]
+    if first.mode == "scatter":
+        decorator = f"@njit({_OPTIONS})"
+        stmt = first.statement
         body.append("    # serial: several points may update the same element")
         body += code.update_lines("    ", lambda target, value: f"{target} = max({target}, {value})"
                                   if stmt.op == "max=" else f"{target} += {value}")
-    elif nest.outer:
-        decorator = "@njit(parallel=True, cache=True, error_model='numpy')"
+    elif first.outer:
+        decorator = f"@njit(parallel=True, {_OPTIONS})"
         pad = "    "
-        for k, loop in enumerate(nest.outer):
+        for k, loop in enumerate(first.outer):
             kind = "prange" if k == 0 else "range"
             pad = code.open(body, pad, f"for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
-        body += code.element_lines(pad, overwrite)
+        for member, overwrite in zip(codes, overwrites):
+            body += member.element_lines(pad, overwrite)
         serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially
-        decorator = "@njit(cache=True, error_model='numpy')"
-        body += code.element_lines("    ", overwrite)
+        decorator = f"@njit({_OPTIONS})"
+        body += code.element_lines("    ", overwrites[0])
     helpers = code.helper_source("@njit(inline='always', cache=True)")
     if helpers:
         lines += [helpers, "", ""]
-    lines += [decorator, f"def kernel({code.signature()}):", *body, ""]
-    if nest.mode == "gather" and nest.outer:  # the same loops without threads, for small work
-        lines += ["", "@njit(cache=True, error_model='numpy')",
-                  f"def kernel_serial({code.signature()}):", *serial, ""]
+    signature = code.signature([t for member in codes for t in member.tensors])
+    lines += [decorator, f"def kernel({signature}):", *body, ""]
+    if first.mode == "gather" and first.outer:  # the same loops without threads, for small work
+        lines += ["", f"@njit({_OPTIONS})", f"def kernel_serial({signature}):", *serial, ""]
     return "\n".join(lines)
 
 
@@ -131,42 +151,64 @@ def discard_damaged_cache(directory: Path, module_name: str) -> None:
 
 
 class NumbaKernel:
-    def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-        target = stmt.target.name
-        self.nest = lower(stmt, ranges, shapes[target])
-        self.dtype = dtypes[target]
-        self.source = generate_source(self.nest, self.dtype)
+    """Generated loops for one statement, or for consecutive statements fused into one loop
+    nest (``fused_with``)."""
+
+    def __init__(self, nests: Sequence[LoopNest], dtype, scalars: set[str]):
+        self.nests, self.dtype = list(nests), dtype
+        self.source = generate_source(self.nests, dtype)
         module = load(self.source)
-        work = math.prod(loop.extent for loop in self.nest.loops)
-        small = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
-        self.function = module.kernel_serial if small else module.kernel
-        code = PythonCode(self.nest, dtypes[target])
-        self.tensors = code.tensors
-        self.scalar = {t for t in self.tensors if len(shapes[t]) == 0}
-        self.extents = tuple(item.extent for item in code.sized)
+        work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
+        self.serial = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
+        self.function = module.kernel_serial if self.serial else module.kernel
+        codes = _codes(self.nests, dtype)
+        self.tensors = list(dict.fromkeys(t for code in codes for t in code.tensors))
+        self.scalar = scalars & set(self.tensors)  # 0-d tensors, passed as 1-element arrays
+        self.extents = tuple(item.extent for item in codes[0].sized)
+
+    @classmethod
+    def for_statement(cls, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> "NumbaKernel":
+        nest = lower(stmt, ranges, shapes[stmt.target.name])
+        return cls([nest], dtypes[stmt.target.name], {t for t, shape in shapes.items() if len(shape) == 0})
+
+    def fused_with(self, other) -> "NumbaKernel | None":
+        """One kernel running this one's statements and then ``other``'s in one loop nest, or
+        None where fusing is not possible (``kernels.fuse``)."""
+        if not isinstance(other, NumbaKernel) or len(other.nests) > 1 or other.dtype != self.dtype:
+            return None
+        renamed = fuse(self.nests, other.nests[0])
+        return None if renamed is None else NumbaKernel([*self.nests, renamed], self.dtype,
+                                                        self.scalar | other.scalar)
 
     def describe(self) -> str:
         return self.source
 
+    def _arrays(self, env: dict) -> list:
+        return [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
+
     def __call__(self, env: dict) -> None:
-        arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
-        self.function(*arrays, *self.extents)
+        self.function(*self._arrays(env), *self.extents)
 
     def trace(self, tracer, env: dict) -> None:
         """One call in a plan (``kernels.plan``). A statement whose loops cover its target needs
         no fill: ``=`` sets every element, and so does the first ``+=`` or ``max=`` into a fresh
         tensor, with a twin of the kernel that sets instead of accumulating."""
-        stmt = self.nest.statement
-        arrays = [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
-        target = arrays[self.tensors.index(stmt.target.name)]
-        function, overwrites = self.function, stmt.op == "=" and self.nest.covers_target
-        if stmt.op != "=" and self.nest.covers_target and tracer.fresh(target):
-            function, overwrites = self._overwriting(), True
-        tracer.external("k", function, arrays, self.extents, target, overwrites=overwrites)
-
-    def _overwriting(self):
-        module = load(generate_source(self.nest, self.dtype, overwrite=True))
-        return module.kernel_serial if self.function.__name__ == "kernel_serial" else module.kernel
+        arrays = dict(zip(self.tensors, self._arrays(env)))
+        overwrites = []
+        for nest in self.nests:  # in order: a fused statement may read what an earlier one wrote
+            stmt = nest.statement
+            for name in {r.name for r in statement_refs(stmt)} - {stmt.target.name}:
+                tracer.require(arrays[name])
+            target = arrays[stmt.target.name]
+            sets = nest.covers_target and (stmt.op == "=" or tracer.fresh(target))
+            tracer.write(target, sets)
+            overwrites.append(sets and stmt.op != "=")
+        function, source = self.function, self.source
+        if any(overwrites):
+            source = generate_source(self.nests, self.dtype, overwrites)
+            module = load(source)
+            function = module.kernel_serial if self.serial else module.kernel
+        tracer.call("k", function, list(arrays.values()), self.extents, source)
 
 
 class BlasKernel:
@@ -189,4 +231,4 @@ class BlasKernel:
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
     if USE_BLAS and is_contraction(stmt):
         return BlasKernel(stmt, ranges, shapes, dtypes)
-    return NumbaKernel(stmt, ranges, shapes, dtypes)
+    return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)

@@ -23,8 +23,8 @@ import numpy as np
 
 from edf.errors import EdfError
 from edf.ir import Statement, ref_indices
-from kernels.lower import LoopNest, is_gemm, lower
-from kernels.python_codegen import PythonCode
+from edf.kernels.lower import LoopNest, is_gemm, lower
+from edf.kernels.python_codegen import PythonCode
 
 THREADS = 128  # threads per block for elementwise-style kernels
 TILE = 16  # tile edge of the GEMM kernel (TILE x TILE threads per block)
@@ -158,7 +158,7 @@ def _gemm_source(nest: LoopNest, code: PythonCode, roles: dict) -> str:
 
 # -- compiling and launching ----------------------------------------------------------------
 def load(source: str):
-    from kernels.numba_cpu import load as load_module  # same on-disk module cache
+    from edf.kernels.numba_cpu import load as load_module  # same on-disk module cache
 
     return load_module(source)
 

@@ -320,7 +320,10 @@ def _sum_out(value, names, keep):
     axes = tuple(k for k, n in enumerate(names) if n not in keep)
     if not axes:
         return value, names
-    return value.sum(axis=axes), [n for n in names if n in keep]
+    kept = [n for n in names if n in keep]
+    if all(value.shape[k] == 1 for k in axes):  # a sum of one element: a view, no pass over memory
+        return value[tuple(0 if k in axes else slice(None) for k in range(len(names)))], kept
+    return value.sum(axis=axes), kept
 
 
 def _reshape_cost(x, xn, groups) -> int:

@@ -280,6 +280,7 @@ class Tracer:
         self.ops: list[Op] = []
         self.buffers: list[Buffer] = []
         self.namespace: dict = {}  # objects the generated source refers to (constants, kernels)
+        self.sources: dict[str, str] = {}  # generated kernels' sources, by name
         self.pending_comment = ""
 
     def buffer(self, kind: str, array: np.ndarray, hint: str, init: float | None = None) -> Traced:
@@ -342,18 +343,20 @@ class Tracer:
         comment, self.pending_comment = self.pending_comment, ""
         return comment
 
-    def external(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence,
-                 target: Traced, overwrites: bool) -> None:
-        """A call ``function(*arrays, *extra)`` of a compiled kernel that updates ``target``
-        (one of ``arrays``) and, if ``overwrites``, writes every element of it without reading."""
-        name = self.bind(hint, function)
-        for array in arrays:
-            if array.buffer is not target.buffer:
-                self.require(array)
-        if overwrites and target.covers():
+    def write(self, target: Traced, sets: bool) -> None:
+        """A compiled kernel is about to update ``target``; ``sets``: it writes every element
+        of it without reading it (so it needs no fill)."""
+        if sets and target.covers():
             target.buffer.ready = True
         else:
             self.require(target)
+
+    def call(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence, source: str = "") -> None:
+        """A call ``function(*arrays, *extra)`` of a compiled kernel (after ``require`` of what
+        it reads and ``write`` of what it updates); ``source``: the kernel's, to show."""
+        name = self.bind(hint, function)
+        if source:
+            self.sources[name] = source
         args = ", ".join([f"{{{k}}}" for k in range(len(arrays))] + [_literal(e) for e in extra])
         self.ops.append(Op(f"{name}({args})", list(arrays), None, comment=self._take_comment()))
 
@@ -437,7 +440,7 @@ class Plan:
     run: Callable[[dict], None]
     scratch_bytes: int = 0
     calls: int = 0
-    notes: list[str] = field(default_factory=list)
+    kernels: dict[str, str] = field(default_factory=dict)  # name in ``source`` -> its source
 
 
 _PLAN_NUMBER = itertools.count(1)
@@ -473,8 +476,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     seen: set[int] = set()
     scratch = calls = 0
     for op in ops:
-        if op.comment:
-            lines.append(f"    # {op.comment}")
+        lines += [f"    # {text}" for text in op.comment.splitlines()]
         render = True
         for buffer in (b.physical for b in op.buffers()):
             if id(buffer) in seen or buffer.kind in ("input", "local"):
@@ -497,7 +499,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     filename = f"<edf plan {next(_PLAN_NUMBER)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
-    return Plan(source, namespace["run"], scratch, calls)
+    return Plan(source, namespace["run"], scratch, calls, tracer.sources)
 
 
 def identifiers(names: Sequence[str]) -> dict[str, str]:
@@ -536,20 +538,39 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
     for name, traced in env.items():
         traced.buffer.name = names[name]
     with np.errstate(all="ignore"):  # placeholder values may divide by zero; nothing is kept
-        for number, (stmt, kernel) in enumerate(zip(statements, kernels), start=1):
-            tracer.comment(f"{number}. {format_statement(stmt)}")
+        for numbers, kernel in _fused(kernels):
+            tracer.comment("\n".join(f"{n}. {format_statement(statements[n - 1])}" for n in numbers)
+                           + ("\n(fused: one loop nest)" if len(numbers) > 1 else ""))
+            stmt = statements[numbers[0] - 1]
             if getattr(kernel, "traceable", False):
                 kernel(env)  # NumPy calls: recorded one by one
             elif hasattr(kernel, "trace"):
                 kernel.trace(tracer, env)
             else:  # any other kernel takes its arrays in a dict
                 used = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
-                call = _DictCall(kernel, used)
-                tracer.external("k", call, [env[n] for n in used], [], env[stmt.target.name], False)
-            if check is not None:
+                for name in used:
+                    if name != stmt.target.name:
+                        tracer.require(env[name])
+                tracer.write(env[stmt.target.name], False)
+                tracer.call("k", _DictCall(kernel, used), [env[n] for n in used], [])
+            for number in numbers if check is not None else ():
                 tracer.namespace["check"] = check
-                tracer.record(f"check({{0}}, {number})", [env[stmt.target.name]])
+                tracer.record(f"check({{0}}, {number})", [env[statements[number - 1].target.name]])
     return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results})
+
+
+def _fused(kernels: Sequence) -> list[tuple[list[int], object]]:
+    """(statement numbers, kernel) runs: consecutive kernels that can run as one loop nest
+    (``fused_with``, ``kernels.fuse``) become one kernel."""
+    runs: list[tuple[list[int], object]] = []
+    for number, kernel in enumerate(kernels, start=1):
+        if runs and hasattr(runs[-1][1], "fused_with"):
+            fused = runs[-1][1].fused_with(kernel)
+            if fused is not None:
+                runs[-1] = (runs[-1][0] + [number], fused)
+                continue
+        runs.append(([number], kernel))
+    return runs
 
 
 class _DictCall:

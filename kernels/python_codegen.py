@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import builtins
 import keyword
+from typing import Sequence
 
 import numpy as np
 
 from edf.ir import Ref
 from edf.functions import FUNCTIONS
-from kernels.emit import Emitter
-from kernels.lower import LoopNest
+from edf.kernels.emit import Emitter
+from edf.kernels.lower import LoopNest
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
     "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "kernel_serial", "flat",
@@ -25,9 +26,15 @@ class PythonCode(Emitter):
 
     RESERVED = _RESERVED
 
-    def __init__(self, nest: LoopNest, dtype: np.dtype):
-        super().__init__(nest)
+    def __init__(self, nest: LoopNest, dtype: np.dtype, vectorisable: bool = False,
+                 shared: "PythonCode | None" = None):
+        super().__init__(nest, shared)
         self.dtype = np.dtype(dtype)
+        # CPU kernels in float32 use the table's libm-free spellings, so loops vectorise
+        self.vectorisable = vectorisable and self.dtype == np.float32
+
+    def spelling(self, fn: str) -> str:
+        return (self.vectorisable and FUNCTIONS[fn].float32) or super().spelling(fn)
 
     def number(self, value: float) -> str:
         text = repr(float(value)) if np.isfinite(value) else ("-" if value < 0 else "") + "math.inf"
@@ -49,9 +56,17 @@ class PythonCode(Emitter):
 
     def helper_source(self, decorator: str) -> str:
         """The helper functions the expressions call, each under ``decorator``."""
-        return "\n\n".join(f"{decorator}\ndef {fn}(u):\n    return {spelling}"
+        return "\n\n".join(f"{decorator}\ndef {fn}(u):\n" + _body(spelling)
                              for fn, spelling in self.helper_spellings())
 
-    def signature(self) -> str:
-        args = [self.arrays[t] for t in self.tensors] + [self.extents[i.name] for i in self.sized]
+    def signature(self, tensors: Sequence[str] = ()) -> str:
+        """Arrays (``tensors``, default this nest's), then extents."""
+        tensors = dict.fromkeys(tensors or self.tensors)
+        args = [self.arrays[t] for t in tensors] + [self.extents[i.name] for i in self.sized]
         return ", ".join(args)
+
+
+def _body(spelling: str) -> str:
+    """A helper's body: the spelling's statements, then its last line returned."""
+    *statements, value = spelling.splitlines()
+    return "".join(f"    {line}\n" for line in statements) + f"    return {value}"

@@ -107,7 +107,9 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None, hid
     params = init_params(data.x_train.shape[1], hidden, data.classes, rng)
 
     print("The program:\n" + prog.source() + "\n")
-    print("Its backward program (derived by the swap rule):\n" + prog.backward_source("loss") + "\n")
+    trained = list(vars(params))  # the weights: no gradient for the images x or the labels y
+    print("Its backward program (derived by the swap rule), for the weights:\n"
+          + prog.backward_source("loss", wrt=trained) + "\n")
     shapes = dict(x=(batch, data.x_train.shape[1]), y=(batch, data.classes),
                   **{n: p.shape for n, p in vars(params).items()})
     print("Inferred ranges and shapes for a batch:\n" + str(prog.layout(**shapes)) + "\n")
@@ -121,7 +123,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None, hid
         for idx in minibatches(len(data.x_train), batch, rng):
             values = prog.forward(x=data.x_train[idx], y=one_hot(data.y_train[idx], data.classes),
                                   **vars(params))
-            prog.backward("loss")
+            prog.backward("loss", wrt=trained)
             optimizer.step()
             total += float(values["loss"])
         history.append(total / len(data.x_train))

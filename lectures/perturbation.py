@@ -38,7 +38,7 @@ from tqdm import tqdm
 import edf
 from edf import parallel, report
 from edf.data import AdjustedBatches, class_perturbation, digits, effective_sample_size, one_hot
-from lectures import vae, wgan
+from edf.lectures import vae, wgan
 
 # %% [markdown]
 # ## Parameters

@@ -222,7 +222,7 @@ def digit_classifier(split, seed: int = 0, epochs: int = 30, backend=None):
     for _ in range(epochs):
         for idx in minibatches(len(split.x_train), 32, rng):
             prog.forward(x=split.x_train[idx], y=one_hot(split.y_train[idx], split.classes))
-            prog.backward(prog.output)
+            prog.backward(prog.output, wrt=list(prog.parameters))
             optimizer.step(batch_size=len(idx))
     scorer = edf.Program(backend=backend)
     scores = nn.mlp(scorer, p, "x")

@@ -71,8 +71,7 @@ def kernel_jobs(name: str, dtype=np.float64):
     shapes = {n: v.shape for n, v in values.items()}
     shapes.update({gradient.seeds[o]: values[o].shape for o in prog.outputs})
     for program in (prog, gradient):
-        known = {n: shapes[n] for n in program.inputs} | {s: shapes[s] for s in program.like.values()
-                                                          if s in shapes}
+        known = {n: shapes[n] for n in program.inputs}  # declared shapes' sources included
         layout = program.layout(**known)
         for stmt, stmt_layout in zip(program.statements, layout.statements):
             names = {r.name for r in statement_refs(stmt)}

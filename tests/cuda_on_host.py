@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import cupy_cuda, numpy_backend
-from kernels.lower import is_gemm
+from edf.kernels import cupy_cuda, numpy_backend
+from edf.kernels.lower import is_gemm
 
 SHIM = r"""
 #include <cmath>

@@ -2,9 +2,11 @@
 import pytest
 
 import edf
-from edf.autodiff import backward_statements
+import numpy as np
+
+from edf.autodiff import backward_statements, gradient_tag
 from edf.errors import ProgramError
-from edf.notation import parse_statement
+from edf.notation import format_statement, parse_statement
 
 
 def test_design_worked_example():
@@ -25,6 +27,7 @@ def test_design_worked_example():
 def test_convolution_with_batch_and_channels():
     prog = edf.Program("for b, x, y, dx, dy, i, j: L_out[b, x, y, j] += W[dx, dy, i, j] * L_in[b, x+dx, y+dy, i]")
     assert prog.backward_source() == (
+        "shape L_in.grad = L_in\n"
         "for b, x, y, dx, dy, i, j: L_in.grad[b, x+dx, y+dy, i] += W[dx, dy, i, j] * L_out.grad[b, x, y, j]\n"
         "for b, x, y, dx, dy, i, j: W.grad[dx, dy, i, j] += L_out.grad[b, x, y, j] * L_in[b, x+dx, y+dy, i]")
 
@@ -36,15 +39,16 @@ def test_max_routes_to_the_maximisers():
 
 def test_embedding_gradient_is_scattered_back():
     prog = edf.Program("for b, t, d: y[b, t, d] = E[tok[b, t], d]")
-    assert prog.backward_source() == "for b, t, d: E.grad[tok[b, t], d] += y.grad[b, t, d]"
+    assert prog.backward_source() == ("shape E.grad = E\n"  # the writes alone do not give E's shape
+                                      "for b, t, d: E.grad[tok[b, t], d] += y.grad[b, t, d]")
     assert prog.float_inputs == ["E"]
 
 
 def test_repeated_access_is_one_variable_distinct_accesses_are_two():
     same = backward_statements(parse_statement("for i: y[i] = x[i] * x[i]"), lambda n: n + ".grad", bool)
-    assert [str(s) for s in same] == ["for i: x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]"]
+    assert [format_statement(s) for s in same] == ["for i: x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]"]
     shifted = backward_statements(parse_statement("for i: y[i] += x[i] * x[i+1]"), lambda n: n + ".grad", bool)
-    assert [str(s) for s in shifted] == ["for i: x.grad[i+1] += x[i] * y.grad[i]",
+    assert [format_statement(s) for s in shifted] == ["for i: x.grad[i+1] += x[i] * y.grad[i]",
                                          "for i: x.grad[i] += y.grad[i] * x[i+1]"]
 
 
@@ -59,7 +63,7 @@ def test_table_derivatives_are_substituted():
     }
     for text, body in cases.items():
         (stmt,) = [s for s in backward_statements(parse_statement(text), grad, lambda n: n == "x")]
-        assert str(stmt) == f"for i: x.grad[i] += {body}"
+        assert format_statement(stmt) == f"for i: x.grad[i] += {body}"
 
 
 def test_comparisons_have_no_gradient():
@@ -67,11 +71,25 @@ def test_comparisons_have_no_gradient():
     assert "x.grad" not in prog.backward_source()
 
 
-def test_lost_summed_index_is_a_clear_error():
+def test_a_term_without_a_summed_index_counts_its_range():
+    """``y[b] += x[b] + c[i]`` adds x[b] once per i: x's gradient is y.grad times c's length,
+    written as a sum over an index whose range is declared from c's shape."""
     prog = edf.Program("for b, i: y[b] += x[b] + c[i]")
+    assert prog.backward_source("y", wrt=["x"]) == ("range i1 = c.shape[0]\n"
+                                                    "for b, i1: x.grad[b] += y.grad[b]")
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=3), rng.normal(size=5)
+    prog.forward(x=x, c=c)
+    grads = prog.backward("y")
+    np.testing.assert_allclose(grads["x"], np.full(3, 5.0))
+    np.testing.assert_allclose(grads["c"], np.full(5, 3.0))
+
+
+def test_a_lost_index_with_no_axis_of_its_own_is_a_clear_error():
+    prog = edf.Program("for b, i: y[b] += x[b] + c[i+1]")
     with pytest.raises(ProgramError) as info:
-        prog.backward_source()
-    assert "summed index i" in str(info.value) and "with respect to x" in str(info.value)
+        prog.backward_source("y", wrt=["x"])
+    assert "summed index i" in str(info.value) and "stands alone on no axis" in str(info.value)
 
 
 def test_backward_program_is_a_program_that_parses():
@@ -87,5 +105,5 @@ def test_backward_program_is_a_program_that_parses():
 def test_gradients_of_gradients_get_their_own_tag():
     prog = edf.Program("for i: y[i] = x[i] ** 3").with_gradients("y")
     prog.append("for i: p += x.grad[i] ** 2")
-    assert prog.gradient_tag() == ".grad2"
+    assert gradient_tag(prog) == ".grad2"
     assert "x.grad2[i]" in prog.backward_source("p")

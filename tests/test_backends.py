@@ -4,7 +4,7 @@ import pytest
 
 import edf
 from edf.errors import EdfError
-from kernels import available_targets, gpu_available
+from edf.kernels import available_targets, gpu_available
 
 
 def test_targets_and_auto():

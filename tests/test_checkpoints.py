@@ -94,6 +94,13 @@ def test_a_process_killed_mid_save_leaves_the_previous_checkpoint(tmp_path):
     params = SimpleNamespace(w=edf.Parameter(np.zeros(1000)))
     load_checkpoint(tmp_path / "ckpt", params)
     np.testing.assert_array_equal(params.w.value, 1.0)
+    # a later save cleans up the dead save's file once it is old (a young one may be in flight)
+    (dead,) = [p for p in tmp_path.iterdir() if p.name != "ckpt"]
+    save_checkpoint(tmp_path / "ckpt", params)
+    assert dead.exists()
+    os.utime(dead, (dead.stat().st_atime, dead.stat().st_mtime - 2 * 3600))
+    save_checkpoint(tmp_path / "ckpt", params)
+    assert os.listdir(tmp_path) == ["ckpt"]
 
 
 def rewrite(path, change):

@@ -9,7 +9,7 @@ import pytest
 from edf import Program
 from edf.ir import statement_refs
 from edf.testing import check_backend
-from kernels.lower import lower
+from edf.kernels.lower import lower
 
 # Python and C keywords, builtins, modules and helpers the generated code uses, generated names
 NAMES = ["g", "np", "math", "numba", "cuda", "prange", "njit", "env", "run", "acc", "flat", "rest",
@@ -59,7 +59,7 @@ def _kernel_jobs(source: str, shapes: dict):
 def test_any_name_compiles_for_cuda(name):
     pytest.importorskip("numba.cuda", reason="needs the cuda extra")
     pytest.importorskip("cuda.bindings.nvrtc", reason="needs the cuda extra")
-    from kernels import cupy_cuda, numba_cuda
+    from edf.kernels import cupy_cuda, numba_cuda
 
     shapes = {name: (3, 4), "w": (4,)}
     for stmt, ranges, tensor_shapes in _kernel_jobs(program_for(name), shapes):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 
 import cuda_on_host
-import kernels
+from edf import kernels
 from cuda_cases import CASES, inputs
 from edf.testing import check_backend, programs
 

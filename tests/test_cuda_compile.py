@@ -14,8 +14,8 @@ pytest.importorskip("cuda.bindings.nvrtc", reason="needs the cuda extra: pip ins
 pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
                                 reason="compile_ptx needs the real CUDA compiler, not the simulator")
 
-from kernels import cupy_cuda, numba_cuda  # noqa: E402
-from kernels.lower import lower  # noqa: E402
+from edf.kernels import cupy_cuda, numba_cuda  # noqa: E402
+from edf.kernels.lower import lower  # noqa: E402
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -11,7 +11,7 @@ import edf
 from edf import cli, nn
 from edf.data import AdjustedBatches, class_perturbation, digits, effective_sample_size
 from edf.testing import check_gradients
-from lectures import wgan
+from edf.lectures import wgan
 
 
 def numpy_mlp(package, x):

@@ -3,7 +3,7 @@ import pytest
 
 from cuda_cases import CASES, inputs
 from edf.testing import check_backend
-from kernels import gpu_available
+from edf.kernels import gpu_available
 
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a CUDA GPU with CuPy (the gpu extra)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels import numba_cpu
+from edf.kernels import numba_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = """from numba import njit

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import edf
-from kernels.numpy_backend import choose_shifts, split_terms
+from edf.kernels.numpy_backend import choose_shifts, split_terms
 from edf.notation import parse_statement
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import edf
-import kernels
+from edf import kernels
 from edf.testing import check_backend, check_gradients
-from kernels import numba_cpu
+from edf.kernels import numba_cpu
 
 # (program text, input shapes, declared ranges)
 OFFSETS = {
@@ -28,7 +28,8 @@ OFFSETS = {
 def case(name, seed=0):
     text, shapes, ranges = OFFSETS[name]
     rng = np.random.default_rng(seed)
-    return edf.Program(text, ranges=ranges), {n: rng.normal(size=s) for n, s in shapes.items()}
+    declared = "".join(f"range {i} = {n}\n" for i, n in (ranges or {}).items())
+    return edf.Program(declared + text), {n: rng.normal(size=s) for n, s in shapes.items()}
 
 
 @pytest.fixture

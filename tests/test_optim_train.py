@@ -144,3 +144,20 @@ def test_fit_names_the_statement_when_the_loss_turns_nan():
     assert "training step 0: the loss became nan" in str(info.value)
     assert "statement 1 `for b: r[b] = log(x[b] * w)`" in str(info.value)
     assert prog.check_finite is False  # the check is switched off again afterwards
+
+
+def test_history_plot_writes_a_figure_and_leaves_the_backend_alone(tmp_path, monkeypatch):
+    """In a notebook, plotting a history must not switch matplotlib to Agg (inline figures
+    would stop showing); in a script it writes the PNG either way."""
+    import matplotlib
+
+    from edf import report
+    from edf.train import History
+
+    history = History()
+    for step, loss in enumerate([1.0, 0.6, 0.4]):
+        history.add(step, loss=loss, accuracy=1 - loss)
+    monkeypatch.setattr(report, "in_notebook", lambda: True)
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: pytest.fail("backend switched"))
+    history.plot(tmp_path / "curves.png", title="t")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,7 @@
 """Per-example gradients: against each example run alone, against torch.func.vmap(grad), and on
 random programs given a batch index."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
@@ -7,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 import edf
 from edf import nn, per_example
 from edf.errors import EdfError, ProgramError
-from edf.ir import Affine, Ref, Statement, statement_refs
+from edf.ir import Affine, Ref, Shape, Statement, statement_refs
 from edf.testing import programs
 
 F64 = np.float64
@@ -260,8 +262,9 @@ def batched(case, shared: set, size: int):
                 fields[key] = tuple(rewrite(a) for a in value)
         return type(expr)(**fields)
 
+    parsed = edf.parse_program(case.source)
     statements, decided = [], set()
-    for stmt in edf.parse_program(case.source):
+    for stmt in (s for s in parsed if isinstance(s, Statement)):
         name = stmt.target.name
         reads = any(r.name in carries for r in statement_refs(stmt) if r is not stmt.target)
         if name in decided and reads and name not in carries:
@@ -271,7 +274,15 @@ def batched(case, shared: set, size: int):
         decided.add(name)
         loops = ("n", *stmt.loops) if name in carries else stmt.loops
         statements.append(Statement(loops, add_batch(stmt.target), stmt.op, rewrite(stmt.body)))
-    program = edf.Program(statements)
+    declarations = []
+    for decl in (d for d in parsed if not isinstance(d, Statement)):
+        if isinstance(decl, Shape):  # a padded copy: grown on its axes, not on the batch axis
+            if (decl.tensor in carries) != (decl.like in carries):
+                return None
+            if decl.like in carries and decl.grow:
+                decl = Shape(decl.tensor, decl.like, (0, *decl.grow))
+        declarations.append(decl)
+    program = edf.Program([*declarations, *statements])
     rng = np.random.default_rng(len(case.source))
     data = {n: v if n in shared else np.stack([v if v.dtype.kind != "f" else rng.normal(scale=0.7, size=v.shape)
                                                for _ in range(size)])
@@ -312,3 +323,31 @@ def test_random_programs_with_a_batch_index_match_batch_of_one_runs(case, size, 
         if f"{name}.grad_b" in got:
             np.testing.assert_allclose(auto[f"{name}.grad_sq"], (got[f"{name}.grad_b"] ** 2).sum(0),
                                        rtol=1e-8, atol=1e-10, err_msg=program.source())
+
+
+def test_the_per_example_program_is_whole_in_its_text():
+    """Per-example gradients are declared ``[B, *W.shape]`` in the notation, so the printed
+    per-example program parses back and runs to the same values."""
+    name, prog, loss, data, _, _ = CASES[2]  # the embedding: a data-dependent, batched target
+    derived = per_example.derive(prog, loss, batch="b", materialise=True)
+    text = derived.program.source()
+    assert "shape E1.grad_b = [tok.shape[0]] + E1" in text
+    again = edf.Program(text)
+    assert again.source() == text
+    prog.forward(**data)
+    want = prog.backward(loss, per_example="b", materialise=True)
+    env = {n: v for n, v in prog.forward(**data).items() if n in again.inputs}
+    got = again.forward(**env, **{"loss.grad": np.ones(())})
+    np.testing.assert_allclose(got["E1.grad_b"], want["E1.grad_b"], rtol=1e-12)
+
+
+def test_shape_declarations_with_axes_in_front():
+    prog = edf.Program("shape G = [x.shape[0], 2] + W + (1, 0)\nfor n, i, j: y[n, i, j] += x[n] * W[i, j]\n"
+                       "for n, m, i, j: G[n, m, i+1, j] += y[n, i, j]")
+    assert prog.source().splitlines()[0] == "shape G = [x.shape[0], 2] + W + (1, 0)"
+    assert prog.layout(x=(5,), W=(3, 4)).shapes["G"] == (5, 2, 4, 4)
+    for text, message in [("shape G = [x.shape[0] W", "',' or ']'"),
+                          ("shape G = [2] W", "'+' and the tensor whose axes follow"),
+                          ("shape G = [0] + W", "a range has at least 1 element")]:
+        with pytest.raises(edf.EinsteinSyntaxError, match=re.escape(message)):
+            edf.Program(text)

@@ -97,12 +97,12 @@ for b, x: loss += O[b, x] * O[b, x]
 def test_scratch_is_reinitialised_at_every_run(backend):
     """Backward's P.grad is scratch written only in part by a scatter: a run that did not
     zero it again would add the previous run's gradient."""
-    prog = edf.Program(PADDED, backend=backend, like={"P": ("L", (0, 2))})
+    prog = edf.Program("shape P = L + (0, 2)\n" + PADDED, backend=backend)
     rng = np.random.default_rng(0)
     for _ in range(3):
         given = {"L": rng.normal(size=(2, 5)), "K": rng.normal(size=3)}
         values, grads = prog.forward(**given), prog.backward("loss")
-        ref = edf.Program(PADDED, backend="reference", like={"P": ("L", (0, 2))})
+        ref = edf.Program("shape P = L + (0, 2)\n" + PADDED, backend="reference")
         assert_close(values, ref.forward(**given))
         assert_close(grads, ref.backward("loss"))
 

@@ -54,8 +54,8 @@ def test_unknown_range_says_how_to_fix_it():
     with pytest.raises(ShapeError) as info:
         prog.layout(x=(3,))
     assert "cannot infer the range of index 'k'" in str(info.value)
-    assert "ranges={'k': N}" in str(info.value)
-    declared = edf.Program("for i, k: y[i, k] = x[i]", ranges={"k": 4})
+    assert "`range k = N`" in str(info.value)
+    declared = edf.Program("range k = 4\nfor i, k: y[i, k] = x[i]")
     assert declared.layout(x=(3,)).shapes["y"] == (3, 4)
 
 
@@ -92,8 +92,8 @@ def test_a_gradient_has_the_shape_of_its_tensor_when_parsed_from_text():
     prog = Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]\nfor b, j: a[b, j] = tanh(h[b, j])\n"
                    "for b, j: f += a[b, j]")
     both = prog.with_gradients("f", wrt=["x"])
-    reparsed = Program(both.source())  # the text alone: no like entries
-    assert reparsed.like == {}
+    reparsed = Program(both.source())  # the text alone: no declarations
+    assert reparsed.declarations == []
     rng = np.random.default_rng(0)
     inputs = {"x": rng.normal(size=(3, 4)), "W": rng.normal(size=(4, 2)), "f.grad": np.float64(1.0)}
     np.testing.assert_allclose(reparsed.forward(**inputs)["x.grad"], both.forward(**inputs)["x.grad"])
@@ -101,6 +101,6 @@ def test_a_gradient_has_the_shape_of_its_tensor_when_parsed_from_text():
     assert layout.shapes["y.seed"] == (5,) and layout.shapes["y.grad2"] == (5,)
 
 
-def test_a_like_entry_overrides_the_gradient_naming_rule():
-    prog = Program("for i: t.grad[i] = x[i]", like={"t.grad": "x"})
+def test_a_shape_declaration_overrides_the_gradient_naming_rule():
+    prog = Program("shape t.grad = x\nfor i: t.grad[i] = x[i]")
     assert prog.layout(t=(2,), x=(5,)).shapes["t.grad"] == (5,)

@@ -8,7 +8,7 @@ def conv2d(prog: edf.Program, W: str, bias: str, image: str, stride: int, paddin
     source = image
     if padding:
         source = prog.fresh("padded")
-        prog.like[source] = (image, (0, 2 * padding, 2 * padding, 0))
+        prog.append(f"shape {source} = {image} + (0, {2 * padding}, {2 * padding}, 0)")
         prog.append(f"for b, x, y, c: {source}[b, x+{padding}, y+{padding}, c] = {image}[b, x, y, c]")
     out = prog.fresh("conv")
     prog.append(f"for b, x, y, dx, dy, i, j: {out}[b, x, y, j] += "
@@ -20,7 +20,7 @@ def conv2d(prog: edf.Program, W: str, bias: str, image: str, stride: int, paddin
 def max_pool2d(prog: edf.Program, image: str, size: int) -> str:
     out = prog.fresh("pool")
     wx, wy = f"w{out}x", f"w{out}y"
-    prog.ranges[wx] = prog.ranges[wy] = size
+    prog.append(f"range {wx} = {size}, {wy} = {size}")
     prog.append(f"for b, x, y, {wx}, {wy}, c: {out}[b, x, y, c] max= "
                 f"{image}[b, {size}*x+{wx}, {size}*y+{wy}, c]")
     return out

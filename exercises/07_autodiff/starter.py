@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import edf
 from edf.autodiff import derivative_of_call
-from edf.ir import Binary, Call, Expr, Num, Ref, Statement, Unary, children
+from edf.ir import Binary, Call, Expr, Num, Range, Ref, Statement, Unary, children
 
 
 def contains(expr: Expr, access: Ref) -> bool:
@@ -36,7 +36,7 @@ def swap(stmt: Statement) -> list[Statement]:
 def run(stmt: Statement, ranges: dict, tensors: dict):
     """The value ``stmt`` computes for its target, reading ``tensors`` (a dict by name); its
     loops run over ``ranges`` (a backward statement has its forward statement's loops)."""
-    program = edf.Program([stmt], ranges=ranges)
+    program = edf.Program([*(Range(i, n) for i, n in ranges.items()), stmt])
     return program.forward(**{n: tensors[n] for n in program.inputs})[stmt.target.name]
 
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import edf
 from edf.autodiff import pullback as reference_pullback
-from edf.ir import Affine, Binary, Call, Num, Ref, Statement, Unary
+from edf.ir import Affine, Binary, Call, Num, Range, Ref, Statement, Unary
 from edf.notation import format_statement, parse_statement
 from edf.testing import numerical_gradients
 
@@ -49,13 +49,13 @@ def derive(stmt, seed_of, pull):
 
 def check(stmt, backward, rng):
     inputs = {name: rng.normal(size=shape) for name, shape in SIZES.items()}
-    forward = edf.Program([stmt], ranges={"b": 3, "i": 2})
+    forward = edf.Program([Range("b", 3), Range("i", 2), stmt])
     values = forward.forward(**{n: inputs[n] for n in forward.inputs})
     seed = rng.normal(size=values["y"].shape)
     want = numerical_gradients(forward, {n: inputs[n] for n in forward.inputs}, {"y": seed})
     got = {}
     for derived in backward:
-        program = edf.Program([derived], ranges={"b": 3, "i": 2})
+        program = edf.Program([Range("b", 3), Range("i", 2), derived])
         known = {**inputs, "y": values["y"], "y.grad": seed}
         got[derived.target.name] = program.forward(**{n: known[n] for n in program.inputs})[derived.target.name]
     for name in forward.inputs:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import edf
 from edf.errors import ShapeError
 from edf.ir import Affine
-from edf.notation import format_affine, parse_statement
+from edf.notation import format_affine, format_statement, parse_statement
 from edf.testing import programs
 
 
@@ -99,7 +99,7 @@ def test_infer_matches_edf(impl, case):
         stmt = stmt_layout.statement
         shapes = {r: layout.shapes[r] for r in layout.shapes if r != stmt.target.name}
         got = impl.infer(stmt, shapes)
-        assert got == stmt_layout.ranges, f"statement {number} `{stmt}` with shapes {shapes}"
+        assert got == stmt_layout.ranges, f"statement {number} `{format_statement(stmt)}` with shapes {shapes}"
 
 
 @pytest.mark.ex8_3

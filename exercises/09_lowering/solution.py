@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edf.ir import Affine, Binary, Call, Num, Ref, Statement, Unary, value_refs
-from kernels.lower import Loop, LoopNest, Solved
+from edf.kernels.lower import Loop, LoopNest, Solved
 
 
 def gather(stmt: Statement, ranges: dict, shape: tuple) -> LoopNest:

@@ -8,7 +8,7 @@ import edf
 from edf.functions import FUNCTIONS
 from edf.ir import Affine, Binary, Call, Num, Ref, Unary
 from edf.notation import parse_statement
-from kernels.lower import LoopNest
+from edf.kernels.lower import LoopNest
 
 
 def value_of(expr: Affine, point: dict) -> int:

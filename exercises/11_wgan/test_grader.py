@@ -38,7 +38,7 @@ def test_endpoint_penalty_values_and_gradients(impl, K, eps):
 
 @pytest.mark.ex11_2
 def test_critic_program_matches_the_lecture(impl):
-    from lectures import wgan
+    from edf.lectures import wgan
 
     critic = nn.mlp_params([2, 8, 8, 1], np.random.default_rng(0), dtype=np.float64)
     rng = np.random.default_rng(1)

@@ -42,7 +42,7 @@ def test_distortion_is_the_gaussian_negative_log_density(impl):
 
 
 def run(impl, mode):
-    from lectures import vae
+    from edf.lectures import vae
 
     split = digits()
     prog, p, _ = vae.build(np.random.default_rng(1), np.random.default_rng(2))

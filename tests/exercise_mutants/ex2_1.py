@@ -6,7 +6,7 @@ def conv2d(prog, W, bias, image, stride, padding):
     source = image
     if padding:
         source = prog.fresh("padded")
-        prog.like[source] = (image, (0, 2 * padding, 2 * padding, 0))
+        prog.append(f"shape {source} = {image} + (0, {2 * padding}, {2 * padding}, 0)")
         prog.append(f"for b, x, y, c: {source}[b, x, y, c] = {image}[b, x, y, c]")
     out = prog.fresh("conv")
     prog.append(f"for b, x, y, dx, dy, i, j: {out}[b, x, y, j] += "

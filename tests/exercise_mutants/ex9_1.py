@@ -2,7 +2,7 @@
 import solution
 from solution import *  # noqa: F401,F403
 from edf.ir import Affine
-from kernels.lower import LoopNest, Solved
+from edf.kernels.lower import LoopNest, Solved
 
 reference = solution.gather
 
