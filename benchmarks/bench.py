@@ -94,10 +94,12 @@ def compare_per_example(models: list[str], rounds: int, values: int) -> list[dic
 
 
 def per_example_table(rows: list[dict]) -> str:
-    lines = ["| model | side | plain step | per-example step | ratio (range) |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| model | side | plain step | per-example step | ratio (range) |",
+             "| --- | --- | --- | --- | --- |"]
     for row in rows:
         lo, hi = row["range"]
-        lines.append(f"| {row['model']} | {row['side']} | {_time(row['plain'])} | {_time(row['per_example'])} "
+        lines.append(f"| {row['model']} | {row['side']} | {_time(row['plain'])} "
+                     f"| {_time(row['per_example'])} "
                      f"| {row['ratio']:.2f}x ({lo:.2f}-{hi:.2f}) |")
     return "\n".join(lines)
 

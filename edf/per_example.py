@@ -223,7 +223,8 @@ def _with_batch(expr: Expr, batched: Mapping[str, str], batch: str) -> Expr:
     if isinstance(expr, Unary):
         return Unary(expr.op, _with_batch(expr.arg, batched, batch))
     if isinstance(expr, Binary):
-        return Binary(expr.op, _with_batch(expr.left, batched, batch), _with_batch(expr.right, batched, batch))
+        left, right = _with_batch(expr.left, batched, batch), _with_batch(expr.right, batched, batch)
+        return Binary(expr.op, left, right)
     if isinstance(expr, Call):
         return Call(expr.fn, tuple(_with_batch(a, batched, batch) for a in expr.args))
     return expr
@@ -318,7 +319,8 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
     return PerExample(program, batch, choices, results, prog, len(gradient.statements))
 
 
-def _batched_statements(statements, tag: str, axes, outputs, batch: str) -> list[tuple[Statement, Statement, bool]]:
+def _batched_statements(statements, tag: str, axes, outputs,
+                        batch: str) -> list[tuple[Statement, Statement, bool]]:
     """(backward statement, its per-example form, whether that reads a per-example gradient) for
     every backward statement adding to the gradient of a tensor without the batch index, other
     than the outputs (whose seed all examples share)."""

@@ -206,8 +206,9 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
     for number, stmt in enumerate(statements, start=1):
         name = stmt.target.name
         for ref in statement_refs(stmt):  # tensors whose shape follows another's, once it is known
-            if ref.name not in shapes and ref.name in like and all(s in shapes for s in like[ref.name].sources):
-                shapes[ref.name] = grown_shape(like[ref.name], shapes)
+            decl = like.get(ref.name)
+            if ref.name not in shapes and decl and all(s in shapes for s in decl.sources):
+                shapes[ref.name] = grown_shape(decl, shapes)
         statement_layout = infer_ranges(stmt, shapes, declared, number)
         if name not in shapes:
             shapes[name] = target_shape(stmt, statement_layout.ranges, number)

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
-    """The lecture with these parameters; its sixteen training runs (four optimizers, four batch sizes) go to ``jobs`` workers."""
+    """The lecture with these parameters; its sixteen training runs (four optimizers, four
+    batch sizes) go to ``jobs`` workers."""
     out = report.output_folder(out)
     examples, every = (512, 64) if quick else (4096, 128)
     data = digits(dtype=np.float64)

@@ -172,7 +172,8 @@ def test_what_was_chosen_is_printed_with_its_memory():
     text = conv.describe(**data)
     assert "  W1     per-example gradients materialised: x, y are summed within each example" in text
     assert "W1.grad_b      [3, 3, 3, 2, 3]      1.3 kB" in text
-    assert "for b, e0, e1, e2, e3:     W1.grad_sq[e0, e1, e2, e3] += W1.grad_b[b, e0, e1, e2, e3] ** 2" in text
+    assert ("for b, e0, e1, e2, e3:     W1.grad_sq[e0, e1, e2, e3] += "
+            "W1.grad_b[b, e0, e1, e2, e3] ** 2") in text
     assert conv.memory(**data)["W1.grad_b"] == ((3, 3, 3, 2, 3), 3 * 54 * 8)
     assert str(conv).startswith("per-example backward over the batch index b:\n  W1     per-example")
     assert "memory" not in str(conv)  # no shapes given: no sizes
@@ -284,8 +285,11 @@ def batched(case, shared: set, size: int):
         declarations.append(decl)
     program = edf.Program([*declarations, *statements])
     rng = np.random.default_rng(len(case.source))
-    data = {n: v if n in shared else np.stack([v if v.dtype.kind != "f" else rng.normal(scale=0.7, size=v.shape)
-                                               for _ in range(size)])
+
+    def one_example(v):  # each example its own floats; integer tensors (tokens) repeated
+        return v if v.dtype.kind != "f" else rng.normal(scale=0.7, size=v.shape)
+
+    data = {n: v if n in shared else np.stack([one_example(v) for _ in range(size)])
             for n, v in case.inputs.items()}
     shapes = program.layout(**data).shapes
     outputs = [o for o in program.outputs if o in carries]
