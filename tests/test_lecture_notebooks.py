@@ -97,7 +97,7 @@ def without_times(metrics: dict) -> dict:
 def test_parallel_runs_give_the_serial_results(name, options):
     import importlib
 
-    lecture = importlib.import_module(f"lectures.{name}")
+    lecture = importlib.import_module(f"edf.lectures.{name}")
     serial = lecture.run(quick=True, jobs=1, **options)
     parallel = lecture.run(quick=True, jobs=2, **options)
     assert json.dumps(without_times(serial), default=float, sort_keys=True) == \
