@@ -102,4 +102,3 @@ def test_parallel_runs_give_the_serial_results(name, options):
     parallel = lecture.run(quick=True, jobs=2, **options)
     assert json.dumps(without_times(serial), default=float, sort_keys=True) == \
         json.dumps(without_times(parallel), default=float, sort_keys=True)
-
