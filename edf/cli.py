@@ -1,6 +1,7 @@
 """The ``edf`` command.
 
     edf lecture NAME [--quick] [--backend B] [--out DIR]     run a lecture (or: all, list)
+    edf lecture all [--quick] [--out DIR] [--jobs K]          every lecture, K at once (default: one per core)
     edf show "for b, i, j: h[b, j] += x[b, i] * W[i, j]" --shape x=64,10 --shape W=10,5 [--backend numba]
     edf lecture NAME --notebook [PATH]                        write the lecture as a notebook
     edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from edf import course, report
+from edf import course, parallel, report
 from edf.errors import EdfError
 
 
@@ -30,6 +35,63 @@ def run_lecture(name: str, argv: list[str]) -> dict:
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
     module = importlib.import_module(f"edf.lectures.{name}")
     return module.main(argv)
+
+
+# The longest lectures (in full mode) start first when several run at once, so that the short
+# ones fill the cores at the end; lectures not named here follow in alphabetical order.
+LONGEST_FIRST = ("wgan", "perturbation", "cnn", "bert_consistency", "vae", "sgd_temperature")
+
+
+def lecture_jobs(options: list[str]) -> int | None:
+    """The value of ``--jobs K`` (or ``--jobs=K``) among a lecture's options, or None."""
+    for k, option in enumerate(options):
+        value = option.partition("=")[2] if option.startswith("--jobs=") else (
+            options[k + 1] if option == "--jobs" and k + 1 < len(options) else None)
+        if value is not None:
+            try:
+                return int(value)
+            except ValueError:
+                raise EdfError(f"--jobs takes a number of worker processes, got {value!r}") from None
+    return None
+
+
+def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
+    """``edf lecture all``: every lecture with these options, as many at once as cores (or
+    ``--jobs K``) allow. With one at a time they run here, one after another; otherwise each runs
+    in a process of its own (``python -m edf.cli lecture NAME ...``) with its numeric libraries
+    capped at its share of the cores, and its printed output is shown whole when it ends. Every
+    lecture seeds its own generators, so the results are those of running them one by one with
+    the same thread caps (a different BLAS thread count may change the last digits of float64
+    sums, as in bert_consistency's exact Gibbs chain).
+    Returns the exit status: 0, or that of a lecture that failed."""
+    names = names or lecture_names()
+    at_once = parallel.worker_count(len(names), lecture_jobs(options))
+    if at_once == 1:
+        for name in names:
+            print(f"== lecture {name} ==", flush=True)
+            run_lecture(name, options)
+        return 0
+    order = sorted(names, key=lambda n: (LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST), n))
+    env = {**os.environ, **parallel.thread_limits(max(1, parallel.cores() // at_once))}
+
+    def lecture_process(name: str) -> tuple[subprocess.CompletedProcess, float]:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "edf.cli", "lecture", name, *options], env=env,
+                              capture_output=True, text=True)
+        return done, time.perf_counter() - start
+
+    print(f"{len(names)} lectures, {at_once} at a time (each one's output is shown when it ends)", flush=True)
+    status = 0
+    with ThreadPoolExecutor(at_once) as pool:
+        running = {pool.submit(lecture_process, name): name for name in order}
+        for future in as_completed(running):
+            done, seconds = future.result()
+            print(f"== lecture {running[future]} ({seconds:.0f} s) ==\n{done.stdout}", end="", flush=True)
+            if done.returncode:
+                # the last lines of its error output: the traceback or edf's message, not progress bars
+                print("\n".join(done.stderr.splitlines()[-20:]), file=sys.stderr, flush=True)
+                status = status or done.returncode
+    return status
 
 
 def lecture_notebook(name: str, options: list[str]) -> Path:
@@ -114,9 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.name == "list":
             print("\n".join(lecture_names()))
         elif args.name == "all":
-            for name in lecture_names():
-                print(f"== lecture {name} ==")
-                run_lecture(name, list(args.options))
+            return run_all_lectures(list(args.options))
         else:
             run_lecture(args.name, list(args.options))
     except EdfError as error:
@@ -191,4 +251,8 @@ def exercise(args) -> int:
 
 
 if __name__ == "__main__":
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # ``python -m edf.cli``: how ``edf lecture all`` starts each lecture
     sys.exit(main())

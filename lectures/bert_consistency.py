@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, steps=None, features=16) -> dict:
     """The lecture with these parameters (``jobs`` is unused: one training run)."""
     out = report.output_folder(out)
-    steps = steps or (60 if quick else 800)
+    steps = steps or (60 if quick else 400)
     chains, sweeps = (2000, 20) if quick else (20000, 40)
     rng = np.random.default_rng(seed)
     states, probs = population(rng)

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
     """The lecture with these parameters (``jobs`` is unused: one training run)."""
     out = report.output_folder(out)
-    epochs = epochs or (2 if quick else 30)
+    epochs = epochs or (2 if quick else 10)
     batch, lr = 32, 0.01
 
     data = digits()  # the fixed held-out split; --seed varies initialisation and batches

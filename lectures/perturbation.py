@@ -219,7 +219,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradien
         vae_epochs=None) -> dict:
     """The lecture with these parameters; its four generative models train in ``jobs`` workers."""
     out = report.output_folder(out)
-    gan_steps = gan_steps or (40 if quick else 3000)
+    gan_steps = gan_steps or (40 if quick else 1500)
     vae_epochs = vae_epochs or (2 if quick else 300)
     ok = lambda met: report.verdict(met, quick)  # noqa: E731
     rng = np.random.default_rng(seed)

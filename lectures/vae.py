@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
     """The lecture with these parameters; its seven models train in ``jobs`` worker processes."""
     out = report.output_folder(out)
-    epochs = epochs or (3 if quick else 150)
+    epochs = epochs or (3 if quick else 75)
     split = digits()
     rng = np.random.default_rng(seed)
     start = time.perf_counter()

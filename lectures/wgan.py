@@ -249,7 +249,8 @@ def class_histogram(labels: np.ndarray, classes: int = 10) -> tuple[np.ndarray, 
 # a quarter of its fair share (1/8) of the samples within 3 sigma.
 
 # %%
-RING_SIZES = dict(latent=2, hidden=128, depth=4, data=2, squash=False)
+# 96 wide, not 128: as many modes and good samples (94% within 3 sigma over two seeds) in 3/4 of the time
+RING_SIZES = dict(latent=2, hidden=96, depth=4, data=2, squash=False)
 DIGIT_SIZES = dict(latent=16, hidden=256, depth=2, data=64, squash=True)
 
 
@@ -315,7 +316,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, ring_steps=None,
     """The lecture with these parameters; its four runs go to ``jobs`` worker processes."""
     out = report.output_folder(out)
     ring_steps = ring_steps or (60 if quick else 6000)
-    digit_steps = digit_steps or (40 if quick else 3000)
+    digit_steps = digit_steps or (40 if quick else 1500)
     ok = lambda met: report.verdict(met, quick)  # noqa: E731
     start = time.perf_counter()
 

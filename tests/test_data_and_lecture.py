@@ -1,9 +1,14 @@
 """The embedded data, the backprop lecture in quick mode, and the edf command."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
-from edf import cli
+from edf import cli, parallel
+from edf.errors import EdfError
 from edf.data import digits, minibatches, one_hot
 
 
@@ -109,3 +114,39 @@ def test_vae_lecture_quick(tmp_path, capsys):
     assert "full-covariance Gaussian" in out and "importance-sampled bound" in out
     assert metrics["bound_valid"]  # -ELBO >= the tighter importance-sampled bound, always
     assert (tmp_path / "vae.png").stat().st_size > 0
+
+
+def test_lectures_at_once_give_the_results_of_one_after_another(tmp_path, capsys):
+    """``edf lecture all`` runs lectures side by side in processes of their own, each capped at
+    one thread here; run one after another with the same caps, they write the same metrics."""
+    names = ["backprop", "sgd_temperature"]
+    together, alone = tmp_path / "together", tmp_path / "alone"
+    assert cli.run_all_lectures(["--quick", "--jobs", "2", "--out", str(together)], names) == 0
+    out = capsys.readouterr().out
+    assert "2 lectures, 2 at a time" in out
+    assert all(f"== lecture {name} (" in out for name in names)  # each one's output, whole
+    assert "W1.grad[i, j] += x[b, i] * h.grad[b, j]" in out  # what the backprop lecture printed
+    for name in names:
+        env = {**os.environ, **parallel.thread_limits(1)}
+        subprocess.run([sys.executable, "-m", "edf.cli", "lecture", name, "--quick", "--jobs", "1",
+                        "--out", str(alone)], env=env, check=True, capture_output=True)
+        metrics = [json.loads((folder / f"{name}_metrics.json").read_text()) for folder in (together, alone)]
+        assert {k: v for k, v in metrics[0].items() if k != "seconds"} == \
+            {k: v for k, v in metrics[1].items() if k != "seconds"}
+
+
+def test_a_failing_lecture_fails_the_whole_run(capsys):
+    assert cli.run_all_lectures(["--quick", "--jobs", "2"], ["no_such_lecture", "nor_this_one"]) == 2
+    captured = capsys.readouterr()
+    assert "== lecture no_such_lecture (" in captured.out
+    assert "edf: no lecture named 'no_such_lecture'" in captured.err  # its message, passed on
+
+
+def test_lecture_jobs_option():
+    assert cli.lecture_jobs(["--quick", "--jobs", "3"]) == 3
+    assert cli.lecture_jobs(["--jobs=1", "--out", "x"]) == 1
+    assert cli.lecture_jobs(["--quick"]) is None
+    with pytest.raises(EdfError, match="--jobs takes a number of worker processes, got 'two'"):
+        cli.lecture_jobs(["--jobs", "two"])
+    with pytest.raises(EdfError, match="jobs must be a positive number"):
+        cli.run_all_lectures(["--jobs", "0"], ["backprop", "cnn"])
