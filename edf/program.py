@@ -109,6 +109,7 @@ class Program:
         self._index_tensors: set[str] = set()
         self._value_tensors: set[str] = set()
         self._plans: dict = {}  # per input signature; cleared by every change to the program
+        self._derived: dict = {}  # inputs and shape links, worked out once per version of the text
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
         self.extend(source)
@@ -127,6 +128,7 @@ class Program:
             return self.extend(statement)
         self._plans.clear()
         self._gradient_programs.clear()
+        self._derived.clear()
         if isinstance(statement, (Range, Shape)):
             return self._declare(statement)
         number = len(self.statements) + 1
@@ -257,9 +259,12 @@ class Program:
     def inputs(self) -> list[str]:
         """Tensors read but never assigned, in order of first use, then those only declarations
         name (``range i = c.shape[0]``, ``shape E.grad = E``: needed for their shapes)."""
-        sized = [*(s.tensor for s in self._ranges.values() if isinstance(s, AxisOf)),
-                 *(t for s in self._shapes.values() for t in s.sources)]
-        return [n for n in dict.fromkeys([*self._first_read, *sized]) if n not in self._assigned]
+        if "inputs" not in self._derived:  # asked for at every call: worked out once
+            sized = [*(s.tensor for s in self._ranges.values() if isinstance(s, AxisOf)),
+                     *(t for s in self._shapes.values() for t in s.sources)]
+            self._derived["inputs"] = [n for n in dict.fromkeys([*self._first_read, *sized])
+                                       if n not in self._assigned]
+        return list(self._derived["inputs"])
 
     @property
     def float_inputs(self) -> list[str]:
@@ -292,8 +297,10 @@ class Program:
     # -- check: shapes ---------------------------------------------------------------------
     def _shape_links(self) -> dict[str, Shape]:
         """``shape`` declarations plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
-        implied = {n: Shape(n, gradient_of(n)) for n in self.tensors if gradient_of(n)}
-        return {**implied, **self._shapes}
+        if "links" not in self._derived:
+            implied = {n: Shape(n, gradient_of(n)) for n in self.tensors if gradient_of(n)}
+            self._derived["links"] = {**implied, **self._shapes}
+        return self._derived["links"]
 
     def layout(self, **shapes) -> Layout:
         """Ranges of every index and shapes of every tensor, given input shapes (or arrays).

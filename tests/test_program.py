@@ -195,3 +195,17 @@ def test_a_rejected_statement_leaves_the_program_unchanged():
     assert len(prog.statements) == 1 and prog.inputs == ["x"]
     prog.append("for i: z[i] = x[i] * 2")  # z was never registered with two indices
     assert prog.forward(x=np.ones(2))["z"].tolist() == [2.0, 2.0]
+
+
+def test_inputs_follow_every_change_to_the_text():
+    """inputs are worked out once per version of the program: each append must refresh them."""
+    prog = edf.Program("for i: y[i] = x[i]")
+    assert prog.inputs == ["x"]
+    prog.inputs.append("mutated by a caller")  # a copy: the program is not changed by this
+    assert prog.inputs == ["x"]
+    prog.append("for i: z[i] = y[i] * w[i]")
+    assert prog.inputs == ["x", "w"]
+    prog.append("range k = c.shape[0]")
+    assert prog.inputs == ["x", "w", "c"]
+    prog.append("shape g = y")
+    assert "y" not in prog.inputs  # y is assigned: its shape comes from the program
