@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from edf.errors import EdfError, ProgramError
 from edf.functions import FUNCTIONS
 from edf.ir import (Affine, AxisOf, Binary, Call, Expr, Num, Range, Ref, Shape, Statement, Unary, children,
-                    ref_indices, statement_refs, value_refs)
+                    map_refs, ref_indices, statement_refs, value_refs)
 from edf.notation import format_statement, parse_expression
 
 if TYPE_CHECKING:  # autodiff builds Programs through program.copy(), so it needs no import
@@ -98,15 +98,7 @@ def _table_derivative(fn: str) -> Expr:
 
 def substitute(expr: Expr, name: str, value: Expr) -> Expr:
     """Replace every 0-d reference ``name`` in ``expr`` with ``value``."""
-    if isinstance(expr, Ref) and expr.name == name and not expr.index:
-        return value
-    if isinstance(expr, Unary):
-        return Unary(expr.op, substitute(expr.arg, name, value))
-    if isinstance(expr, Binary):
-        return Binary(expr.op, substitute(expr.left, name, value), substitute(expr.right, name, value))
-    if isinstance(expr, Call):
-        return Call(expr.fn, tuple(substitute(a, name, value) for a in expr.args))
-    return expr
+    return map_refs(expr, lambda ref: value if ref.name == name and not ref.index else ref)
 
 
 def derivative_of_call(call: Call) -> Expr:

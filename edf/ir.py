@@ -15,7 +15,7 @@ Two declarations complete a program where shapes say too little:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 OPS = ("=", "+=", "max=")
 
@@ -144,6 +144,19 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Call):
         return expr.args
     return ()
+
+
+def map_refs(expr: Expr, change: Callable[[Ref], Expr]) -> Expr:
+    """``expr`` with every tensor reference read as a value replaced by ``change(ref)``."""
+    if isinstance(expr, Ref):
+        return change(expr)
+    if isinstance(expr, Unary):
+        return Unary(expr.op, map_refs(expr.arg, change))
+    if isinstance(expr, Binary):
+        return Binary(expr.op, map_refs(expr.left, change), map_refs(expr.right, change))
+    if isinstance(expr, Call):
+        return Call(expr.fn, tuple(map_refs(a, change) for a in expr.args))
+    return expr
 
 
 def depth(expr: Expr) -> int:

@@ -43,7 +43,7 @@ import numpy as np
 
 from edf.autodiff import mul, power
 from edf.errors import EdfError, ProgramError
-from edf.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, statement_refs
+from edf.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, map_refs, statement_refs
 from edf.notation import format_affine, format_program, format_statement
 
 CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
@@ -216,18 +216,8 @@ class _Squares:
 
 def _with_batch(expr: Expr, batched: Mapping[str, str], batch: str) -> Expr:
     """``expr`` with every gradient in ``batched`` read as its per-example version."""
-    if isinstance(expr, Ref):
-        if expr.name in batched:
-            return Ref(batched[expr.name], (_lone(batch), *expr.index))
-        return expr
-    if isinstance(expr, Unary):
-        return Unary(expr.op, _with_batch(expr.arg, batched, batch))
-    if isinstance(expr, Binary):
-        left, right = _with_batch(expr.left, batched, batch), _with_batch(expr.right, batched, batch)
-        return Binary(expr.op, left, right)
-    if isinstance(expr, Call):
-        return Call(expr.fn, tuple(_with_batch(a, batched, batch) for a in expr.args))
-    return expr
+    return map_refs(expr, lambda ref: Ref(batched[ref.name], (_lone(batch), *ref.index))
+                    if ref.name in batched else ref)
 
 
 def _carrier(stmt: Statement, batch: str) -> AxisOf:

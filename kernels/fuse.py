@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, statement_refs
+from edf.ir import Affine, Ref, Statement, map_refs, statement_refs
 from edf.kernels.lower import LoopNest, lower
 
 
@@ -59,7 +59,7 @@ def fuse(group: Sequence[LoopNest], nest: LoopNest) -> LoopNest | None:
 def rename(stmt: Statement, names: dict[str, str]) -> Statement:
     """``stmt`` with loop indices renamed (``names`` maps old to new; others stay)."""
     return Statement(tuple(names.get(i, i) for i in stmt.loops), _ref(stmt.target, names),
-                     stmt.op, _expr(stmt.body, names))
+                     stmt.op, map_refs(stmt.body, lambda ref: _ref(ref, names)))
 
 
 def _affine(expr: Affine, names: dict[str, str]) -> Affine:
@@ -69,16 +69,3 @@ def _affine(expr: Affine, names: dict[str, str]) -> Affine:
 def _ref(ref: Ref, names: dict[str, str]) -> Ref:
     return Ref(ref.name, tuple(_ref(e, names) if isinstance(e, Ref) else _affine(e, names)
                                for e in ref.index))
-
-
-def _expr(expr: Expr, names: dict[str, str]) -> Expr:
-    if isinstance(expr, Ref):
-        return _ref(expr, names)
-    if isinstance(expr, Unary):
-        return Unary(expr.op, _expr(expr.arg, names))
-    if isinstance(expr, Binary):
-        return Binary(expr.op, _expr(expr.left, names), _expr(expr.right, names))
-    if isinstance(expr, Call):
-        return Call(expr.fn, tuple(_expr(a, names) for a in expr.args))
-    assert isinstance(expr, Num)
-    return expr

@@ -197,8 +197,9 @@ class NumbaKernel:
         overwrites = []
         for nest in self.nests:  # in order: a fused statement may read what an earlier one wrote
             stmt = nest.statement
-            for name in {r.name for r in statement_refs(stmt)} - {stmt.target.name}:
-                tracer.require(arrays[name])
+            for name in dict.fromkeys(r.name for r in statement_refs(stmt)):  # in order: stable source
+                if name != stmt.target.name:
+                    tracer.require(arrays[name])
             target = arrays[stmt.target.name]
             sets = nest.covers_target and (stmt.op == "=" or tracer.fresh(target))
             tracer.write(target, sets)
