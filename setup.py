@@ -18,9 +18,10 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "joblib>=1.3",
+        "threadpoolctl>=3.1",  # the fixed thread counts of lecture runs (edf.parallel)
     ],
     extras_require={
-        "dev": ["pytest>=7", "hypothesis>=6.80"],
+        "dev": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6.80"],  # the suite runs on every core
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
         # PyTorch (CPU) as the tests' oracle and the benchmarks' peer, never imported by edf;

@@ -60,9 +60,8 @@ def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
     ``--jobs K``) allow. With one at a time they run here, one after another; otherwise each runs
     in a process of its own (``python -m edf.cli lecture NAME ...``) with its numeric libraries
     capped at its share of the cores, and its printed output is shown whole when it ends. Every
-    lecture seeds its own generators, so the results are those of running them one by one with
-    the same thread caps (a different BLAS thread count may change the last digits of float64
-    sums, as in bert_consistency's exact Gibbs chain).
+    lecture seeds its own generators and computes with the fixed thread counts of
+    ``edf.parallel.fixed_threads``, so the results are those of running them one by one.
     Returns the exit status: 0, or that of a lecture that failed."""
     names = names or lecture_names()
     at_once = parallel.worker_count(len(names), lecture_jobs(options))
@@ -250,9 +249,6 @@ def exercise(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 if __name__ == "__main__":  # ``python -m edf.cli``: how ``edf lecture all`` starts each lecture
     sys.exit(main())
+

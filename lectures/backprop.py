@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import report
+from edf import parallel, report
 from edf.data import digits, minibatches, one_hot
 
 # %% [markdown]
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None, hidden=128) -> dict:
     """The lecture with these parameters (``jobs`` is unused: one training run)."""
     out = report.output_folder(out)

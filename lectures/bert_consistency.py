@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 import edf
-from edf import nn, report
+from edf import nn, parallel, report
 from edf.data import markov_probability, random_transition
 
 # %% [markdown]
@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, steps=None, features=16) -> dict:
     """The lecture with these parameters (``jobs`` is unused: one training run)."""
     out = report.output_folder(out)

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import edf
-from edf import nn, report
+from edf import nn, parallel, report
 from edf.data import digits, minibatches, one_hot
 from edf.train import fit
 
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
     """The lecture with these parameters (``jobs`` is unused: one training run)."""
     out = report.output_folder(out)

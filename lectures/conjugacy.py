@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
     """The lecture with these parameters; its sixteen training runs (four optimizers, four
     batch sizes) go to ``jobs`` workers."""

@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradient", gan_steps=None,
         vae_epochs=None) -> dict:
     """The lecture with these parameters; its four generative models train in ``jobs`` workers."""

@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
     """The lecture with these parameters; the grid's runs go to ``jobs`` worker processes."""
     out = report.output_folder(out)

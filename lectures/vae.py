@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
     """The lecture with these parameters; its seven models train in ``jobs`` worker processes."""
     out = report.output_folder(out)

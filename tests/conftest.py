@@ -1,12 +1,20 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import HealthCheck, settings
 
-# Tests run with the finite check on: a statement producing inf or NaN fails loudly.
-os.environ.setdefault("EDF_CHECK_FINITE", "1")
-# Generated kernels go to a cache of the test run's own, not the user's.
-os.environ.setdefault("EDF_CACHE_DIR", tempfile.mkdtemp(prefix="edf-test-cache-"))
+# The suite runs with edf's documented defaults whatever the shell sets, except: the finite check
+# is on (a statement producing inf or NaN fails loudly).
+for variable in ("EDF_BACKEND", "EDF_DEBUG", "EDF_THREADS"):
+    os.environ.pop(variable, None)
+os.environ["EDF_CHECK_FINITE"] = "1"
+# Generated kernels go to a fresh cache of this run's own, never the user's nor an earlier run's;
+# pytest-xdist's workers inherit the one their controller made, and share it.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ["EDF_CACHE_DIR"] = tempfile.mkdtemp(prefix="edf-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["EDF_CACHE_DIR"], ignore_errors=True)
 
 settings.register_profile("default", deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

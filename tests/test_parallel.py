@@ -1,17 +1,25 @@
-"""edf.parallel: independent runs in worker processes with capped threads."""
+"""edf.parallel: independent runs in worker processes, with fixed thread counts."""
 import os
 
+import numba
 import pytest
+from threadpoolctl import threadpool_info
 
 from edf import parallel
 from edf.errors import EdfError
 
 
+def blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+def running_threads() -> tuple:
+    return numba.get_num_threads(), blas_threads()
+
+
 def test_workers_cap_their_threads_and_keep_the_order():
     calls = [dict(key=name) for name in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")]
-    capped = parallel.run_all(os.getenv, calls, jobs=2)
-    share = str(max(1, parallel.cores() // 2))
-    assert capped == [share] * 3
+    assert parallel.run_all(os.getenv, calls, jobs=2) == ["1"] * 3
     assert parallel.run_all(round, [dict(number=3.14159, ndigits=k) for k in (0, 1, 2, 3)], jobs=2) == \
         [3.0, 3.1, 3.14, 3.142]
 
@@ -31,3 +39,29 @@ def test_worker_count():
 def test_thread_limits_name_every_library():
     limits = parallel.thread_limits(3)
     assert limits["NUMBA_NUM_THREADS"] == limits["OPENBLAS_NUM_THREADS"] == limits["MKL_NUM_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_run_computes_with_the_fixed_thread_counts(jobs):
+    """Serial or in workers: one BLAS/OpenMP thread and one numba thread per run, by default."""
+    for numba_threads, blas in parallel.run_all(running_threads, [{}, {}], jobs=jobs):
+        assert numba_threads == 1 and blas and set(blas) == {1}
+
+
+def test_fixed_threads_sets_and_restores_the_counts(monkeypatch):
+    before = running_threads()
+    with parallel.fixed_threads():
+        assert running_threads() == (1, [1] * len(before[1]))
+
+    @parallel.fixed_threads()
+    def inside():
+        return running_threads()
+
+    assert inside() == (1, [1] * len(before[1]))
+    assert running_threads() == before
+    monkeypatch.setenv("EDF_THREADS", "2")
+    assert parallel.run_threads() == 2
+    for bad in ("0", "-1", "two", "1.5", ""):
+        monkeypatch.setenv("EDF_THREADS", bad)
+        with pytest.raises(EdfError, match="EDF_THREADS must be a whole number of threads >= 1"):
+            parallel.run_threads()
