@@ -5,6 +5,7 @@
     python benchmarks/bench.py mlp --rounds 6
     python benchmarks/bench.py --lectures     # wall time of each lecture in full mode
     python benchmarks/bench.py --per-example  # per-example steps against plain ones (MLP, conv)
+    python benchmarks/bench.py --first-step   # first step (cold and warm cache) and memory, fresh processes
 
 On a machine other jobs load, ``EDF_BENCH_CPU_TIME=1`` with one thread per library
 (``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1``) times CPU seconds instead.
@@ -93,6 +94,38 @@ def compare_per_example(models: list[str], rounds: int, values: int) -> list[dic
     return rows
 
 
+def first_steps(cases: list[str], rounds: int) -> list[dict]:
+    """Per case and side, fresh processes (``benchmarks/first_step.py``): the first step with an
+    empty kernel cache (cold), then with the cache that run left (warm), sides alternating."""
+    runs = []
+    for case in cases:
+        for round_number in range(rounds):
+            for side in SIDES:
+                with tempfile.TemporaryDirectory() as cache:
+                    for state in ("cold", "warm"):
+                        env = dict(os.environ, EDF_CACHE_DIR=cache)
+                        done = subprocess.run([sys.executable, str(HERE / "first_step.py"), case, side],
+                                              check=True, cwd=ROOT, env=env, capture_output=True, text=True)
+                        runs.append({**json.loads(done.stdout.splitlines()[-1]), "state": state,
+                                     "round": round_number})
+                        print(f"  {case} {side} {state}: first step {runs[-1]['first_step']:.2f} s, "
+                              f"adds {runs[-1]['added_mb']:.0f} MB", flush=True)
+    return runs
+
+
+def first_step_table(runs: list[dict]) -> str:
+    lines = ["| case | side | first step, empty cache | first step, warm cache | memory a step adds |",
+             "| --- | --- | --- | --- | --- |"]
+    for case in dict.fromkeys(r["case"] for r in runs):
+        for side in SIDES:
+            mine = [r for r in runs if r["case"] == case and r["side"] == side]
+            cold, warm = ([r["first_step"] for r in mine if r["state"] == state] for state in ("cold", "warm"))
+            added = statistics.median(r["added_mb"] for r in mine)
+            lines.append(f"| {case} | {side} | {statistics.median(cold):.2f} s | {statistics.median(warm):.2f} s "
+                         f"| {added:.0f} MB |")
+    return "\n".join(lines)
+
+
 def per_example_table(rows: list[dict]) -> str:
     lines = ["| model | side | plain step | per-example step | ratio (range) |",
              "| --- | --- | --- | --- | --- |"]
@@ -145,6 +178,9 @@ def main(argv=None) -> None:
                         help="time the lectures in full mode instead (all, or those named)")
     parser.add_argument("--per-example", nargs="*", default=None, metavar="MODEL", choices=[[], *PER_EXAMPLE],
                         help="per-example steps against plain ones (mlp, conv; default both)")
+    parser.add_argument("--first-step", action="store_true",
+                        help="time the first step in fresh processes, cold and warm kernel cache, "
+                             "and the memory steps add (default cases: cnn, transformer)")
     parser.add_argument("--backend", default=None, help="lectures: the kernel target")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -157,6 +193,10 @@ def main(argv=None) -> None:
         times = lecture_times(args.lectures, args.backend)
         print(f"\nall lectures: {sum(times.values()):.0f} s")
         result = {"lectures": times}
+    elif args.first_step:
+        runs = first_steps(args.cases or ["cnn", "transformer"], args.rounds)
+        print("\n" + first_step_table(runs))
+        result = {"first_step": runs}
     elif args.per_example is not None:
         rows = compare_per_example(args.per_example or list(PER_EXAMPLE), args.rounds, args.values)
         print("\n" + per_example_table(rows))

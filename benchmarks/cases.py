@@ -305,11 +305,39 @@ def torch_critic(_=None):
     return step
 
 
+def edf_cnn(backend: str):
+    from benchmarks import models
+
+    return models.edf_step(models.edf_cnn, backend)
+
+
+def torch_cnn(_=None):
+    from benchmarks import models
+
+    return models.torch_step(models.torch_cnn)
+
+
+def edf_transformer(backend: str):
+    from benchmarks import models
+
+    return models.edf_step(models.edf_transformer, backend)
+
+
+def torch_transformer(_=None):
+    from benchmarks import models
+
+    return models.torch_step(models.torch_transformer)
+
+
 CASES = {
     "mlp": ("MLP 64-256-256-10 step (fwd + bwd + SGD), batch 128", edf_mlp, torch_mlp),
     "conv": ("conv 3x3 16->32, 8x8, batch 64, tanh-sum loss, fwd + bwd", edf_conv, torch_conv),
     "tiny": ("tiny program (3 statements), fwd + bwd", edf_tiny, torch_tiny),
     "critic": ("WGAN critic step, endpoint penalty, batch 128, fwd + bwd", edf_critic, torch_critic),
+    # model scale (benchmarks/models.py): forward and backward for every floating-point input
+    "cnn": ("CNN 32x32x3 -> conv 32 -> pool -> conv 64 -> pool -> 10, batch 64, fwd + bwd", edf_cnn, torch_cnn),
+    "transformer": ("transformer, 4 pre-norm blocks, 16 x 64 tokens, width 128, fwd + bwd",
+                    edf_transformer, torch_transformer),
     # plain and per-example steps, compared side by side by ``bench.py --per-example``
     "mlp_adam": ("MLP step with Adam (batch-mean second moment)", edf_mlp_adam, torch_mlp_adam),
     "mlp_per_example": ("MLP step with PerExampleAdam (per-example squares; torch: vmap(grad))",

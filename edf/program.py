@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from edf.params import Parameter, parameters, to_numpy
 from edf.ranges import Layout, gradient_of, infer_layout
 from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
 from edf.kernels.plan import Plan, compile_plan
+
+if TYPE_CHECKING:
+    from edf.profiling import Profile
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -311,9 +314,10 @@ class Program:
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
     # -- plan: per input signature, shapes, kernels and the compiled plan --------------------
-    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None) -> Plan:
-        """The plan's generated function returning ``results`` (made on first use)."""
-        key = (frozenset(self.defined if results is None else results), self.check_finite)
+    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None, profile: bool = False) -> Plan:
+        """The plan's generated function returning ``results`` (made on first use); ``profile``:
+        the variant that times each statement (``prog.profile``)."""
+        key = (frozenset(self.defined if results is None else results), self.check_finite, profile)
         if key not in plan.compiled:
             inputs = [n for n in plan.dtypes if n not in self._assigned]
             title = (f"{self!r}, compiled for "
@@ -322,7 +326,7 @@ class Program:
                 title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
                 [n for n in self.defined if n in key[0]],
                 {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None)
+                self._check_statement if self.check_finite else None, profile)
             if _flag("EDF_DEBUG"):
                 print(plan.compiled[key].source)
         return plan.compiled[key]
@@ -451,13 +455,15 @@ class Program:
                 self._require_finite(env[name], f"input {name}")
         return env
 
-    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None) -> None:
+    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
+                 profile: bool = False) -> Plan | None:
         """Run every statement on the arrays in ``env``, adding the defined tensors named in
         ``results`` (default: all) to it as new arrays.
 
         On the numpy and numba targets this runs the program's compiled plan (one generated
-        function per input signature: ``kernel_sources`` prints it); with finite checks on, or
-        on other targets, it runs statement by statement."""
+        function per input signature: ``kernel_sources`` prints it), and returns it; on other
+        targets it runs statement by statement. ``profile``: run the plan that times each
+        statement."""
         plan = self._plan(env)
         for name, make in self.feeds.items():
             if name not in env:
@@ -472,9 +478,11 @@ class Program:
                                  f"`{format_statement(self.statements[number - 1])}`)")
         with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
             if plans_for(self.backend):
-                self._compiled(plan, results).run(env)
-            else:
-                self._execute_statements(plan, env)
+                compiled = self._compiled(plan, results, profile)
+                compiled.run(env)
+                return compiled
+            self._execute_statements(plan, env)
+            return None
 
     def _execute_statements(self, plan: _Plan, env: dict) -> None:
         for name, shape, initial in plan.allocations:
@@ -527,6 +535,10 @@ class Program:
         with respect to it, as defined by that suffix. At the start the suffix is empty and only
         the outputs have (seeded) gradients; at the end the suffix is the whole program.
         """
+        return self._backward(seeds, wrt, per_example, materialise)[0]
+
+    def _backward(self, seeds, wrt, per_example=None, materialise=False, profile=False):
+        """``backward``'s work; also returns the backward plan that ran (``_execute``)."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
         values = self._values
@@ -551,7 +563,7 @@ class Program:
                                  f"shape {values[name].shape}")
             env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
         wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
-        gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned])
+        compiled = gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned], profile)
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
             grads[name] = env.get(name + gradient.tag)
@@ -564,7 +576,17 @@ class Program:
                 if grad is not None:
                     grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
                     setattr(parameter, "grad" + suffix, grad)
-        return grads
+        return grads, gradient, compiled
+
+    def profile(self, output: str | None = None, /, *, runs: int = 10, wrt: Sequence[str] | None = None,
+                **inputs) -> "Profile":
+        """Time every forward and backward statement of a step on these inputs (as ``forward``
+        takes them), ``runs`` times: ``print(prog.profile(x=x, W=W))`` shows each statement with
+        what ran it (BLAS, a numba loop, NumPy), its median time and its share of the step.
+        ``output`` (default: the last statement's target) is differentiated for ``wrt``."""
+        from edf.profiling import profile
+
+        return profile(self, output, runs, wrt, inputs)
 
     def backward_source(self, outputs: str | Sequence[str] | None = None,
                         wrt: Sequence[str] | None = None) -> str:

@@ -30,6 +30,7 @@ import builtins
 import itertools
 import keyword
 import linecache
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -69,6 +70,7 @@ class Op:
     out: "Traced | None" = None
     elementwise: bool = False
     comment: str = ""  # the statement this line starts, printed above it
+    numbers: tuple[int, ...] = ()  # with the comment: the numbers of the statements it starts
 
     def render(self) -> str:
         texts = [o.text() if isinstance(o, Traced) else o for o in self.operands]
@@ -281,7 +283,7 @@ class Tracer:
         self.buffers: list[Buffer] = []
         self.namespace: dict = {}  # objects the generated source refers to (constants, kernels)
         self.sources: dict[str, str] = {}  # generated kernels' sources, by name
-        self.pending_comment = ""
+        self.pending_comment: tuple[str, tuple[int, ...]] = ("", ())
 
     def buffer(self, kind: str, array: np.ndarray, hint: str, init: float | None = None) -> Traced:
         buffer = Buffer(kind, array, hint, init)
@@ -302,8 +304,9 @@ class Tracer:
         operands = [i if isinstance(i, Traced) else self.operand(i) for i in index]
         return ", ".join(f"{{{start + k}}}" for k in range(len(operands))), operands
 
-    def comment(self, text: str) -> None:
-        self.pending_comment = text
+    def comment(self, text: str, numbers: tuple[int, ...] = ()) -> None:
+        """Print ``text`` above the next recorded call, which starts statements ``numbers``."""
+        self.pending_comment = (text, numbers)
 
     def gather(self, source: Traced, keys) -> Traced:
         """``source[index arrays]``: a gather into a new array (NumPy has no ``out=`` for it)."""
@@ -324,7 +327,7 @@ class Tracer:
             buffer.ready = True
             fill = "-np.inf" if buffer.init == -np.inf else _literal(buffer.init)
             self.ops.append(Op(f"{{out}}.fill({fill})", [], Traced(self, buffer, buffer.array),
-                               comment=self._take_comment()))
+                               False, *self._take_comment()))
 
     def record(self, template: str, operands: list, out: Traced | None = None, *,
                elementwise: bool = False) -> None:
@@ -337,10 +340,10 @@ class Tracer:
                 out.buffer.ready = True  # every element is about to be written: no fill
             else:
                 self.require(out)
-        self.ops.append(Op(template, list(operands), out, elementwise, self._take_comment()))
+        self.ops.append(Op(template, list(operands), out, elementwise, *self._take_comment()))
 
-    def _take_comment(self) -> str:
-        comment, self.pending_comment = self.pending_comment, ""
+    def _take_comment(self) -> tuple[str, tuple[int, ...]]:
+        comment, self.pending_comment = self.pending_comment, ("", ())
         return comment
 
     def write(self, target: Traced, sets: bool) -> None:
@@ -358,7 +361,7 @@ class Tracer:
         if source:
             self.sources[name] = source
         args = ", ".join([f"{{{k}}}" for k in range(len(arrays))] + [_literal(e) for e in extra])
-        self.ops.append(Op(f"{name}({args})", list(arrays), None, comment=self._take_comment()))
+        self.ops.append(Op(f"{name}({args})", list(arrays), None, False, *self._take_comment()))
 
     def bind(self, hint: str, value) -> str:
         """A name for ``value`` (a kernel) in the generated module: ``k1``, ``k2``..."""
@@ -433,6 +436,48 @@ def _share_temps(ops: list[Op]) -> None:
 
 
 @dataclass
+class Group:
+    """The calls of one statement, or of statements fused into one kernel, in a profiled plan."""
+
+    numbers: tuple[int, ...]
+    kinds: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    def add(self, template: str) -> None:
+        if "np.matmul(" in template:
+            self.kinds.add("BLAS")
+        elif ".at(" in template:
+            self.kinds.add("scatter")
+        elif template[:1] == "k" and template.split("(")[0][1:].isdigit():
+            self.kinds.add("loop")
+        else:
+            self.kinds.add("numpy")
+
+    @property
+    def kind(self) -> str:
+        """What did the work: BLAS, a generated loop nest (fused: several statements), NumPy."""
+        for kind, text in (("BLAS", "BLAS"), ("loop", "numba loop"), ("scatter", "scatter (np.add.at)"),
+                           ("numpy", "numpy")):
+            if kind in self.kinds:
+                return text + (" (fused)" if kind == "loop" and len(self.numbers) > 1 else "")
+        return "no call (a view)"
+
+
+class Clock:
+    """Wall time between ``tick(k)`` calls, added to group k (a profiled plan calls it)."""
+
+    def __init__(self):
+        self.groups: list[Group] = []
+        self.current, self.since = -1, 0.0
+
+    def tick(self, group: int) -> None:
+        now = time.perf_counter()
+        if self.current >= 0:
+            self.groups[self.current].seconds += now - self.since
+        self.current, self.since = group, now
+
+
+@dataclass
 class Plan:
     """A traced program: ``run(env)`` reads inputs from ``env`` and adds the results to it."""
 
@@ -441,6 +486,7 @@ class Plan:
     scratch_bytes: int = 0
     calls: int = 0
     kernels: dict[str, str] = field(default_factory=dict)  # name in ``source`` -> its source
+    clock: Clock | None = None  # a profiled plan's time per statement
 
 
 _PLAN_NUMBER = itertools.count(1)
@@ -458,8 +504,10 @@ def _allocation(buffer: Buffer, name: str, fill: bool) -> str:
     return f"    {buffer.name} = env[{name!r}] = {make}"
 
 
-def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced]) -> Plan:
-    """Tidy the recording and write it out as ``def run(env)``."""
+def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
+          profile: bool = False) -> Plan:
+    """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
+    where each statement's calls begin (``Plan.clock``)."""
     ops = _write_directly(tracer.ops)
     _share_temps(ops)
     taken = set(_RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
@@ -475,8 +523,12 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     result_names = {id(t.buffer): name for name, t in results.items()}
     seen: set[int] = set()
     scratch = calls = 0
+    clock = Clock() if profile else None
     for op in ops:
         lines += [f"    # {text}" for text in op.comment.splitlines()]
+        if clock is not None and op.numbers:
+            lines.append(f"    tick({len(clock.groups)})")
+            clock.groups.append(Group(op.numbers))
         render = True
         for buffer in (b.physical for b in op.buffers()):
             if id(buffer) in seen or buffer.kind in ("input", "local"):
@@ -492,14 +544,19 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
         if render:
             lines.append(f"    {op.render()}")
             calls += 1
+            if clock is not None and clock.groups:
+                clock.groups[-1].add(op.template)
     for name, traced in results.items():  # a result no call touched
         if id(traced.buffer) not in seen:
             lines.append(_allocation(traced.buffer, name, True))
+    if clock is not None:
+        lines.append("    tick(-1)")
+        namespace["tick"] = clock.tick
     source = "\n".join([f"# {line}" for line in title.splitlines()] + lines) + "\n"
     filename = f"<edf plan {next(_PLAN_NUMBER)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
-    return Plan(source, namespace["run"], scratch, calls, tracer.sources)
+    return Plan(source, namespace["run"], scratch, calls, tracer.sources, clock)
 
 
 def identifiers(names: Sequence[str]) -> dict[str, str]:
@@ -520,13 +577,14 @@ def identifiers(names: Sequence[str]) -> dict[str, str]:
 
 def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: dict, dtypes: dict,
                  inputs: Sequence[str], results: Sequence[str], initial: dict[str, float],
-                 check: Callable[[np.ndarray, int], None] | None = None) -> Plan:
+                 check: Callable[[np.ndarray, int], None] | None = None, profile: bool = False) -> Plan:
     """Trace ``kernels`` (one per statement) into a plan.
 
     ``inputs`` are read from ``env``; ``results`` are written to ``env`` as new arrays at each
     call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
     assigned tensor starts at (0, or -inf for ``max=``). ``check(array, number)``, if given, is
-    called on each statement's target after it runs (the finite check)."""
+    called on each statement's target after it runs (the finite check). ``profile``: time each
+    statement (``Plan.clock``)."""
     names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
     tracer = Tracer()
     env: dict[str, Traced] = {}
@@ -540,7 +598,7 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
     with np.errstate(all="ignore"):  # placeholder values may divide by zero; nothing is kept
         for numbers, kernel in _fused(kernels):
             tracer.comment("\n".join(f"{n}. {format_statement(statements[n - 1])}" for n in numbers)
-                           + ("\n(fused: one loop nest)" if len(numbers) > 1 else ""))
+                           + ("\n(fused: one loop nest)" if len(numbers) > 1 else ""), tuple(numbers))
             stmt = statements[numbers[0] - 1]
             if getattr(kernel, "traceable", False):
                 kernel(env)  # NumPy calls: recorded one by one
@@ -556,7 +614,7 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
             for number in numbers if check is not None else ():
                 tracer.namespace["check"] = check
                 tracer.record(f"check({{0}}, {number})", [env[statements[number - 1].target.name]])
-    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results})
+    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results}, profile)
 
 
 def _fused(kernels: Sequence) -> list[tuple[list[int], object]]:

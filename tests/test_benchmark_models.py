@@ -1,0 +1,30 @@
+"""The model-scale benchmark cases compute the same thing on both sides: edf's model and the
+PyTorch peer (benchmarks/models.py) give the same loss and the same gradient for every input and
+weight, so the times in BENCHMARKS.md compare like with like."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the oracle extra: pip install -e '.[oracle]'")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import models  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["cnn", "transformer"])
+def test_edf_and_pytorch_models_agree(name):
+    model = getattr(models, f"edf_{name}")("numpy", batch=4)
+    prog, inputs, _ = model
+    loss, leaves = getattr(models, f"torch_{name}")(model=model)
+    values = prog.forward(**inputs)
+    grads = prog.backward()
+    expected = loss()
+    expected.backward()
+    assert float(values[prog.output]) == pytest.approx(expected.item(), rel=1e-4)
+    for leaf, tensor in leaves.items():
+        source, layout = leaves.sources[leaf]
+        mine = grads[source] if isinstance(source, str) else source.grad
+        theirs = tensor.grad.numpy()
+        scale = np.abs(theirs).max() + 1e-6
+        assert np.abs(layout(mine) - theirs).max() <= 2e-4 * scale, leaf
