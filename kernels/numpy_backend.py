@@ -36,15 +36,28 @@ _UFUNCS = {
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
-def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:
-    """Target indices to write one value at a time, so each write is a plain strided slice.
+def one_to_one(expr: Affine, ranges: dict[str, int]) -> bool:
+    """Whether distinct values of the indices in ``expr`` always give distinct positions: each
+    coefficient exceeds the span of the smaller ones, as digits of a number do. ``2*x+px`` with
+    ``px < 2`` is one to one (a pooling window with its stride); ``x+dx`` is not (a convolution)."""
+    span = 0
+    for name, coef in sorted(expr.terms, key=lambda term: abs(term[1])):
+        if abs(coef) <= span:
+            return False
+        span += abs(coef) * (ranges[name] - 1)
+    return True
 
-    In each target expression with several indices (``x+dx``) the index with the largest range
-    stays free; the others are shifts.
+
+def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:
+    """Target indices to write one value at a time, so that no write touches an element twice.
+
+    A target expression with several indices that is not one to one (``x+dx``) keeps the index
+    with the largest range free; the others are shifts. One that is (``2*x+px``) is written
+    through one strided view, every element once.
     """
     shifts: set[str] = set()
     for expr in stmt.target.index:
-        if isinstance(expr, Affine):
+        if isinstance(expr, Affine) and not one_to_one(expr, ranges):
             free = [n for n in expr.indices if n not in shifts]
             if len(free) > 1:
                 kept = max(free, key=lambda n: ranges[n])
@@ -152,9 +165,12 @@ class NumpyKernel:
         # keyed by node identity: hashing a frozen IR node re-hashes its whole subtree
         self.names: dict[int, list[str]] = {}
         # summed indices outermost: sums then add whole contiguous blocks, and elementwise work
-        # runs along the long kept axes rather than along a short summed one
-        self.axis_order = ([n for n in stmt.loops if n not in self.kept] +
-                           [n for n in stmt.loops if n in self.kept])
+        # runs along the long kept axes rather than along a short summed one; kept indices in
+        # the order of the target's axes, so that values are computed in the order they are written
+        in_target = [n for n in ref_indices(stmt.target) if n in self.target_free]
+        self.axis_order = ([n for n in stmt.loops if n not in self.kept] + [n for n in self.shifts] +
+                           list(dict.fromkeys(in_target)) +
+                           [n for n in stmt.loops if n in self.kept and n not in in_target + self.shifts])
         self.views: dict[int, View] = {}
         for ref in value_refs(stmt.body):
             if not any(isinstance(e, Ref) for e in ref.index):
@@ -201,17 +217,15 @@ class NumpyKernel:
         if stmt.op == "+=":
             for (coef, factors), repeats in zip(self.terms, self.repeats):
                 parts = [self._evaluate(f, env) for f in factors]
-                value, names = contract(parts, self.shifts + self.target_free, self.ranges)
+                value, names = contract(parts, self.shifts + self.target_free, self.ranges,
+                                        leading=self.shifts)
                 if coef * repeats != 1.0:
                     value = value * (coef * repeats)
                 self._write(env, value, names, np.add)
             return
         value, names = self._evaluate(stmt.body, env)
         if stmt.op == "max=":
-            summed = tuple(k for k, n in enumerate(names) if n not in self.kept)
-            if summed:
-                value = value.max(axis=summed)
-                names = [n for n in names if n in self.kept]
+            value, names = reduce_out(value, names, set(self.kept), np.maximum)
             self._write(env, value, names, np.maximum)
         else:
             self._write(env, value, names, None)
@@ -228,7 +242,10 @@ class NumpyKernel:
             # after them: each shift's slice is then one contiguous block, added in one pass
             order = [n for n in self.shifts if n in names] + \
                     [n for n in self.writes[0][1].names if n in names and n not in self.shifts]
-            value, names = expand(value, names, order).copy(), order
+            value = expand(value, names, order)
+            if names != order or not value.flags.c_contiguous:
+                value = value.copy()
+            names = order
         for fixed, view in self.writes:
             part, part_names = value, names
             if fixed:  # this shift's slice of the value
@@ -285,10 +302,13 @@ class NumpyKernel:
         return tuple(index), names
 
 
-def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul):
+def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul,
+             leading: list[str] = ()):
     """Multiply the factors ``parts`` (pairs of array and index names), summing every index
     not in ``out_names``. Pairs go to ``matmul`` (BLAS; cuBLAS for CuPy arrays); the cheapest
-    pair goes first."""
+    pair goes first. ``leading`` indices (a scattered write's shifts) come first in the result
+    where one factor alone has them: one matrix product per value of them, each result a
+    contiguous block (``W[dx, dy, i, j] * g[b, x, y, j]`` as 9 products g @ W[dx, dy].T)."""
     scalar = 1.0
     factors = []
     for value, names in parts:
@@ -308,22 +328,38 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
                 best = (cost, i, j, needed)
         _, i, j, needed = best
         inner = next((n for n in reversed(out_names) if n in needed), None)
-        merged = _contract_pair(factors[i], factors[j], needed, matmul, inner)
+        lead = list(leading) if len(factors) == 2 else []
+        merged = _contract_pair(factors[i], factors[j], needed, matmul, inner, out_names, lead)
         factors = [f for k, f in enumerate(factors) if k not in (i, j)] + [merged]
-    value, names = _sum_out(*factors[0], keep=set(out_names))
+    value, names = reduce_out(*factors[0], keep=set(out_names))
     if not (isinstance(scalar, float) and scalar == 1.0):  # a 0-d tensor factor, or a number other than 1
         value = value * scalar
     return value, names
 
 
-def _sum_out(value, names, keep):
+SMALL_WINDOW = 16  # reductions over at most this many points are unrolled (reduce_out)
+
+
+def reduce_out(value, names, keep, ufunc=np.add):
+    """``value`` (axes ``names``) reduced by ``ufunc`` (np.add: a sum; np.maximum: a max) over
+    every axis not in ``keep``. A small window (a 2x2 pool) is one ufunc call per point of it,
+    each reading a strided slice (NumPy's reduction over short middle axes is several times
+    slower); a window of one point is a view, no pass over memory."""
     axes = tuple(k for k, n in enumerate(names) if n not in keep)
     if not axes:
         return value, names
     kept = [n for n in names if n in keep]
-    if all(value.shape[k] == 1 for k in axes):  # a sum of one element: a view, no pass over memory
-        return value[tuple(0 if k in axes else slice(None) for k in range(len(names)))], kept
-    return value.sum(axis=axes), kept
+    points = list(itertools.product(*(range(value.shape[k]) for k in axes)))
+    if len(points) > SMALL_WINDOW:
+        return (value.sum(axis=axes) if ufunc is np.add else value.max(axis=axes)), kept
+    parts = [value[tuple(point[axes.index(k)] if k in axes else slice(None) for k in range(len(names)))]
+             for point in points]
+    if len(parts) == 1:
+        return parts[0], kept
+    result = ufunc(parts[0], parts[1])
+    for part in parts[2:]:
+        ufunc(result, part, out=result)
+    return result, kept
 
 
 def _reshape_cost(x, xn, groups) -> int:
@@ -366,19 +402,27 @@ def _swap(x, xn, y, yn, batch, summed, inner) -> bool:
     return _SWAPS[key]
 
 
-def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None = None):
+def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None = None,
+                   order: list[str] = (), leading: list[str] = ()):
     (x, xn), (y, yn) = a, b
-    x, xn = _sum_out(x, xn, needed | set(yn))
-    y, yn = _sum_out(y, yn, needed | set(xn))
+    x, xn = reduce_out(x, xn, needed | set(yn))
+    y, yn = reduce_out(y, yn, needed | set(xn))
     shared = [n for n in xn if n in yn]
     batch = [n for n in shared if n in needed]
     summed = [n for n in shared if n not in needed]
+    lead = [n for n in leading if n in needed and (n in xn) != (n in yn)]
+    holder = xn if lead and lead[0] in xn else yn
+    if (lead and summed and not batch and all(n in holder for n in lead)
+            and math.prod(arr.shape[names.index(n)] for arr, names in ((x, xn), (y, yn)) if names is holder
+                          for n in names if n not in lead and n not in summed) >= PER_SHIFT_COLUMNS):
+        return _per_shift_product(x, xn, y, yn, lead, summed, matmul)
     if _swap(x, xn, y, yn, batch, summed, inner):
         (x, xn), (y, yn) = (y, yn), (x, xn)  # the cheaper way round
     x_only = [n for n in xn if n not in yn]
     y_only = [n for n in yn if n not in xn]
     out = batch + x_only + y_only
-    if not summed:  # nothing to sum: a broadcast product
+    if not summed:  # nothing to sum: a broadcast product, its axes in the result's order
+        out.sort(key=lambda n: order.index(n) if n in order else len(order))
         return expand(x, xn, out) * expand(y, yn, out), out
     size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)  # noqa: E731
     nb, m, k, n = size(x, xn, batch), size(x, xn, x_only), size(x, xn, summed), size(y, yn, y_only)
@@ -388,6 +432,25 @@ def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None =
     product = matmul(left, right)
     shape = [x.shape[xn.index(i)] for i in batch + x_only] + [y.shape[yn.index(i)] for i in y_only]
     return product.reshape(shape), out
+
+
+PER_SHIFT_COLUMNS = 16  # narrower products per shift (3 colour channels) run slowly on BLAS
+
+
+def _per_shift_product(x, xn, y, yn, lead, summed, matmul):
+    """``x * y`` summed over ``summed``, as one matrix product per value of the ``lead`` indices
+    (which one factor alone has): matmul broadcasts the other factor over them."""
+    if lead[0] in xn:  # the factor with the shift indices goes second: (L, k, n)
+        (x, xn), (y, yn) = (y, yn), (x, xn)
+    size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)  # noqa: E731
+    x_only = [n for n in xn if n not in yn]
+    y_only = [n for n in yn if n not in xn and n not in lead]
+    left = x.transpose([xn.index(i) for i in x_only + summed]).reshape(size(x, xn, x_only), size(x, xn, summed))
+    right = y.transpose([yn.index(i) for i in lead + summed + y_only]).reshape(
+        size(y, yn, lead), size(y, yn, summed), size(y, yn, y_only))
+    shape = [y.shape[yn.index(i)] for i in lead] + [x.shape[xn.index(i)] for i in x_only] + \
+        [y.shape[yn.index(i)] for i in y_only]
+    return matmul(left, right).reshape(shape), lead + x_only + y_only
 
 
 def access_view(array: np.ndarray, index: tuple[Affine, ...], fixed: dict[str, int],

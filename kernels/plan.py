@@ -152,6 +152,7 @@ class Traced(NDArrayOperatorsMixin):
         return self.template.replace("@", self.buffer.physical.name)
 
     shape = property(lambda self: self.value.shape)
+    flags = property(lambda self: self.value.flags)
     strides = property(lambda self: self.value.strides)
     dtype = property(lambda self: self.value.dtype)
     ndim = property(lambda self: self.value.ndim)

@@ -103,3 +103,56 @@ def test_shift_choice_keeps_the_large_index_free():
 def test_terms_and_coefficients():
     stmt = parse_statement("for i: y[i] += -2 * a[i] * b[i] / 4 - c[i]")
     assert [(coef, len(factors)) for coef, factors in split_terms(stmt.body)] == [(-0.5, 2), (-1.0, 1)]
+
+
+def test_one_to_one_targets_are_written_through_one_view():
+    from edf.kernels.numpy_backend import one_to_one
+    from edf.ir import Affine
+
+    ranges = {"x": 16, "px": 2, "py": 3, "dx": 3}
+    assert one_to_one(Affine((("x", 2), ("px", 1))), ranges)  # a 2x2 pool's window, stride 2
+    assert not one_to_one(Affine((("x", 2), ("py", 1))), ranges)  # a window of 3, stride 2: overlaps
+    assert not one_to_one(Affine((("x", 1), ("dx", 1))), ranges)  # a convolution
+    assert one_to_one(Affine((("x", -3), ("py", 1)), 50), ranges)  # reversed, with an offset
+    pool = parse_statement("for b, x, px, c: g[b, 2*x+px, c] += G[b, x, c] * (a[b, 2*x+px, c] == m[b, x, c])")
+    assert choose_shifts(pool, {"b": 2, "x": 5, "px": 2, "c": 3}) == []
+    assert choose_shifts(pool, {"b": 2, "x": 5, "px": 3, "c": 3}) == ["px"]
+
+
+@pytest.mark.parametrize("window, stride", [(2, 2), (3, 2), (2, 3), (3, 1), (5, 5)])
+def test_pooling_forward_and_backward_on_every_window(rng, window, stride):
+    """Max and average pooling and their gradients, windows overlapping or not, against the
+    reference: the one-view writes and the unrolled small-window reductions."""
+    text = f"""
+    range px = {window}, py = {window}
+    for b, x, y, px, py, c: m[b, x, y, c] max= a[b, {stride}*x+px, {stride}*y+py, c]
+    for b, x, y, px, py, c: s[b, x, y, c] += a[b, {stride}*x+px, {stride}*y+py, c] / {window * window}
+    for b, x, y, c: loss += m[b, x, y, c] * G[b, x, y, c] + s[b, x, y, c] * H[b, x, y, c]
+    """
+    size = stride * 3 + window
+    a = rng.permutation(2 * 9 * size * size).reshape(2, size, size, 9).astype(float)  # no ties
+    out = (size - window) // stride + 1
+    G, H = rng.normal(size=(2, out, out, 9)), rng.normal(size=(2, out, out, 9))
+    run(text, a=a, G=G, H=H)
+    fast, slow = edf.Program(text), edf.Program(text, backend="reference")
+    for prog in (fast, slow):
+        prog.forward(a=a, G=G, H=H)
+    np.testing.assert_allclose(fast.backward("loss")["a"], slow.backward("loss")["a"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 16, 40])
+def test_convolution_input_gradient_per_shift_or_in_one_product(rng, channels):
+    """The scattered input gradient of a convolution, as one matrix product per shift (wide
+    enough outputs) or as one product and a shift-major copy (narrow ones), with padding."""
+    text = """
+    shape P = L + (0, 2, 2, 0)
+    for b, x, y, c: P[b, x+1, y+1, c] = L[b, x, y, c]
+    for b, x, y, dx, dy, i, j: O[b, x, y, j] += W[dx, dy, i, j] * P[b, x+dx, y+dy, i]
+    for b, x, y, j: loss += O[b, x, y, j] * G[b, x, y, j]
+    """
+    L, W, G = rng.normal(size=(2, 5, 4, channels)), rng.normal(size=(3, 3, channels, 6)), rng.normal(size=(2, 5, 4, 6))
+    fast, slow = edf.Program(text), edf.Program(text, backend="reference")
+    for prog in (fast, slow):
+        prog.forward(L=L, W=W, G=G)
+    for name in ("L", "W"):
+        np.testing.assert_allclose(fast.backward("loss")[name], slow.backward("loss")[name], rtol=1e-10, atol=1e-12)
