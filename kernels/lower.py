@@ -20,9 +20,9 @@ The nest records which form it is and why.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from edf.ir import Affine, Binary, Ref, Statement
+from edf.ir import Affine, Binary, Expr, Num, Ref, Statement, Unary, map_refs, statement_refs
 from edf.notation import format_affine, format_statement
 
 
@@ -125,19 +125,78 @@ def _scatter(stmt: Statement, ranges: dict[str, int], reason: str) -> LoopNest:
     return LoopNest(stmt, "scatter", reason, (), loops, (), stmt.target)
 
 
+def split_terms(body: Expr) -> list[tuple[float, list[Expr]]]:
+    """``body`` as a sum of terms, each ``(coefficient, [factors])``; numbers become coefficients."""
+    def terms(expr: Expr, sign: float):
+        if isinstance(expr, Binary) and expr.op in ("+", "-"):
+            yield from terms(expr.left, sign)
+            yield from terms(expr.right, sign if expr.op == "+" else -sign)
+        elif isinstance(expr, Unary):
+            yield from terms(expr.arg, -sign)
+        else:
+            yield sign, expr
+
+    def factors(expr: Expr, coef: float, out: list[Expr]) -> float:
+        if isinstance(expr, Binary) and expr.op == "*":
+            coef = factors(expr.left, coef, out)
+            return factors(expr.right, coef, out)
+        if isinstance(expr, Binary) and expr.op == "/" and isinstance(expr.right, Num):
+            return factors(expr.left, coef / expr.right.value, out)
+        if isinstance(expr, Unary):
+            return factors(expr.arg, -coef, out)
+        if isinstance(expr, Num):
+            return coef * expr.value
+        out.append(expr)
+        return coef
+
+    result = []
+    for sign, expr in terms(body, 1.0):
+        found: list[Expr] = []
+        coef = factors(expr, sign, found)
+        result.append((coef, found))
+    return result
+
+
 def is_contraction(stmt: Statement) -> bool:
-    """A ``+=`` of a product of two tensors with affine indices and something summed: a job for
-    BLAS (matmul, or shift-and-GEMM for windows) rather than a generated loop nest."""
-    body = stmt.body
+    """A ``+=`` of a product of two tensors (times numbers: ``q * k * 0.125``) with affine
+    indices and something summed: a job for BLAS (a matrix product, over windows for a
+    convolution) rather than a generated loop nest."""
     if stmt.op != "+=" or not stmt.summed:
         return False
-    if not (isinstance(body, Binary) and body.op == "*"
-            and isinstance(body.left, Ref) and isinstance(body.right, Ref)):
+    terms = split_terms(stmt.body)
+    if len(terms) != 1 or len(terms[0][1]) != 2 or not all(isinstance(f, Ref) for f in terms[0][1]):
         return False
-    return all(isinstance(e, Affine) for r in (stmt.target, body.left, body.right) for e in r.index)
+    return all(isinstance(e, Affine) for r in (stmt.target, *terms[0][1]) for e in r.index)
 
 
 def is_gemm(stmt: Statement) -> bool:
-    """A contraction whose indices are all plain (no windows): one (batched) matrix product."""
-    refs = (stmt.target, stmt.body.left, stmt.body.right) if is_contraction(stmt) else ()
-    return bool(refs) and all(e.lone_index for r in refs for e in r.index)
+    """A contraction ``A * B`` (no numbers) whose indices are all plain (no windows): one
+    (batched) matrix product, as the GPU targets' matrix-product kernels take it."""
+    body = stmt.body
+    if not (is_contraction(stmt) and isinstance(body, Binary) and body.op == "*"
+            and isinstance(body.left, Ref) and isinstance(body.right, Ref)):
+        return False
+    return all(e.lone_index for r in (stmt.target, body.left, body.right) for e in r.index)
+
+
+def kernel_names(nests) -> dict[str, str]:
+    """Names for the tensors of a kernel that say what they are to it, not to the program: its
+    targets ``out`` (``out1``, ``out2``... for fused statements), then what it reads, ``in1``,
+    ``in2``... in written order. The generated source is then the same for every layer that runs
+    the same statement (``h1[b, j] += bias1[j]`` and ``h2[b, j] += bias2[j]``), and so is the
+    compiled kernel it is cached as."""
+    targets = list(dict.fromkeys(nest.statement.target.name for nest in nests))
+    names = {t: "out" if len(targets) == 1 else f"out{k}" for k, t in enumerate(targets, 1)}
+    reads = [r.name for nest in nests for r in statement_refs(nest.statement) if r.name not in names]
+    names.update((t, f"in{k}") for k, t in enumerate(dict.fromkeys(reads), 1))
+    return names
+
+
+def rename_tensors(nest: LoopNest, names: dict[str, str]) -> LoopNest:
+    """``nest`` with its tensors renamed (``names`` maps old to new; others stay)."""
+    def ref(r: Ref) -> Ref:
+        return Ref(names.get(r.name, r.name), tuple(ref(e) if isinstance(e, Ref) else e for e in r.index))
+
+    stmt = nest.statement
+    return replace(nest, statement=Statement(stmt.loops, ref(stmt.target), stmt.op, map_refs(stmt.body, ref)),
+                   target=ref(nest.target))

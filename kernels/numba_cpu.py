@@ -33,7 +33,7 @@ from edf.errors import EdfError
 from edf.ir import Statement, statement_refs
 from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
-from edf.kernels.lower import LoopNest, is_contraction, lower
+from edf.kernels.lower import LoopNest, is_contraction, kernel_names, lower, rename_tensors
 from edf.kernels.python_codegen import PythonCode
 
 USE_BLAS = True
@@ -152,17 +152,22 @@ def discard_damaged_cache(directory: Path, module_name: str) -> None:
 
 class NumbaKernel:
     """Generated loops for one statement, or for consecutive statements fused into one loop
-    nest (``fused_with``)."""
+    nest (``fused_with``). The source names tensors by their part in the kernel (``out``,
+    ``in1``...: ``kernel_names``), so every layer running the same statement shares it."""
 
     def __init__(self, nests: Sequence[LoopNest], dtype, scalars: set[str]):
-        self.nests, self.dtype = list(nests), dtype
-        self.source = generate_source(self.nests, dtype)
+        self.nests, self.dtype = list(nests), dtype  # with the program's names, for fusing
+        self.names = kernel_names(self.nests)
+        self.own = [rename_tensors(nest, self.names) for nest in self.nests]
+        self.source = generate_source(self.own, dtype)
         module = load(self.source)
         work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
         self.serial = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
         self.function = module.kernel_serial if self.serial else module.kernel
-        codes = _codes(self.nests, dtype)
-        self.tensors = list(dict.fromkeys(t for code in codes for t in code.tensors))
+        codes = _codes(self.own, dtype)
+        program_name = {own: name for name, own in self.names.items()}
+        # the program's tensors in the order the kernel takes them
+        self.tensors = list(dict.fromkeys(program_name[t] for code in codes for t in code.tensors))
         self.scalar = scalars & set(self.tensors)  # 0-d tensors, passed as 1-element arrays
         self.extents = tuple(item.extent for item in codes[0].sized)
 
@@ -180,8 +185,10 @@ class NumbaKernel:
         return None if renamed is None else NumbaKernel([*self.nests, renamed], self.dtype,
                                                         self.scalar | other.scalar)
 
-    def describe(self) -> str:
-        return self.source
+    def describe(self, source: str | None = None) -> str:
+        """The kernel's source (or that of its twin, ``source``) and what its names stand for."""
+        called = ", ".join(f"{own}={name}" for name, own in self.names.items())
+        return f"{source or self.source}# called with {called}\n"
 
     def _arrays(self, env: dict) -> list:
         return [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
@@ -206,10 +213,10 @@ class NumbaKernel:
             overwrites.append(sets and stmt.op != "=")
         function, source = self.function, self.source
         if any(overwrites):
-            source = generate_source(self.nests, self.dtype, overwrites)
+            source = generate_source(self.own, self.dtype, overwrites)
             module = load(source)
             function = module.kernel_serial if self.serial else module.kernel
-        tracer.call("k", function, list(arrays.values()), self.extents, source)
+        tracer.call("k", function, list(arrays.values()), self.extents, self.describe(source))
 
 
 class BlasKernel:

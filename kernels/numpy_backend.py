@@ -27,6 +27,7 @@ import numpy as np
 from edf.functions import FUNCTIONS
 from edf.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, children,
                     ref_indices, value_refs)
+from edf.kernels.lower import split_terms
 
 _UFUNCS = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power,
@@ -63,38 +64,6 @@ def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:
                 kept = max(free, key=lambda n: ranges[n])
                 shifts.update(n for n in free if n != kept)
     return [n for n in stmt.loops if n in shifts]
-
-
-def split_terms(body: Expr) -> list[tuple[float, list[Expr]]]:
-    """``body`` as a sum of terms, each ``(coefficient, [factors])``; numbers become coefficients."""
-    def terms(expr: Expr, sign: float):
-        if isinstance(expr, Binary) and expr.op in ("+", "-"):
-            yield from terms(expr.left, sign)
-            yield from terms(expr.right, sign if expr.op == "+" else -sign)
-        elif isinstance(expr, Unary):
-            yield from terms(expr.arg, -sign)
-        else:
-            yield sign, expr
-
-    def factors(expr: Expr, coef: float, out: list[Expr]) -> float:
-        if isinstance(expr, Binary) and expr.op == "*":
-            coef = factors(expr.left, coef, out)
-            return factors(expr.right, coef, out)
-        if isinstance(expr, Binary) and expr.op == "/" and isinstance(expr.right, Num):
-            return factors(expr.left, coef / expr.right.value, out)
-        if isinstance(expr, Unary):
-            return factors(expr.arg, -coef, out)
-        if isinstance(expr, Num):
-            return coef * expr.value
-        out.append(expr)
-        return coef
-
-    result = []
-    for sign, expr in terms(body, 1.0):
-        found: list[Expr] = []
-        coef = factors(expr, sign, found)
-        result.append((coef, found))
-    return result
 
 
 def expand(array, names: list[str], onto: list[str]):

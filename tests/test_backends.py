@@ -42,7 +42,8 @@ def test_kernel_sources_api_shows_every_statement():
                        backend="numba")
     text = prog.kernel_sources(z=(4, 5))
     assert "--- statement 1: for b, k: m[b] max= z[b, k]" in text
-    assert "acc = max(acc, z[b, k])" in text and "e[b, k] = math.exp((z[b, k] - m[b]))" in text
+    assert "acc = max(acc, in1[b, k])" in text and "# called with out=m, in1=z" in text
+    assert "out[b, k] = math.exp((in1[b, k] - in2[b]))" in text and "# called with out=e, in1=z, in2=m" in text
     with pytest.raises(EdfError, match="needs the shape of z"):
         prog.kernel_sources()
 

@@ -47,7 +47,8 @@ def test_bias_and_relu_and_the_log_sum_exp_chain_are_fused():
     assert "# 3. for b, j: m[b] max= a[b, j]\n    # 4." in forward
     # kernel_sources shows the fused kernels too: what k1 and k2 are
     assert "a kernel it calls:\n# these statements run fused, in one loop nest:" in forward
-    assert "        m[b] = acc\n" in forward  # m is fresh: set, not max-ed into a fill
+    assert "        out1[b] = acc\n" in forward  # m (out1) is fresh: set, not max-ed into a fill
+    assert "# called with out1=m, out2=se, out3=lse, in1=a" in plan  # what the kernel's names stand for
 
 
 def test_gradients_accumulating_into_one_tensor_are_fused(monkeypatch, capsys):

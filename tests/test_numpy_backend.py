@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import edf
-from edf.kernels.numpy_backend import choose_shifts, split_terms
+from edf.kernels.lower import split_terms
+from edf.kernels.numpy_backend import choose_shifts
 from edf.notation import parse_statement
 
 
