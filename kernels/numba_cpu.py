@@ -1,18 +1,20 @@
-"""The numba target: generated ``@njit(parallel=True)`` loop nests on the CPU.
+"""The numba target: generated ``@njit`` loop nests on the CPU, run on several threads.
 
 Each statement is lowered (``kernels.lower``) and written out as a small Python module in a
 per-user cache directory (``$EDF_CACHE_DIR``, else ``~/.cache/edf``), named by a hash of its
 source. Numba's ``cache=True`` then keeps the compiled machine code beside it, so a second run
 of the same program, in any process, loads instead of compiling. Extents are arguments, so one
-compiled kernel serves every batch size.
+compiled kernel serves every batch size, and tensors are named by their part in the kernel
+(``out``, ``in1``...), so it serves every layer running the same statement too.
 
-Gather nests run the first outer loop with ``prange`` (one output element per iteration, no
-races) when there is enough work (``PARALLEL_WORK`` loop iterations) to repay waking the worker
-threads; smaller ones run the serial twin that each module also defines. On two cores this
-matters: BLAS threads still spinning after a matrix product make every small parallel launch
-wait (measured: 45 ms against 1.6 ms for an MLP training step). Scatter nests run serially. Products of two tensors that BLAS can do (``is_contraction``)
-go to the numpy target's matmul path instead, unless ``USE_BLAS`` is off (the tests turn it off
-to check the generated loops for every statement).
+A gather nest gives each output element to one iteration of its outer loops, so the first outer
+loop's range is an argument (``start, stop``) and ``kernels.threads.threaded`` runs it in one
+chunk per thread when there is enough work (``PARALLEL_WORK`` loop iterations) to repay waking
+them; smaller work runs in one call. On two cores the threshold matters: BLAS threads still
+spinning after a matrix product make every small parallel launch wait. Scatter nests run
+serially. Products of two tensors that BLAS can do (``is_contraction``) go to the numpy target's
+matmul path instead, unless ``USE_BLAS`` is off (the tests turn it off to check the generated
+loops for every statement).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, is_contraction, kernel_names, lower, rename_tensors
 from edf.kernels.python_codegen import PythonCode
+from edf.kernels import threads
 
 USE_BLAS = True
 PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
@@ -68,7 +71,7 @@ def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool]
     for nest in nests:
         lines += [line if line.startswith("#") else f"#   {line}"
                   for line in nest.describe(symbolic=True).splitlines()]
-    lines += ["import math", "", "import numpy as np", "from numba import njit, prange", ""]
+    lines += ["import math", "", "import numpy as np", "from numba import njit", ""]
     body: list[str] = []
     code = codes[0]
     if first.mode == "scatter":
@@ -77,15 +80,14 @@ def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool]
         body.append("    # serial: several points may update the same element")
         body += code.update_lines("    ", lambda target, value: f"{target} = max({target}, {value})"
                                   if stmt.op == "max=" else f"{target} += {value}")
-    elif first.outer:
-        decorator = f"@njit(parallel=True, {_OPTIONS})"
+    elif first.outer:  # the first loop over a range of it: one chunk of the work (kernels.threads)
+        decorator = f"@njit(nogil=True, {_OPTIONS})"
         pad = "    "
         for k, loop in enumerate(first.outer):
-            kind = "prange" if k == 0 else "range"
-            pad = code.open(body, pad, f"for {code.ids[loop.name]} in {kind}({code.extents[loop.name]}):")
+            extent = "start, stop" if k == 0 else code.extents[loop.name]
+            pad = code.open(body, pad, f"for {code.ids[loop.name]} in range({extent}):")
         for member, overwrite in zip(codes, overwrites):
             body += member.element_lines(pad, overwrite)
-        serial = [line.replace(" in prange(", " in range(") for line in body]
     else:  # a 0-d target: one element, reduced serially
         decorator = f"@njit({_OPTIONS})"
         body += code.element_lines("    ", overwrites[0])
@@ -93,9 +95,9 @@ def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool]
     if helpers:
         lines += [helpers, "", ""]
     signature = code.signature([t for member in codes for t in member.tensors])
+    if first.mode == "gather" and first.outer:
+        signature += ", start, stop"
     lines += [decorator, f"def kernel({signature}):", *body, ""]
-    if first.mode == "gather" and first.outer:  # the same loops without threads, for small work
-        lines += ["", f"@njit({_OPTIONS})", f"def kernel_serial({signature}):", *serial, ""]
     return "\n".join(lines)
 
 
@@ -160,10 +162,12 @@ class NumbaKernel:
         self.names = kernel_names(self.nests)
         self.own = [rename_tensors(nest, self.names) for nest in self.nests]
         self.source = generate_source(self.own, dtype)
-        module = load(self.source)
+        self.function = load(self.source).kernel
+        first = self.nests[0]
+        # the first outer loop's extent, if the kernel takes a range of it (start, stop)
+        self.chunked = first.outer[0].extent if first.mode == "gather" and first.outer else None
         work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
-        self.serial = work < PARALLEL_WORK and hasattr(module, "kernel_serial")
-        self.function = module.kernel_serial if self.serial else module.kernel
+        self.threaded = self.chunked is not None and work >= PARALLEL_WORK
         codes = _codes(self.own, dtype)
         program_name = {own: name for name, own in self.names.items()}
         # the program's tensors in the order the kernel takes them
@@ -194,7 +198,15 @@ class NumbaKernel:
         return [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
 
     def __call__(self, env: dict) -> None:
-        self.function(*self._arrays(env), *self.extents)
+        self._run(self.function, *self._arrays(env), *self.extents)
+
+    def _run(self, function, *args) -> None:
+        if self.threaded:
+            threads.threaded(function, self.chunked, *args)
+        elif self.chunked is not None:
+            function(*args, 0, self.chunked)
+        else:
+            function(*args)
 
     def trace(self, tracer, env: dict) -> None:
         """One call in a plan (``kernels.plan``). A statement whose loops cover its target needs
@@ -214,9 +226,10 @@ class NumbaKernel:
         function, source = self.function, self.source
         if any(overwrites):
             source = generate_source(self.own, self.dtype, overwrites)
-            module = load(source)
-            function = module.kernel_serial if self.serial else module.kernel
-        tracer.call("k", function, list(arrays.values()), self.extents, self.describe(source))
+            function = load(source).kernel
+        extra = self.extents + ((0, self.chunked) if self.chunked is not None and not self.threaded else ())
+        tracer.call("k", function, list(arrays.values()), extra, self.describe(source),
+                    threaded=self.chunked if self.threaded else None)
 
 
 class BlasKernel:

@@ -40,7 +40,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from edf.ir import statement_refs
 from edf.notation import format_statement
 
-_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check"}
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check", "threaded", "tick"}
 _IDENTITY = {np.add: 0.0, np.maximum: -np.inf}  # accumulating into a fresh tensor is a copy
 _GEMM = {np.matmul}  # ufuncs whose output must not share memory with an input
 
@@ -355,13 +355,21 @@ class Tracer:
         else:
             self.require(target)
 
-    def call(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence, source: str = "") -> None:
+    def call(self, hint: str, function, arrays: Sequence[Traced], extra: Sequence, source: str = "",
+             threaded: int | None = None) -> None:
         """A call ``function(*arrays, *extra)`` of a compiled kernel (after ``require`` of what
-        it reads and ``write`` of what it updates); ``source``: the kernel's, to show."""
+        it reads and ``write`` of what it updates); ``source``: the kernel's, to show.
+        ``threaded``: its first loop's extent, run in chunks on threads (``kernels.threads``)."""
         name = self.bind(hint, function)
         if source:
             self.sources[name] = source
         args = ", ".join([f"{{{k}}}" for k in range(len(arrays))] + [_literal(e) for e in extra])
+        if threaded is not None:
+            from edf.kernels import threads
+
+            self.namespace["threaded"] = threads.threaded
+            args = f"{name}, {threaded}, {args}"
+            name = "threaded"
         self.ops.append(Op(f"{name}({args})", list(arrays), None, False, *self._take_comment()))
 
     def bind(self, hint: str, value) -> str:
@@ -449,7 +457,7 @@ class Group:
             self.kinds.add("BLAS")
         elif ".at(" in template:
             self.kinds.add("scatter")
-        elif template[:1] == "k" and template.split("(")[0][1:].isdigit():
+        elif template.startswith("threaded(") or (template[:1] == "k" and template.split("(")[0][1:].isdigit()):
             self.kinds.add("loop")
         else:
             self.kinds.add("numpy")

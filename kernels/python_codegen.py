@@ -18,7 +18,7 @@ from edf.kernels.lower import LoopNest
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
     "acc", "math", "np", "numba", "cuda", "prange", "njit", "kernel", "kernel_serial", "flat",
-    "value", "rest", "tx", "ty", "tile_a", "tile_b", "start", "kk", *FUNCTIONS}
+    "value", "rest", "tx", "ty", "tile_a", "tile_b", "start", "stop", "kk", *FUNCTIONS}
 
 
 class PythonCode(Emitter):

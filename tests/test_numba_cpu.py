@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 import edf
 from edf import kernels
 from edf.testing import check_backend, check_gradients, programs
-from edf.kernels import numba_cpu
+from edf.kernels import numba_cpu, threads
 
 # every statement form: contraction, affine gather, scatter forms, max=, elementwise, lookup
 STATEMENTS = {
@@ -44,11 +44,12 @@ def inputs_for(shapes, rng):
     return inputs
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "prange"])
+@pytest.mark.parametrize("parallel", [False, True], ids=["one call", "threaded"])
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_numba_matches_reference_forward_and_backward(name, parallel, loops_only, monkeypatch):
-    if parallel:  # tiny shapes run the serial twin unless every nest counts as enough work
-        monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)
+    if parallel:  # tiny shapes run in one call unless every nest counts as enough work; then
+        monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)  # in 3 uneven chunks, whatever the host
+        monkeypatch.setattr(threads, "thread_count", lambda: 3)
     text, shapes = STATEMENTS[name]
     check_backend(text, inputs_for(shapes, np.random.default_rng(0)), "numba")
 
@@ -72,7 +73,7 @@ def test_generated_source_is_readable_and_says_its_form(loops_only):
     prog = edf.Program("for b, x, dx, i: g[b, x+dx, i] += K[dx, i] * G[b, x]", backend="numba")
     sources = prog.kernel_sources(K=(3, 2), G=(2, 5))
     assert "# gather form: one parallel iteration per output element; solved x = u1-dx" in sources
-    assert "for b in prange(n_b):" in sources and "if 0 <= x < n_x:" in sources
+    assert "for b in range(start, stop):" in sources and "if 0 <= x < n_x:" in sources
     scatter = edf.Program("shape E.grad = E\nfor b, d: E.grad[tok[b], d] += G[b, d]", backend="numba")
     assert "serial: several points may update the same element" in scatter.kernel_sources(
         G=(2, 3), tok=(2,), E=(4, 3))

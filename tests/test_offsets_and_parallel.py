@@ -11,7 +11,7 @@ import pytest
 import edf
 from edf import kernels
 from edf.testing import check_backend, check_gradients
-from edf.kernels import numba_cpu
+from edf.kernels import numba_cpu, threads
 
 # (program text, input shapes, declared ranges)
 OFFSETS = {
@@ -43,8 +43,9 @@ def loops(monkeypatch):
 
 @pytest.fixture
 def parallel_loops(loops, monkeypatch):
-    """As ``loops``, but every gather nest runs its ``prange`` kernel, however small."""
+    """As ``loops``, but every gather nest runs in chunks on 3 threads, however small."""
     monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(threads, "thread_count", lambda: 3)
 
 
 @pytest.mark.parametrize("name", sorted(OFFSETS))
@@ -72,12 +73,23 @@ def test_offset_window_gradients_match_central_differences(name, backend, loops)
     check_gradients(prog.with_backend(backend), inputs)
 
 
-def test_parallel_kernels_really_run(parallel_loops):
-    """The fixture reaches the prange kernel (not its serial twin)."""
+def test_parallel_kernels_really_run(parallel_loops, monkeypatch):
+    """The fixture runs kernels in chunks: each covers its own range of the first loop."""
+    chunks = []
+    real = threads.threaded
+
+    def spy(kernel, extent, *args):
+        chunks.append(extent)
+        real(lambda *a: (chunks.append(a[-2:]), kernel(*a)), extent, *args)
+
+    monkeypatch.setattr(threads, "threaded", spy)
+    kernels._compile_cached.cache_clear()
     prog = edf.Program("for b, i: y[b] += x[b, i] * 2", backend="numba")
-    prog.forward(x=np.ones((2, 3)))
+    prog.forward(x=np.ones((5, 3)))
     (kernel,) = next(iter(prog._plans.values())).kernels
-    assert kernel.function.__name__ == "kernel" and "prange" in kernel.source
+    assert kernel.threaded and "for b in range(start, stop):" in kernel.source
+    assert chunks[0] == 5 and sorted(chunks[1:]) == [(0, 1), (1, 3), (3, 5)]
+    np.testing.assert_array_equal(prog.forward(x=np.ones((5, 3)))["y"], np.full(5, 6.0))
 
 
 def test_the_lowering_says_which_form_and_why(loops):
