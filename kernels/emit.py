@@ -35,6 +35,9 @@ class Syntax:
     accumulator: str  # declaring the accumulator with its start value
     maximum: str  # the larger of two values
     divide: str  # rest = rest // n, for decoding a flat index
+    # a solved index's quotient (a pool's window: x = (u - px) // 2); C truncates where Python
+    # floors, which differ only for negative values, and the guard rejects those either way
+    quotient: str
     spelling: str  # which column of the function table (``edf.functions``) spells calls
 
 
@@ -43,10 +46,11 @@ _PLAIN_CALL = re.compile(r"[\w.]+\(u\)")  # math.exp(u): called in place; others
 
 PYTHON = Syntax(loop="for {i} in range({n}):", close="", let="{i} = {value}", guard="if {cond}:",
                 within="0 <= {i} < {n}", both=" and ", statement="{}", accumulator="acc = {}",
-                maximum="max({}, {})", divide="rest //= {n}", spelling="python")
+                maximum="max({}, {})", divide="rest //= {n}", quotient="({}) // {}", spelling="python")
 C = Syntax(loop="for (long long {i} = 0; {i} < {n}; ++{i}) {{", close="}}", let="long long {i} = {value};",
            guard="if ({cond}) {{", within="0 <= {i} && {i} < {n}", both=" && ", statement="{};",
-           accumulator="T acc = {};", maximum="fmax({}, {})", divide="rest /= {n};", spelling="c")
+           accumulator="T acc = {};", maximum="fmax({}, {})", divide="rest /= {n};", quotient="({}) / {}",
+           spelling="c")
 
 
 class Emitter:
@@ -170,7 +174,10 @@ class Emitter:
         """Compute the solved indices and skip values outside their range; returns the new indent."""
         syntax = self.SYNTAX
         for solved in self.nest.solved:
-            lines.append(pad + syntax.let.format(i=self.ids[solved.name], value=self.affine(solved.value)))
+            value = self.affine(solved.value)
+            if solved.divisor != 1:
+                value = syntax.quotient.format(value, solved.divisor)
+            lines.append(pad + syntax.let.format(i=self.ids[solved.name], value=value))
         if self.nest.solved:
             cond = syntax.both.join(syntax.within.format(i=self.ids[s.name], n=self.extents[s.name])
                                     for s in self.nest.solved)

@@ -34,11 +34,17 @@ class Loop:
 
 @dataclass(frozen=True)
 class Solved:
-    """An index computed from loop indices (``x = u1 - dx``), valid only when 0 <= it < extent."""
+    """An index computed from loop indices (``x = u1 - dx``; with a ``divisor``, the floor of
+    the quotient: ``x = (u1 - 1) // 2``), valid only when 0 <= it < extent."""
 
     name: str
     value: Affine
     extent: int
+    divisor: int = 1
+
+    def describe(self) -> str:
+        value = format_affine(self.value)
+        return f"{self.name} = {value}" if self.divisor == 1 else f"{self.name} = ({value}) // {self.divisor}"
 
 
 @dataclass(frozen=True)
@@ -97,27 +103,65 @@ def lower(stmt: Statement, ranges: dict[str, int], shape: tuple[int, ...]) -> Lo
             new_entries.append(entry)
             continue
         elsewhere = {n for k, e in enumerate(entries) if k != axis for n in e.indices}
-        candidates = [(n, c) for n, c in entry.terms
-                      if abs(c) == 1 and n not in taken and n not in elsewhere]
-        if not candidates:
-            return _scatter(stmt, ranges, f"no index of {format_affine(entry)} has coefficient "
-                                          f"+-1 and appears only there, so it cannot be solved for")
-        name, coef = max(candidates, key=lambda t: ranges[t[0]])
         new = f"u{axis}"
-        # entry = coef*name + rest = new  =>  name = coef * (new - rest), as coef is +-1
-        rest = [(n, -c * coef) for n, c in entry.terms if n != name]
-        solved.append(Solved(name, Affine(((new, coef), *rest), -entry.const * coef), ranges[name]))
+        if digits(entry, ranges) and not set(entry.indices) & (taken | elsewhere):
+            solved += _digits_of(new, entry, ranges)  # every index of the axis, no inner loop
+        else:
+            candidates = [(n, c) for n, c in entry.terms
+                          if abs(c) == 1 and n not in taken and n not in elsewhere]
+            if not candidates:
+                return _scatter(stmt, ranges, f"no index of {format_affine(entry)} has coefficient "
+                                              f"+-1 and appears only there, so it cannot be solved for")
+            name, coef = max(candidates, key=lambda t: ranges[t[0]])
+            # entry = coef*name + rest = new  =>  name = coef * (new - rest), as coef is +-1
+            rest = [(n, -c * coef) for n, c in entry.terms if n != name]
+            solved.append(Solved(name, Affine(((new, coef), *rest), -entry.const * coef), ranges[name]))
         new_entries.append(Affine(((new, 1),)))
         new_loops.append(Loop(new, shape[axis]))
-        taken.add(name)
-    outer_loops = tuple(Loop(n, ranges[n]) for n in stmt.loops if n in outer) + tuple(new_loops)
+        taken.update(s.name for s in solved)
+    # outer loops in the order of the target's axes: neighbouring iterations write neighbouring memory
+    by_axis = {}
+    for k, entry in enumerate(entries):
+        if len(entry.terms) == 1:
+            by_axis.setdefault(entry.indices[0], k)
+    by_axis.update((loop.name, int(loop.name[1:])) for loop in new_loops)
+    outer_loops = tuple(sorted([*(Loop(n, ranges[n]) for n in stmt.loops if n in outer), *new_loops],
+                               key=lambda loop: by_axis[loop.name]))
     solved_names = {s.name for s in solved}
     inner = tuple(Loop(n, ranges[n]) for n in stmt.loops if n not in outer and n not in solved_names)
     reason = ("one parallel iteration per output element"
-              + (f"; solved {', '.join(f'{s.name} = {format_affine(s.value)}' for s in solved)}"
-                 if solved else ""))
+              + (f"; solved {', '.join(s.describe() for s in solved)}" if solved else ""))
     return LoopNest(stmt, "gather", reason, outer_loops, inner, tuple(solved),
                     Ref(stmt.target.name, tuple(new_entries)), tuple(shape))
+
+
+def one_to_one(expr: Affine, ranges: dict[str, int]) -> bool:
+    """Whether distinct values of the indices in ``expr`` always give distinct positions: each
+    coefficient exceeds the span of the smaller ones, as digits of a number do. ``2*x+px`` with
+    ``px < 2`` is one to one (a pooling window with its stride); ``x+dx`` is not (a convolution)."""
+    span = 0
+    for name, coef in sorted(expr.terms, key=lambda term: abs(term[1])):
+        if abs(coef) <= span:
+            return False
+        span += abs(coef) * (ranges[name] - 1)
+    return True
+
+
+def digits(expr: Affine, ranges: dict[str, int]) -> bool:
+    """Whether each position ``u`` of ``expr`` (one to one, positive coefficients, the smallest
+    1) has its indices as digits: ``2*x+px`` gives ``x = u // 2``, ``px = u - 2*x``."""
+    return (one_to_one(expr, ranges) and all(c > 0 for _, c in expr.terms)
+            and min(c for _, c in expr.terms) == 1)
+
+
+def _digits_of(new: str, expr: Affine, ranges: dict[str, int]) -> list[Solved]:
+    """The indices of ``expr`` from the position ``new``, largest coefficient first."""
+    solved, known = [], [(new, 1)]  # new - const - the digits found so far = what is left
+    # the reverse of the order one_to_one checked (with equal coefficients, a range of 1 first)
+    for name, coef in reversed(sorted(expr.terms, key=lambda term: abs(term[1]))):
+        solved.append(Solved(name, Affine(tuple(known), -expr.const), ranges[name], coef))
+        known.append((name, -coef))
+    return solved
 
 
 def _scatter(stmt: Statement, ranges: dict[str, int], reason: str) -> LoopNest:

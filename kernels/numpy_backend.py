@@ -27,7 +27,7 @@ import numpy as np
 from edf.functions import FUNCTIONS
 from edf.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, children,
                     ref_indices, value_refs)
-from edf.kernels.lower import split_terms
+from edf.kernels.lower import one_to_one, split_terms
 
 _UFUNCS = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power,
@@ -35,18 +35,6 @@ _UFUNCS = {
     "==": np.equal, "!=": np.not_equal,
 }
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-
-
-def one_to_one(expr: Affine, ranges: dict[str, int]) -> bool:
-    """Whether distinct values of the indices in ``expr`` always give distinct positions: each
-    coefficient exceeds the span of the smaller ones, as digits of a number do. ``2*x+px`` with
-    ``px < 2`` is one to one (a pooling window with its stride); ``x+dx`` is not (a convolution)."""
-    span = 0
-    for name, coef in sorted(expr.terms, key=lambda term: abs(term[1])):
-        if abs(coef) <= span:
-            return False
-        span += abs(coef) * (ranges[name] - 1)
-    return True
 
 
 def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:

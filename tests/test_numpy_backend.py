@@ -107,7 +107,7 @@ def test_terms_and_coefficients():
 
 
 def test_one_to_one_targets_are_written_through_one_view():
-    from edf.kernels.numpy_backend import one_to_one
+    from edf.kernels.lower import one_to_one
     from edf.ir import Affine
 
     ranges = {"x": 16, "px": 2, "py": 3, "dx": 3}

@@ -1,9 +1,11 @@
 """Offset windows (``L[x+dx+1]``, ``2*x+dx+1``, ``2*x-dx+2``) on every CPU target, and the
-numba target's parallel (``prange``) kernels, each against the reference interpreter.
+numba target's kernels run in chunks on threads, each against the reference interpreter.
 
 The gather rewrite solves a scattered target index for one loop index (``L.grad[b, x+dx+1]``
-gives ``x = u1-dx-1``); a constant lost there, or a wrong sign in only the parallel kernel, is
-what these cases exist to catch.
+gives ``x = u1-dx-1``), or, where the index is one to one, for all of them as digits of the
+position (``g[b, 2*x+px]``: ``x = (u1) // 2``, ``px = u1-2*x``); a constant lost there, a digit
+taken in the wrong order, or a wrong sign in only the threaded kernel, is what these cases
+exist to catch.
 """
 import numpy as np
 import pytest
@@ -22,6 +24,14 @@ OFFSETS = {
     "no unit coefficient": ("for x, dx: y[2*x+2*dx+1] += K[dx] * G[x]", {"K": (2,), "G": (3,)}, None),
     "scatter +1": ("for b, x, dx: y[b, 2*x+dx+1] += K[dx] * G[b, x]\nfor b, u: loss += y[b, u] ** 2",
                    {"K": (3,), "G": (2, 4)}, None),
+    "pool window, digits": ("for b, x, dx: y[b, 2*x+dx+1] += K[dx] * G[b, x]\nfor b, u: loss += y[b, u] ** 2",
+                            {"K": (2,), "G": (2, 4)}, None),
+    "digits with gaps": ("for b, x, dx: y[b, 3*x+dx] += K[dx] * G[b, x]\nfor b, u: loss += y[b, u] ** 2",
+                         {"K": (2,), "G": (2, 4)}, None),
+    "three digits": ("for x, i, j: y[4*x+2*i+j+1] += G[x, i] * K[j]\nfor u: loss += tanh(y[u])",
+                     {"K": (2,), "G": (3, 2)}, None),
+    "a digit of one value": ("for x, dx: y[x+dx] += G[x] * K[dx]\nfor u: loss += y[u] ** 2",
+                             {"K": (3,), "G": (1,)}, None),
 }
 
 
