@@ -44,6 +44,7 @@ from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
 from edf.ranges import Layout, gradient_of, infer_layout
 from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
+from edf.kernels.memory import Arena
 from edf.kernels.plan import Plan, compile_plan
 
 if TYPE_CHECKING:
@@ -115,6 +116,8 @@ class Program:
         self._derived: dict = {}  # inputs and shape links, worked out once per version of the text
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
+        # scratch memory for this program's plans and its backward programs' (never run at once)
+        self._arena = Arena()
         self.extend(source)
 
     # -- build -----------------------------------------------------------------------------
@@ -326,7 +329,7 @@ class Program:
                 title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
                 [n for n in self.defined if n in key[0]],
                 {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None, profile)
+                self._check_statement if self.check_finite else None, profile, self._arena)
             if _flag("EDF_DEBUG"):
                 print(plan.compiled[key].source)
         return plan.compiled[key]
@@ -407,6 +410,7 @@ class Program:
         Inputs are arrays or ``edf.Parameter`` objects (their ``.value`` is used, and backward
         stores gradients in their ``.grad``).
         """
+        self._values = None  # the last run's values go now, not after this one (peak memory)
         env = self._bind(inputs)
         self._execute(env)
         self._values = env
@@ -511,7 +515,8 @@ class Program:
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = (outputs, None if wrt is None else tuple(wrt))
         if key not in self._gradient_programs:
-            self._gradient_programs[key] = autodiff.backward_program(self, outputs, wrt)
+            gradient = self._gradient_programs[key] = autodiff.backward_program(self, outputs, wrt)
+            gradient._arena = self._arena  # it runs only inside this program's backward()
         return self._gradient_programs[key]
 
     @one_thread_at_a_time
@@ -555,6 +560,7 @@ class Program:
 
             derived = derive(self, tuple(seeds), wrt, per_example, materialise)
             gradient, extra = derived.program, derived.results
+            gradient._arena = self._arena
         env = dict(values)
         for name, seed in seeds.items():
             seed = self.xp.asarray(seed, dtype=values[name].dtype)

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from edf.ir import statement_refs
+from edf.kernels.memory import Arena, Slot, place
 from edf.notation import format_statement
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check", "threaded", "tick"}
@@ -285,6 +286,19 @@ class Tracer:
         self.namespace: dict = {}  # objects the generated source refers to (constants, kernels)
         self.sources: dict[str, str] = {}  # generated kernels' sources, by name
         self.pending_comment: tuple[str, tuple[int, ...]] = ("", ())
+        self.block = np.zeros(0, np.uint8)  # what floating-point placeholders are views of
+
+    def placeholder(self, shape, dtype) -> np.ndarray:
+        """An array to trace with. Its values do not matter, so floating-point ones all share
+        one block of memory (tracing then needs about as much as the largest tensor, not all
+        of them at once); integers are zeros, every value a valid index."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            return np.zeros(shape, dtype)
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if size > self.block.nbytes:
+            self.block = np.zeros(size, np.uint8)
+        return self.block[:size].view(dtype).reshape(shape)
 
     def buffer(self, kind: str, array: np.ndarray, hint: str, init: float | None = None) -> Traced:
         buffer = Buffer(kind, array, hint, init)
@@ -292,7 +306,7 @@ class Tracer:
         return Traced(self, buffer, array)
 
     def temp(self, shape, dtype) -> Traced:
-        return self.buffer("temp", np.zeros(shape, dtype), "t")
+        return self.buffer("temp", self.placeholder(shape, dtype), "t")
 
     def operand(self, value):
         """An operand that is not traced: a number (inline) or a constant array (named)."""
@@ -486,16 +500,18 @@ class Clock:
         self.current, self.since = group, now
 
 
-@dataclass
+@dataclass(eq=False)
 class Plan:
     """A traced program: ``run(env)`` reads inputs from ``env`` and adds the results to it."""
 
     source: str
     run: Callable[[dict], None]
-    scratch_bytes: int = 0
+    scratch_bytes: int = 0  # the arena its scratch and temporaries need (kernels.memory)
     calls: int = 0
     kernels: dict[str, str] = field(default_factory=dict)  # name in ``source`` -> its source
     clock: Clock | None = None  # a profiled plan's time per statement
+    slots: list[Slot] = field(default_factory=list)  # its buffers in the arena
+    namespace: dict = field(default_factory=dict)  # where ``run`` finds them
 
 
 _PLAN_NUMBER = itertools.count(1)
@@ -514,9 +530,10 @@ def _allocation(buffer: Buffer, name: str, fill: bool) -> str:
 
 
 def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
-          profile: bool = False) -> Plan:
+          profile: bool = False, arena: Arena | None = None) -> Plan:
     """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
-    where each statement's calls begin (``Plan.clock``)."""
+    where each statement's calls begin (``Plan.clock``). Scratch and temporaries live in
+    ``arena`` (``kernels.memory``), each at an offset its lifetime allows."""
     ops = _write_directly(tracer.ops)
     _share_temps(ops)
     taken = set(_RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
@@ -531,7 +548,8 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     lines += [f"    {traced.buffer.name} = env[{name!r}]" for name, traced in inputs.items()]
     result_names = {id(t.buffer): name for name, t in results.items()}
     seen: set[int] = set()
-    scratch = calls = 0
+    calls = 0
+    lives: dict[int, Slot] = {}  # the scratch and temporaries, by buffer
     clock = Clock() if profile else None
     for op in ops:
         lines += [f"    # {text}" for text in op.comment.splitlines()]
@@ -540,6 +558,8 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
             clock.groups.append(Group(op.numbers))
         render = True
         for buffer in (b.physical for b in op.buffers()):
+            if id(buffer) in lives:
+                lives[id(buffer)].last = len(lines)
             if id(buffer) in seen or buffer.kind in ("input", "local"):
                 continue
             seen.add(id(buffer))
@@ -547,9 +567,11 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
                 fills = op.out is not None and op.out.buffer is buffer and op.template.startswith("{out}.fill(")
                 lines.append(_allocation(buffer, result_names[id(buffer)], fills))
                 render = render and not fills
-            else:  # scratch, temps and constants: allocated once per signature
+            elif buffer.kind == "const":
                 namespace[buffer.name] = buffer.array
-                scratch += buffer.array.nbytes if buffer.kind != "const" else 0
+            else:  # scratch and temps: in the arena, for as long as they are used
+                lives[id(buffer)] = Slot(buffer.name, buffer.array.shape, buffer.array.dtype,
+                                         len(lines), len(lines))
         if render:
             lines.append(f"    {op.render()}")
             calls += 1
@@ -565,7 +587,10 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     filename = f"<edf plan {next(_PLAN_NUMBER)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
-    return Plan(source, namespace["run"], scratch, calls, tracer.sources, clock)
+    slots = list(lives.values())
+    plan = Plan(source, namespace["run"], place(slots), calls, tracer.sources, clock, slots, namespace)
+    (arena or Arena()).attach(plan)
+    return plan
 
 
 def identifiers(names: Sequence[str]) -> dict[str, str]:
@@ -586,22 +611,24 @@ def identifiers(names: Sequence[str]) -> dict[str, str]:
 
 def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: dict, dtypes: dict,
                  inputs: Sequence[str], results: Sequence[str], initial: dict[str, float],
-                 check: Callable[[np.ndarray, int], None] | None = None, profile: bool = False) -> Plan:
+                 check: Callable[[np.ndarray, int], None] | None = None, profile: bool = False,
+                 arena: Arena | None = None) -> Plan:
     """Trace ``kernels`` (one per statement) into a plan.
 
     ``inputs`` are read from ``env``; ``results`` are written to ``env`` as new arrays at each
     call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
     assigned tensor starts at (0, or -inf for ``max=``). ``check(array, number)``, if given, is
     called on each statement's target after it runs (the finite check). ``profile``: time each
-    statement (``Plan.clock``)."""
+    statement (``Plan.clock``). ``arena``: the scratch memory it shares with plans that never
+    run at the same time as it (``kernels.memory``; by default, its own)."""
     names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
     tracer = Tracer()
     env: dict[str, Traced] = {}
     for name in inputs:
-        env[name] = tracer.buffer("input", np.zeros(shapes[name], dtypes[name]), "x")
+        env[name] = tracer.buffer("input", tracer.placeholder(shapes[name], dtypes[name]), "x")
     for name, init in initial.items():
         kind = "result" if name in results else "scratch"
-        env[name] = tracer.buffer(kind, np.zeros(shapes[name], dtypes[name]), "s", init)
+        env[name] = tracer.buffer(kind, tracer.placeholder(shapes[name], dtypes[name]), "s", init)
     for name, traced in env.items():
         traced.buffer.name = names[name]
     with np.errstate(all="ignore"):  # placeholder values may divide by zero; nothing is kept
@@ -623,7 +650,7 @@ def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: di
             for number in numbers if check is not None else ():
                 tracer.namespace["check"] = check
                 tracer.record(f"check({{0}}, {number})", [env[statements[number - 1].target.name]])
-    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results}, profile)
+    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results}, profile, arena)
 
 
 def _fused(kernels: Sequence) -> list[tuple[list[int], object]]:
