@@ -1,0 +1,55 @@
+"""Plans' scratch memory (kernels.memory): buffers alive at the same time never share bytes, the
+block holds what is alive at once, and plans sharing an arena stay right when it grows."""
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import edf
+from edf.kernels.memory import ALIGN, Slot, place
+
+slots = st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 10)), min_size=1, max_size=25)
+
+
+@given(slots)
+def test_buffers_alive_at_once_never_overlap(drawn):
+    placed = [Slot(f"t{k}", (size,), np.dtype(np.float32), first, first + length)
+              for k, (size, first, length) in enumerate(drawn)]
+    end = place(placed)
+    for a in placed:
+        assert a.offset % ALIGN == 0 and a.offset + a.nbytes <= end
+        for b in placed:
+            if a is not b and a.first <= b.last and b.first <= a.last:  # alive at the same time
+                assert a.offset + a.nbytes <= b.offset or b.offset + b.nbytes <= a.offset
+    busiest = max(sum(s.nbytes for s in placed if s.first <= t <= s.last) for t in range(45))
+    assert busiest <= end <= sum(-(-s.nbytes // ALIGN) * ALIGN for s in placed)
+
+
+def test_a_chain_reuses_memory():
+    """Each buffer of a chain dies when the next is made: two places suffice for ten."""
+    chain = [Slot(f"t{k}", (1000,), np.dtype(np.float64), k, k + 1) for k in range(10)]
+    assert place(chain) == 2 * 8000
+
+
+def test_plans_sharing_an_arena_stay_right_when_it_grows():
+    """The forward plan is made first (a small arena), then the backward plan needs more: the
+    block grows and both plans' buffers move to it; both keep computing the right values."""
+    text = """
+    for b, i, j: h[b, j] += x[b, i] * W[i, j]
+    for b, j: a[b, j] = tanh(h[b, j]) * tanh(h[b, j] + 1)
+    for b, j: loss += a[b, j] * a[b, j]
+    """
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(6, 4)), "W": rng.normal(size=(4, 5))}
+    prog, reference = edf.Program(text), edf.Program(text, backend="reference")
+    want = reference.forward(**inputs)["loss"], reference.backward("loss")
+    prog.forward(**inputs)
+    small = prog._arena.block.nbytes
+    prog.backward("loss")
+    assert prog._arena.block.nbytes > small and len(prog._arena.plans) == 2
+    for plan in prog._arena.plans:  # every buffer of both plans is in the grown block
+        assert all(np.shares_memory(plan.namespace[s.name], prog._arena.block) for s in plan.slots)
+    for _ in range(2):  # both plans, after the block grew under the first
+        got = prog.forward(**inputs)["loss"], prog.backward("loss")
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        for name in inputs:
+            np.testing.assert_allclose(got[1][name], want[1][name], rtol=1e-10)
