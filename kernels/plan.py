@@ -30,6 +30,7 @@ import builtins
 import itertools
 import keyword
 import linecache
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -38,10 +39,12 @@ import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from edf.ir import statement_refs
+from edf.kernels import threads
 from edf.kernels.memory import Arena, Slot, place
 from edf.notation import format_statement
 
-_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check", "threaded", "tick"}
+_RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check", "threaded", "tick",
+                                                        "split"}
 _IDENTITY = {np.add: 0.0, np.maximum: -np.inf}  # accumulating into a fresh tensor is a copy
 _GEMM = {np.matmul}  # ufuncs whose output must not share memory with an input
 
@@ -529,6 +532,29 @@ def _allocation(buffer: Buffer, name: str, fill: bool) -> str:
     return f"    {buffer.name} = env[{name!r}] = {make}"
 
 
+_UFUNC_CALL = re.compile(r"np\.(\w+)\((.*), out=\{out\}\)")
+
+
+def _large_elementwise(op: Op) -> bool:
+    """A copy or elementwise ufunc call writing enough elements to split over threads."""
+    if op.out is None or op.out.ndim == 0 or op.out.size < threads.PARALLEL_ELEMENTS:
+        return False
+    for operand in op.operands:  # rows a thread writes must be rows only it reads
+        if (isinstance(operand, Traced) and operand.buffer.physical is op.out.buffer.physical
+                and operand.text() != op.out.text()):
+            return False
+    return op.template == "np.copyto({out}, {0})" or (op.elementwise and bool(_UFUNC_CALL.fullmatch(op.template)))
+
+
+def _split(op: Op, namespace: dict) -> str:
+    """``op`` as a call of ``kernels.threads.split``: its rows written by several threads."""
+    namespace["split"] = threads.split
+    if op.template == "np.copyto({out}, {0})":
+        return Op("split(np.copyto, {out}, {0})", op.operands, op.out).render()
+    function, arguments = _UFUNC_CALL.fullmatch(op.template).groups()
+    return Op(f"split(np.{function}, {{out}}, {arguments})", op.operands, op.out).render()
+
+
 def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
           profile: bool = False, arena: Arena | None = None) -> Plan:
     """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
@@ -573,7 +599,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
                 lives[id(buffer)] = Slot(buffer.name, buffer.array.shape, buffer.array.dtype,
                                          len(lines), len(lines))
         if render:
-            lines.append(f"    {op.render()}")
+            lines.append(f"    {_split(op, namespace) if _large_elementwise(op) else op.render()}")
             calls += 1
             if clock is not None and clock.groups:
                 clock.groups[-1].add(op.template)

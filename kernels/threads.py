@@ -1,4 +1,4 @@
-"""A generated kernel's outer loop run in chunks on several threads.
+"""Work split over threads: a generated kernel's outer loop, or a large NumPy call, in chunks.
 
 The numba target's loop nests give each output element to one iteration of their outer loops,
 so the first loop's range can be cut into chunks that run at once: each generated kernel takes
@@ -11,6 +11,12 @@ long as compiling the same loops serially (measured here: 1.0 s against 0.2 s a 
 transformer's first step compiles dozens of kernels; one serial kernel, chunked at run time,
 serves both small and large work.
 
+NumPy's elementwise calls and copies run on one thread, where BLAS runs on all of them, so a
+plan (``kernels.plan``) splits a large one (``PARALLEL_ELEMENTS`` or more) along its first axis:
+``split(np.add, out, a, b)`` is ``np.add(a, b, out=out)`` with each thread doing some rows
+(NumPy releases the GIL in such loops). Elements are computed independently, so again the
+results do not depend on the number of threads.
+
 The thread count is numba's (``numba.get_num_threads()``), which ``edf.parallel.fixed_threads``
 sets with those of BLAS and OpenMP.
 """
@@ -20,6 +26,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
+
+PARALLEL_ELEMENTS = 1 << 18  # elements from which a plan splits an elementwise call over threads
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -37,6 +46,31 @@ def threaded(kernel, extent: int, *args) -> None:
     others = [_workers(count - 1).submit(kernel, *args, start, stop)
               for start, stop in zip(bounds[1:-1], bounds[2:])]
     kernel(*args, bounds[0], bounds[1])
+    for chunk in others:
+        chunk.result()
+
+
+def split(function, out: np.ndarray, *operands) -> None:
+    """``function(*operands, out=out)`` (a ufunc), or ``np.copyto(out, operand)`` when
+    ``function`` is np.copyto, with each thread writing a slice of ``out``'s first axis. An
+    operand broadcast along that axis is passed whole to every thread."""
+    rows = out.shape[0]
+    count = min(thread_count(), rows)
+
+    def part(start: int, stop: int) -> None:
+        cut = [o[start:stop] if isinstance(o, np.ndarray) and o.ndim == out.ndim and o.shape[0] == rows
+               else o for o in operands]
+        if function is np.copyto:
+            np.copyto(out[start:stop], *cut)
+        else:
+            function(*cut, out=out[start:stop])
+
+    if count <= 1:
+        part(0, rows)
+        return
+    bounds = [rows * k // count for k in range(count + 1)]
+    others = [_workers(count - 1).submit(part, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    part(bounds[0], bounds[1])
     for chunk in others:
         chunk.result()
 

@@ -145,3 +145,28 @@ def test_embedding_gradient_is_zeroed_at_every_run():
             values, want = prog.forward(**given), reference(source, given, "t")
             assert_close(values, want[0])
             assert_close(prog.backward("t"), want[1])
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Every copy and elementwise call of a plan split over 3 threads, however small."""
+    from edf.kernels import threads
+
+    monkeypatch.setattr(threads, "PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(threads, "thread_count", lambda: 3)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(programs(max_statements=4, max_size=3))
+def test_calls_split_over_threads_agree_with_the_reference(split_everything, case):
+    repeated_runs_agree(case, "numpy")
+
+
+def test_large_calls_are_split_and_say_so(split_everything):
+    prog = edf.Program("for b, j: h[b, j] = x[b, j] * 2 + y[j]\nfor b, j: g[b, j] = h[b, j] - x[b, j]")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)), rng.normal(size=5)
+    source = prog.kernel_sources(x=x, y=y)
+    assert "split(np.multiply, " in source and "split(np.subtract, g, h, x)" in source
+    np.testing.assert_allclose(prog.forward(x=x, y=y)["g"], x + y)
