@@ -213,6 +213,16 @@ def is_contraction(stmt: Statement) -> bool:
     return all(isinstance(e, Affine) for r in (stmt.target, *terms[0][1]) for e in r.index)
 
 
+def is_sum(stmt: Statement) -> bool:
+    """A ``+=`` of one tensor (times numbers) with affine indices and something summed: a bias's
+    gradient, ``b.grad[j] += h.grad[b, j]``."""
+    if stmt.op != "+=" or not stmt.summed:
+        return False
+    terms = split_terms(stmt.body)
+    return (len(terms) == 1 and len(terms[0][1]) == 1 and isinstance(terms[0][1][0], Ref)
+            and all(isinstance(e, Affine) for r in (stmt.target, terms[0][1][0]) for e in r.index))
+
+
 def is_gemm(stmt: Statement) -> bool:
     """A contraction ``A * B`` (no numbers) whose indices are all plain (no windows): one
     (batched) matrix product, as the GPU targets' matrix-product kernels take it."""

@@ -12,9 +12,9 @@ loop's range is an argument (``start, stop``) and ``kernels.threads.threaded`` r
 chunk per thread when there is enough work (``PARALLEL_WORK`` loop iterations) to repay waking
 them; smaller work runs in one call. On two cores the threshold matters: BLAS threads still
 spinning after a matrix product make every small parallel launch wait. Scatter nests run
-serially. Products of two tensors that BLAS can do (``is_contraction``) go to the numpy target's
-matmul path instead, unless ``USE_BLAS`` is off (the tests turn it off to check the generated
-loops for every statement).
+serially. Products of two tensors that BLAS can do (``is_contraction``) and sums of one tensor
+(``is_sum``) go to the numpy target's NumPy calls instead (``NumpyCall``), unless ``USE_BLAS``
+is off (the tests turn it off to check the generated loops for every statement).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from edf.errors import EdfError
 from edf.ir import Statement, statement_refs
 from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
-from edf.kernels.lower import LoopNest, is_contraction, kernel_names, lower, rename_tensors
+from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors
 from edf.kernels.python_codegen import PythonCode
 from edf.kernels import threads
 
@@ -232,24 +232,26 @@ class NumbaKernel:
                     threaded=self.chunked if self.threaded else None)
 
 
-class BlasKernel:
-    """A product of two tensors: faster on BLAS (through the numpy target) than as loops."""
+class NumpyCall:
+    """A statement one NumPy call does better than generated loops: a product of two tensors
+    (``is_contraction``: BLAS), or a sum of one tensor over some of its axes (``is_sum``:
+    ``np.sum`` reads memory in order, where a loop per output element reads down a column)."""
 
     traceable = True
 
     def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
         self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
         self.nest = lower(stmt, ranges, shapes[stmt.target.name])
+        self.why = "BLAS" if is_contraction(stmt) else "one np.sum"
 
     def describe(self) -> str:
-        return (f"{self.nest.describe()}\n# runs on BLAS instead of these loops "
-                f"({self.kernel.describe()})")
+        return f"{self.nest.describe()}\n# runs on {self.why} instead of these loops ({self.kernel.describe()})"
 
     def __call__(self, env: dict) -> None:
         self.kernel(env)
 
 
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    if USE_BLAS and is_contraction(stmt):
-        return BlasKernel(stmt, ranges, shapes, dtypes)
+    if USE_BLAS and (is_contraction(stmt) or is_sum(stmt)):
+        return NumpyCall(stmt, ranges, shapes, dtypes)
     return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)
