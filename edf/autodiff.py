@@ -101,9 +101,26 @@ def substitute(expr: Expr, name: str, value: Expr) -> Expr:
     return map_refs(expr, lambda ref: value if ref.name == name and not ref.index else ref)
 
 
-def derivative_of_call(call: Call) -> Expr:
-    """d f(u) / d u for a table function, with the actual argument in place of ``u``."""
-    return substitute(_table_derivative(call.fn), "u", call.args[0])
+def derivative_of_call(call: Call, value: Ref | None = None) -> Expr:
+    """d f(u) / d u for a table function, with the actual argument in place of ``u``. Where the
+    derivative is written with f(u) itself (exp, tanh, sigmoid, sqrt) and ``value`` holds f(u)
+    already (the target of ``y[i] = tanh(x[i])``), it is read from there instead of computed
+    again: ``1 - y[i] ** 2``."""
+    derivative = substitute(_table_derivative(call.fn), "u", call.args[0])
+    return derivative if value is None else replace(derivative, call, value)
+
+
+def replace(expr: Expr, old: Expr, new: Expr) -> Expr:
+    """``expr`` with every subexpression equal to ``old`` replaced by ``new``."""
+    if expr == old:
+        return new
+    if isinstance(expr, Unary):
+        return Unary(expr.op, replace(expr.arg, old, new))
+    if isinstance(expr, Binary):
+        return Binary(expr.op, replace(expr.left, old, new), replace(expr.right, old, new))
+    if isinstance(expr, Call):
+        return Call(expr.fn, tuple(replace(a, old, new) for a in expr.args))
+    return expr
 
 
 def contains(expr: Expr, access: Ref) -> bool:
@@ -145,6 +162,9 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
     statement: ``y[i] = x[i] * x[i]`` gives ``x.grad[i] += y.grad[i] * x[i] + x[i] * y.grad[i]``
     (the product rule, term by term), while ``x[i] * x[i+1]`` gives two statements, one per access.
 
+    A statement ``y[i] = f(u)`` whose derivative is written with f(u) reads it from y, which holds
+    it: ``y[i] = exp(x[i])`` gives ``x.grad[i] += y.grad[i] * y[i]``, not a second exp.
+
     A derived statement keeps every loop of its forward statement, even one its body no longer
     mentions (``y[b] += x[b] + c[i]`` gives ``for b, i: x.grad[b] += y.grad[b]``: the sum over i
     counts); ``backward_program`` declares the range of such an index.
@@ -152,10 +172,13 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
     seed: Expr = Ref(grad_name(stmt.target.name), stmt.target.index)
     if stmt.op == "max=":
         seed = mul(seed, Binary("==", stmt.body, stmt.target))
+    forward = stmt.body
+    if stmt.op == "=" and isinstance(forward, Call):  # y[i] = f(u): the forward value y is f(u)
+        seed, forward = mul(seed, derivative_of_call(forward, stmt.target)), forward.args[0]
     accesses = [a for a in dict.fromkeys(value_refs(stmt.body)) if needs_grad(a.name)]
     derived = []
     for access in reversed(accesses):
-        body = pullback(stmt.body, access, seed)
+        body = pullback(forward, access, seed)
         if body is not None:
             derived.append(Statement(stmt.loops, Ref(grad_name(access.name), access.index), "+=", body))
     return derived

@@ -25,7 +25,6 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 PARALLEL_ELEMENTS = 1 << 18  # elements from which a plan splits an elementwise call over threads
@@ -77,6 +76,8 @@ def split(function, out: np.ndarray, *operands) -> None:
 
 def thread_count() -> int:
     """How many threads a threaded kernel runs on: numba's count (``edf.parallel``)."""
+    import numba  # here, not at the top: importing numba early fixes its settings (the CUDA simulator)
+
     return numba.get_num_threads()
 
 

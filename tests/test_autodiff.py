@@ -55,7 +55,10 @@ def test_repeated_access_is_one_variable_distinct_accesses_are_two():
 def test_table_derivatives_are_substituted():
     grad = lambda n: n + ".grad"  # noqa: E731
     cases = {
-        "for i: y[i] = tanh(x[i])": "y.grad[i] * (1 - tanh(x[i]) ** 2)",
+        "for i: y[i] = tanh(x[i])": "y.grad[i] * (1 - y[i] ** 2)",  # tanh(x[i]) is y[i]: read, not recomputed
+        "for i: y[i] += tanh(x[i])": "y.grad[i] * (1 - tanh(x[i]) ** 2)",  # y accumulates: not tanh(x[i])
+        "for i: y[i] = exp(x[i] * 2)": "y.grad[i] * y[i] * 2",
+        "for i: y[i] = 2 * exp(x[i])": "2 * y.grad[i] * exp(x[i])",  # the body is not exp(...) itself
         "for i: y[i] = log(x[i])": "y.grad[i] / x[i]",
         "for i: y[i] = x[i] ** 3": "y.grad[i] * 3 * x[i] ** 2",
         "for i: y[i] = a[i] / x[i]": "-(y.grad[i] * a[i] / x[i] ** 2)",

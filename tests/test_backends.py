@@ -57,3 +57,16 @@ def test_edf_never_imports_torch():
             "print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_importing_edf_and_running_on_numpy_leaves_numba_unloaded():
+    """numba reads its settings (NUMBA_ENABLE_CUDASIM, the thread count) when first imported, so
+    edf imports it only when a numba target needs it, after a course's conftest has set them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, edf, edf.nn, edf.train, edf.data\n"
+            "p = edf.Program('for i, j: y[j] += W[i, j] * x[i]\\nfor j: loss += tanh(y[j])')\n"
+            "p.forward(W=np.ones((3, 4)), x=np.ones(3)); p.backward('loss'); print('numba' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
