@@ -22,6 +22,8 @@ sets with those of BLAS and OpenMP.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -75,10 +77,14 @@ def split(function, out: np.ndarray, *operands) -> None:
 
 
 def thread_count() -> int:
-    """How many threads a threaded kernel runs on: numba's count (``edf.parallel``)."""
-    import numba  # here, not at the top: importing numba early fixes its settings (the CUDA simulator)
-
-    return numba.get_num_threads()
+    """How many threads split work runs on: numba's count (which ``edf.parallel`` sets). Before
+    numba is loaded (a numpy-target program), the count it will start with: importing it here
+    would fix its settings early (the CUDA simulator's among them) and cost half a second."""
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        return numba.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return int(os.environ.get("NUMBA_NUM_THREADS") or 0) or cores
 
 
 def _workers(count: int) -> ThreadPoolExecutor:
