@@ -3,8 +3,8 @@
 Running a program statement by statement costs a dispatch and an allocation per statement and a
 memory pass per elementwise operation; on small programs that overhead is all there is. A plan
 removes it. The kernels of every statement run once on placeholder arrays of the right shapes
-while a tracer records each NumPy call they make, and the recording is written out as
-straight-line source, the NumPy the program became:
+while a tracer records each NumPy call they make (computing nothing: only shapes and strides
+matter), and the recording is written out as straight-line source, the NumPy the program became:
 
     # 1. for b, i, j: h[b, j] += x[b, i] * W1[i, j]
     h = env["h"] = np.empty((128, 256), np.float32)
@@ -18,7 +18,9 @@ The recording is tidied on the way:
 - a tensor is filled with zeros (``-inf`` for ``max=``) only where its first write does not
   cover it: ``h += x @ W`` on a fresh ``h`` becomes ``np.matmul(x, W, out=h)``;
 - the tensors a caller receives (``results``) are new arrays at every call, so values a caller
-  keeps never change under it; everything else is scratch, allocated once and reused.
+  keeps never change under it; everything else is scratch, in one block of memory reused at
+  every call, buffers that are never alive at once sharing bytes (``kernels.memory``);
+- a large copy or elementwise call is split over threads (``kernels.threads``).
 
 A kernel that is not NumPy calls (a numba target's generated loops) appears as one call.
 Tracing is exact because the kernels make no data-dependent decisions: which calls they make
@@ -198,8 +200,12 @@ class Traced(NDArrayOperatorsMixin):
 
     def reshape(self, *shape):
         shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
-        value = self.value.reshape(shape)
-        if np.may_share_memory(value, self.value):
+        value = self.value.view()
+        try:
+            value.shape = shape  # in place: fails, without copying anything, where a copy is needed
+        except AttributeError:
+            value = None
+        if value is not None:
             return self if shape == self.shape else self._view(f".reshape({_arguments(shape)})", value)
         copy = self.tracer.temp(self.shape, self.dtype)  # a reshape that must copy: make it explicit
         self.tracer.record("np.copyto({out}, {0})", [self], copy)
@@ -210,12 +216,10 @@ class Traced(NDArrayOperatorsMixin):
         if key is not Ellipsis:
             raise TypeError("only view[...] = value is traced")
         self.tracer.record("np.copyto({out}, {0})", [value], self)
-        np.copyto(self.value, value.value if isinstance(value, Traced) else value)
 
     def copy(self, dtype=None):
         out = self.tracer.temp(self.shape, dtype or self.dtype)
         self.tracer.record("np.copyto({out}, {0})", [self], out, elementwise=True)
-        np.copyto(out.value, self.value)
         return out
 
     def astype(self, dtype):
@@ -224,13 +228,13 @@ class Traced(NDArrayOperatorsMixin):
                 and last.out is not None and last.out.buffer is self.buffer):
             out = self.tracer.temp(self.shape, dtype)  # the call that made this writes the new type
             last.out = out
-            np.copyto(out.value, self.value)
             return out
         return self.copy(dtype)
 
     def _reduce(self, method: str, axis) -> "Traced":
-        result = getattr(self.value, method)(axis=axis)
-        out = self.tracer.temp(np.shape(result), result.dtype)
+        axes = {a % self.ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+        dtype = getattr(np.zeros((1,) * self.ndim, self.dtype), method)(axis=axis).dtype
+        out = self.tracer.temp(tuple(n for k, n in enumerate(self.shape) if k not in axes), dtype)
         axis = axis[0] if isinstance(axis, tuple) and len(axis) == 1 else axis
         self.tracer.record(f"np.{method}({{0}}, axis={_literal(axis)}, out={{out}})", [self], out)
         return out
@@ -247,15 +251,12 @@ class Traced(NDArrayOperatorsMixin):
             target, index, value = inputs
             text, operands = self.tracer.index_operands(index, 2)
             self.tracer.record(f"np.{ufunc.__name__}.at({{0}}, ({text},), {{1}})", [target, value, *operands])
-            ufunc.at(target.value, tuple(i.value if isinstance(i, Traced) else i for i in index),
-                     value.value if isinstance(value, Traced) else value)
             return None
         if method != "__call__" or kwargs:
             raise TypeError(f"tracing does not support {ufunc.__name__}.{method} with {kwargs}")
         values = [i.value if isinstance(i, Traced) else i for i in inputs]
         if out is None:
-            result = ufunc(*values)
-            target = self.tracer.temp(np.shape(result), np.result_type(result))
+            target = self.tracer.temp(*_result_of(ufunc, values))
         else:
             target = out[0]
             identity = _IDENTITY.get(ufunc)
@@ -267,7 +268,6 @@ class Traced(NDArrayOperatorsMixin):
         template = f"np.{ufunc.__name__}({', '.join(f'{{{k}}}' for k in range(len(inputs)))}, out={{out}})"
         operands = [i if isinstance(i, Traced) else self.tracer.operand(i) for i in inputs]
         self.tracer.record(template, operands, target, elementwise=ufunc not in _GEMM)
-        ufunc(*values, out=target.value)
         return target
 
     def __array_function__(self, func, types, args, kwargs):
@@ -278,6 +278,20 @@ class Traced(NDArrayOperatorsMixin):
             return Traced(self.tracer, array.buffer, np.broadcast_to(array.value, shape),
                           f"np.broadcast_to({array.template}, {_literal(shape)})")
         raise TypeError(f"tracing does not support np.{func.__name__}")
+
+
+def _result_of(ufunc, values) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype ``ufunc(*values)`` would have, found without computing it (tracing
+    records calls; their values never matter): the dtype from one element of each operand."""
+    arrays = [v for v in values if isinstance(v, np.ndarray)]
+    if ufunc is np.matmul:
+        (a, b) = arrays
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    else:
+        shape = np.broadcast_shapes(*(v.shape for v in arrays))
+    probe = [np.zeros((1,) * max(v.ndim, 2 if ufunc is np.matmul else 0), v.dtype)
+             if isinstance(v, np.ndarray) else v for v in values]
+    return shape, ufunc(*probe).dtype
 
 
 class Tracer:
