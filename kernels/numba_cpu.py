@@ -12,9 +12,10 @@ loop's range is an argument (``start, stop``) and ``kernels.threads.threaded`` r
 chunk per thread when there is enough work (``PARALLEL_WORK`` loop iterations) to repay waking
 them; smaller work runs in one call. On two cores the threshold matters: BLAS threads still
 spinning after a matrix product make every small parallel launch wait. Scatter nests run
-serially. Products of two tensors that BLAS can do (``is_contraction``) and sums of one tensor
-(``is_sum``) go to the numpy target's NumPy calls instead (``NumpyCall``), unless ``USE_BLAS``
-is off (the tests turn it off to check the generated loops for every statement).
+serially. Products of two tensors that BLAS can do (``is_contraction``), sums of one tensor
+(``is_sum``) and elementwise statements calling exp or log in float32 (``calls_libm``) go to the
+numpy target's NumPy calls instead (``NumpyCall``), unless ``USE_NUMPY`` is off (the tests turn
+it off to check the generated loops for every statement).
 """
 from __future__ import annotations
 
@@ -32,14 +33,15 @@ from typing import Sequence
 import numpy as np
 
 from edf.errors import EdfError
-from edf.ir import Statement, statement_refs
+from edf.functions import FUNCTIONS
+from edf.ir import Call, Expr, Statement, children, statement_refs
 from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors
 from edf.kernels.python_codegen import PythonCode
 from edf.kernels import threads
 
-USE_BLAS = True
+USE_NUMPY = True  # statements NumPy does better run on NumPy calls (NumpyCall)
 PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
 
 
@@ -233,16 +235,18 @@ class NumbaKernel:
 
 
 class NumpyCall:
-    """A statement one NumPy call does better than generated loops: a product of two tensors
-    (``is_contraction``: BLAS), or a sum of one tensor over some of its axes (``is_sum``:
-    ``np.sum`` reads memory in order, where a loop per output element reads down a column)."""
+    """A statement NumPy does better than generated loops: a product of two tensors
+    (``is_contraction``: BLAS), a sum of one tensor over some of its axes (``is_sum``: ``np.sum``
+    reads memory in order, where a loop per output element reads down a column), or elementwise
+    work calling a function whose loop would not vectorise (``calls_libm``: NumPy's exp is SIMD)."""
 
     traceable = True
 
     def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
         self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
         self.nest = lower(stmt, ranges, shapes[stmt.target.name])
-        self.why = "BLAS" if is_contraction(stmt) else "one np.sum"
+        self.why = ("BLAS" if is_contraction(stmt) else "one np.sum" if is_sum(stmt)
+                    else "NumPy's vectorised functions")
 
     def describe(self) -> str:
         return f"{self.nest.describe()}\n# runs on {self.why} instead of these loops ({self.kernel.describe()})"
@@ -251,7 +255,17 @@ class NumpyCall:
         self.kernel(env)
 
 
+def calls_libm(stmt: Statement, dtype) -> bool:
+    """An elementwise float32 statement (no reduction) calling a function whose Numba loop would
+    call libm element by element."""
+    def libm(expr: Expr) -> bool:
+        own = isinstance(expr, Call) and not FUNCTIONS[expr.fn].vectorises
+        return own or any(libm(child) for child in children(expr))
+
+    return np.dtype(dtype) == np.float32 and stmt.op == "=" and not stmt.summed and libm(stmt.body)
+
+
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    if USE_BLAS and (is_contraction(stmt) or is_sum(stmt)):
+    if USE_NUMPY and (is_contraction(stmt) or is_sum(stmt) or calls_libm(stmt, dtypes[stmt.target.name])):
         return NumpyCall(stmt, ranges, shapes, dtypes)
     return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)

@@ -98,3 +98,14 @@ def test_float32_spelling_within_a_few_ulp(fn):
     ulp = np.abs(out[same].astype(np.float64) - want[same]) / np.spacing(np.abs(want[same]))
     assert ulp.max() <= 5, f"{fn}: {ulp.max():.1f} ulp at {x[same][ulp.argmax()]}"
     assert np.all(np.abs(out[same]) <= np.abs(want[same]).max())  # tanh never leaves [-1, 1]
+
+
+def test_functions_said_to_vectorise_call_nothing_in_libm():
+    """The numba target runs float32 elementwise statements calling a function that does not
+    vectorise on NumPy instead (numba_cpu.calls_libm); one said to vectorise must call no libm
+    function in its float32 spelling (math.sqrt is an instruction, not a libm call)."""
+    import re
+
+    for name, function in FUNCTIONS.items():
+        spelling = (function.float32 or function.python).replace("math.sqrt(", "sqrt(")
+        assert function.vectorises == (re.search(r"math\.\w+\(", spelling) is None), name

@@ -31,7 +31,7 @@ STATEMENTS = {
 @pytest.fixture
 def loops_only(monkeypatch):
     """Generated loop nests for every statement, BLAS-shaped ones included."""
-    monkeypatch.setattr(numba_cpu, "USE_BLAS", False)
+    monkeypatch.setattr(numba_cpu, "USE_NUMPY", False)
     kernels._compile_cached.cache_clear()
     yield
     kernels._compile_cached.cache_clear()
@@ -83,7 +83,7 @@ def test_second_process_loads_kernels_instead_of_compiling(tmp_path):
     script = (
         "import json, numpy as np, edf\n"
         "from kernels import numba_cpu\n"
-        "numba_cpu.USE_BLAS = False\n"
+        "numba_cpu.USE_NUMPY = False\n"
         "p = edf.Program('for b, i, j: h[b, j] += x[b, i] * W[i, j]\\n"
         "for b, j: loss += tanh(h[b, j])', backend='numba')\n"
         "p.forward(x=np.ones((2, 3)), W=np.ones((3, 4))); p.backward('loss')\n"

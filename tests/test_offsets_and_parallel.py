@@ -45,7 +45,7 @@ def case(name, seed=0):
 @pytest.fixture
 def loops(monkeypatch):
     """numba runs generated loops for every statement (no BLAS), serial kernels for small work."""
-    monkeypatch.setattr(numba_cpu, "USE_BLAS", False)
+    monkeypatch.setattr(numba_cpu, "USE_NUMPY", False)
     kernels._compile_cached.cache_clear()
     yield
     kernels._compile_cached.cache_clear()
