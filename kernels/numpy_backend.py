@@ -381,6 +381,9 @@ def _contract_pair(a, b, needed: set[str], matmul=np.matmul, inner: str | None =
     if not summed:  # nothing to sum: a broadcast product, its axes in the result's order
         out.sort(key=lambda n: order.index(n) if n in order else len(order))
         return expand(x, xn, out) * expand(y, yn, out), out
+    if batch and not x_only and not y_only:  # dot products, one per batch element: as matrix
+        # products they are thousands of 1 x 1 GEMMs; a product and a sum read memory twice
+        return reduce_out(x * expand(y, yn, xn), xn, set(batch))
     size = lambda arr, names, group: math.prod(arr.shape[names.index(n)] for n in group)  # noqa: E731
     nb, m, k, n = size(x, xn, batch), size(x, xn, x_only), size(x, xn, summed), size(y, yn, y_only)
     stack = (nb,) if batch else ()  # a plain matrix product where there is no batch index

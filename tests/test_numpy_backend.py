@@ -157,3 +157,13 @@ def test_convolution_input_gradient_per_shift_or_in_one_product(rng, channels):
         prog.forward(L=L, W=W, G=G)
     for name in ("L", "W"):
         np.testing.assert_allclose(fast.backward("loss")[name], slow.backward("loss")[name], rtol=1e-10, atol=1e-12)
+
+
+def test_dot_products_per_batch_element(rng):
+    """Every index either summed or in both factors: a product and a sum, not 1 x 1 matrix products."""
+    e, s = rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(2, 3, 4, 5))
+    np.testing.assert_allclose(run("for b, h, t, u: m[b, h, t] += -(e[b, h, t, u] * s[b, h, t, u])", e=e, s=s),
+                               -np.einsum("bhtu,bhtu->bht", e, s))
+    c, v, g = rng.normal(size=(3, 4, 6)), rng.normal(size=(3, 4)) ** 2 + 1, rng.normal(size=(3, 4, 6))
+    np.testing.assert_allclose(run("for b, t, i: gain[i] += c[b, t, i] / sqrt(v[b, t]) * g[b, t, i]", c=c, v=v, g=g),
+                               np.einsum("bti,bt,bti->i", c, 1 / np.sqrt(v), g))
