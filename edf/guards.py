@@ -9,6 +9,7 @@ import functools
 import math
 import os
 import threading
+from typing import Mapping
 
 import numpy as np
 
@@ -34,6 +35,28 @@ def as_number_array(xp, value, what: str):
         raise EdfError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
                        f"numbers")
     return xp.asarray(array)
+
+
+SUPPORTED_DTYPES = ("float32 or float64 (float16 is computed in float32; integers and booleans "
+                    "in the type of the floating-point inputs, else float64)")
+
+
+def compute_dtype(dtypes: Mapping[str, np.dtype]) -> np.dtype:
+    """The floating-point type a program computes in, given its value inputs' dtypes by name;
+    the same rule on every target. It is that of the floating-point inputs (NumPy's promotion),
+    float16 counting as float32: numba and the GPU targets have no float16 arithmetic, and sums
+    in float16 keep three digits. With no floating-point input (integers, booleans) it is
+    float64. Wider types (longdouble) are refused: no compiled target has them."""
+    floats = []
+    for what, dtype in dtypes.items():
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            continue
+        if dtype.itemsize > 8:
+            raise EdfError(f"{what} holds {dtype}, which edf does not compute in; it computes in "
+                           f"{SUPPORTED_DTYPES}: convert it (.astype(np.float64))")
+        floats.append(np.dtype(np.float32) if dtype.itemsize < 4 else dtype)
+    return np.result_type(*floats) if floats else np.dtype(np.float64)
 
 
 def memory_bytes(xp) -> int | None:
