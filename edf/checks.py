@@ -361,7 +361,10 @@ def index_list(reserved: Iterable[str] = ()) -> Check:
 
 # -- arrays and dtypes -----------------------------------------------------------------------------
 def float_dtype(value, _) -> np.dtype:
-    """float32 or float64, given as a NumPy type, a dtype or its name."""
+    """float32 or float64, given as a NumPy type, a dtype or its name (not None, which NumPy
+    would read as float64)."""
+    if value is None:
+        raise Invalid(wrong_type=True)
     try:
         dtype = np.dtype(value)
     except TypeError:

@@ -13,7 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
-from edf.errors import EdfError, ProgramError
+from edf.errors import ArgumentTypeError, EdfError, ProgramError
 from edf.notation import format_statement
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
@@ -22,17 +22,17 @@ _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "
 
 def as_number_array(xp, value, what: str):
     """``value`` as an array of real numbers (booleans, integers or floats) in ``xp``; ``what``
-    names it in errors (``input x``)."""
+    names it in errors (``input x``), which are ``ArgumentTypeError``s (a ``TypeError``)."""
     try:  # checked on the host, then copied to the device (CuPy) once
         array = value if isinstance(value, xp.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged nested lists, objects numpy cannot read
-        raise EdfError(f"{what} is not a rectangular array of numbers: {error}") from None
+        raise ArgumentTypeError(f"{what} is not a rectangular array of numbers: {error}") from None
     kind = array.dtype.kind
     if kind == "c":  # casting would silently drop the imaginary part
-        raise EdfError(f"{what} holds complex numbers ({array.dtype}); edf computes with real "
+        raise ArgumentTypeError(f"{what} holds complex numbers ({array.dtype}); edf computes with real "
                        f"numbers: pass the real and imaginary parts as two inputs")
     if kind not in "biuf":
-        raise EdfError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
+        raise ArgumentTypeError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
                        f"numbers")
     return xp.asarray(array)
 

@@ -60,9 +60,11 @@ def _json(value, given):
 
 def _output(value, given):
     name = checks.tensor_name.accept(value, given)
-    if name not in given["prog"].defined:
-        raise checks.Invalid(requirement=f"a tensor the program computes "
-                                         f"({', '.join(given['prog'].defined) or 'none yet'})")
+    prog = given["prog"]
+    if name not in prog.defined or prog.rank(name) != 0:
+        scalars = [n for n in prog.defined if prog.rank(n) == 0]
+        raise checks.Invalid(requirement=f"a 0-d tensor the program computes (the loss: "
+                                         f"{', '.join(scalars) or 'none yet'})")
     return name
 
 
@@ -188,7 +190,7 @@ class History:
 @checks.arguments(prog=checks.instance(Program, "a Program (edf.Program())"),
                   step_inputs=checks.function, batches=checks.function,
                   optimizer=checks.Check("an edf.optim optimizer", _optimizer), epochs=checks.count,
-                  loss=checks.Check("a tensor the program computes", _output), evaluate=checks.optional(checks.function),
+                  loss=checks.Check("a 0-d tensor the program computes", _output), evaluate=checks.optional(checks.function),
                   history=checks.optional(checks.instance(History, "an edf.train.History")),
                   desc=checks.text, progress=checks.boolean,
                   per_example=checks.optional(checks.index_name))
