@@ -622,13 +622,13 @@ def _items(value, _):
         raise Invalid(wrong_type=True)
     items = list(value)
     for position, item in enumerate(items):
-        if not isinstance(item, (Statement, Range, Shape)):
+        if not isinstance(item, (str, Statement, Range, Shape)):
             raise Invalid(got=f"{shown(item)} at position {position}", wrong_type=True)
     return items
 
 
-program_text = Check("program text, or a list of Statements and declarations (Range, Shape)",
-                     _items)
+program_text = Check("program text, or a list of statements (text or Statement) and "
+                     "declarations (Range, Shape)", _items)
 
 
 def _item(value, _):

@@ -273,7 +273,7 @@ TABLE: dict[str, Case] = {
                                         {"statements": st.sampled_from(["y = x", [None], 3, ["y = x"]]),
                                          "declarations": st.sampled_from([3, [None], ["range i = 3"]])}),
     "edf.program.Program": Case(lambda: dict(source=SOURCE),
-                                {"source": st.one_of(st.integers(), st.sampled_from([[1], [SOURCE], b"y = x", {"y": 1}, None])),
+                                {"source": st.one_of(st.integers(), st.sampled_from([[1], [SOURCE, None], b"y = x", {"y": 1}, None])),
                                  "backend": not_backend, "check_finite": not_bool.filter(lambda v: v is not None)}),
     "edf.program.Program.extend": Case(lambda: dict(self=program(), source="for j: z[j] = y[j]"),
                                        {"source": st.one_of(st.integers(), st.sampled_from([[1], None]))}),
