@@ -2,7 +2,7 @@
 
 A function states what each argument must be, above its definition::
 
-    @checks.arguments(lr=checks.positive, momentum_n=checks.at_least(1))
+    @checks.arguments(lr=checks.positive, momentum_n=checks.number(1))
     def __init__(self, package, lr: float, momentum_n: float = 1.0): ...
 
 and before its body runs, a value that does not fit raises ``ArgumentError`` (a ``ValueError``)
@@ -164,24 +164,17 @@ probability = number(0, 1, words="a probability in [0, 1]")
 fraction = number(0, 1, low_open=True, high_open=True, words="a number strictly between 0 and 1")
 
 
-def at_least(low: float) -> Check:
-    return number(low)
-
-
-def integer(low: int | None = None, high: int | None = None, words: str | None = None) -> Check:
-    """A whole number (Python or NumPy, not a bool or a float) within [low, high]; an int."""
-    if words is None:
-        bounds = [f">= {low}" if low is not None else "", f"<= {high}" if high is not None else ""]
-        words = ("an integer " + " and ".join(b for b in bounds if b)).rstrip()
+def integer(low: int | None = None, words: str | None = None) -> Check:
+    """A whole number (Python or NumPy, not a bool or a float), at least ``low``; an int."""
 
     def accept(value, _):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
             raise Invalid(wrong_type=True)
-        if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and value < low:
             raise Invalid()
         return int(value)
 
-    return Check(words, accept)
+    return Check(words or ("an integer" if low is None else f"an integer >= {low}"), accept)
 
 
 positive_int = integer(1, words="a positive integer")
@@ -241,13 +234,7 @@ function = Check("a function", _callable)
 generator = instance(np.random.Generator, "a numpy Generator (np.random.default_rng(seed))")
 
 
-def _text(value, _):
-    if not isinstance(value, str):
-        raise Invalid(wrong_type=True)
-    return value
-
-
-text = Check("text (a str)", _text)
+text = instance(str, "text (a str)")
 
 
 def _path(value, _):
@@ -259,66 +246,41 @@ def _path(value, _):
 path = Check("a file path (a str or pathlib.Path)", _path)
 
 
-def _mapping(value, _):
-    if not isinstance(value, Mapping):
-        raise Invalid(wrong_type=True)
-    return value
-
-
-mapping = Check("a dict", _mapping)
+mapping = instance(Mapping, "a dict")
 
 
 # -- names in the notation -------------------------------------------------------------------------
-def _tensor_name(value, _):
-    from edf.notation import TENSOR_NAME  # the notation checks its own arguments with this module
+def _matching(pattern: str, words: str) -> Check:
+    """Text matching one of the notation's name patterns (``edf.notation.TENSOR_NAME``...)."""
 
-    if not isinstance(value, str):
-        raise Invalid(wrong_type=True)
-    if not TENSOR_NAME.match(value):
-        raise Invalid()
-    return value
+    def accept(value, _):
+        from edf import notation  # imported here: the notation checks its own arguments with these
 
+        if not isinstance(value, str):
+            raise Invalid(wrong_type=True)
+        if not getattr(notation, pattern).match(value):
+            raise Invalid()
+        return value
 
-tensor_name = Check("a tensor name (letters, digits and _, such as x or h1; W.grad for a "
-                    "gradient)", _tensor_name)
-
-
-def _index_name(value, _):
-    from edf.notation import INDEX_NAME
-
-    if not isinstance(value, str):
-        raise Invalid(wrong_type=True)
-    if not INDEX_NAME.match(value):
-        raise Invalid()
-    return value
+    return Check(words, accept)
 
 
-def _is_index_name(value: str) -> bool:
+tensor_name = _matching("TENSOR_NAME", "a tensor name (letters, digits and _, such as x or h1; "
+                                       "W.grad for a gradient)")
+index_name = _matching("INDEX_NAME", "an index name (letters, digits and _, such as b)")
+identifier = _matching("INDEX_NAME", "a name of letters, digits and _ (such as h)")
+
+
+def _is_index_name(value) -> bool:
     try:
-        return bool(_index_name(value, {}))
+        return bool(index_name.accept(value, {}))
     except Invalid:
         return False
 
 
-index_name = Check("an index name (letters, digits and _, such as b)", _index_name)
-identifier = Check("a name of letters, digits and _ (such as h)", _index_name)
-
-
-def names(value, _) -> list[str]:
-    """One tensor name or a list of them, as a list (for ``outputs=`` and ``wrt=``)."""
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(n, str) for n in items):
-        raise Invalid(wrong_type=True)
-    if not items or not all(_tensor_name(n, _) for n in items):
-        raise Invalid()
-    return list(items)
-
-
-tensor_names = Check("a tensor name or a non-empty list of them", names)
-
-
 def _name_list(value, _) -> list[str]:
-    """Only the kinds are checked: a name the program lacks is reported by the program."""
+    """One name or a list of names, as a list; only their kinds are checked here (a name the
+    program lacks is reported by the program, naming its tensors)."""
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(n, str) for n in items):
         raise Invalid(wrong_type=True)
@@ -328,10 +290,20 @@ def _name_list(value, _) -> list[str]:
 name_list = Check("a tensor name or a list of them", _name_list)
 
 
+def _names(value, given) -> list[str]:
+    items = _name_list(value, given)
+    if not items or not all(tensor_name.accept(n, given) for n in items):
+        raise Invalid()
+    return items
+
+
+tensor_names = Check("a tensor name or a non-empty list of them", _names)
+
+
 def _index_set(value, given):
     if not isinstance(value, (set, frozenset, list, tuple)):
         raise Invalid(wrong_type=True)
-    if not all(_is_index_name(n) if isinstance(n, str) else False for n in value):
+    if not all(_is_index_name(n) for n in value):
         raise Invalid()
     return frozenset(value)
 
@@ -613,24 +585,6 @@ def each(inner: Check, words: str, empty: bool = False) -> Check:
 
 
 # -- programs --------------------------------------------------------------------------------------
-def _items(value, _):
-    from edf.ir import Range, Shape, Statement
-
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
-        raise Invalid(wrong_type=True)
-    items = list(value)
-    for position, item in enumerate(items):
-        if not isinstance(item, (str, Statement, Range, Shape)):
-            raise Invalid(got=f"{shown(item)} at position {position}", wrong_type=True)
-    return items
-
-
-program_text = Check("program text, or a list of statements (text or Statement) and "
-                     "declarations (Range, Shape)", _items)
-
-
 def _item(value, _):
     from edf.ir import Range, Shape, Statement
 
@@ -640,6 +594,24 @@ def _item(value, _):
 
 
 statement = Check("a statement or declaration: text, or a Statement, Range or Shape", _item)
+
+
+def _items(value, given):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
+        raise Invalid(wrong_type=True)
+    items = list(value)  # once: a generator can be read only once
+    for position, item in enumerate(items):
+        try:
+            _item(item, given)
+        except Invalid:
+            raise Invalid(got=f"{shown(item)} at position {position}", wrong_type=True) from None
+    return items
+
+
+program_text = Check("program text, or a list of statements (text or Statement) and "
+                     "declarations (Range, Shape)", _items)
 
 
 def _ir(*kinds: str) -> Check:
