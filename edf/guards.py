@@ -53,8 +53,9 @@ def compute_dtype(dtypes: Mapping[str, np.dtype]) -> np.dtype:
         if dtype.kind != "f":
             continue
         if dtype.itemsize > 8:
-            raise EdfError(f"{what} holds {dtype}, which edf does not compute in; it computes in "
-                           f"{SUPPORTED_DTYPES}: convert it (.astype(np.float64))")
+            raise ArgumentTypeError(f"{what} holds {dtype}, which edf does not compute in; it "
+                                    f"computes in {SUPPORTED_DTYPES}: convert it "
+                                    f"(.astype(np.float64))")
         floats.append(np.dtype(np.float32) if dtype.itemsize < 4 else dtype)
     return np.result_type(*floats) if floats else np.dtype(np.float64)
 

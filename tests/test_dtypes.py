@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edf
-from edf.errors import EdfError
+from edf.errors import ArgumentTypeError, EdfError
 from edf.testing import programs
 
 TARGETS = ["reference", "numpy", "numba"]
@@ -66,7 +66,7 @@ def test_extended_precision_is_refused_naming_the_supported_dtypes(backend):
     if np.dtype(np.longdouble).itemsize <= 8:
         pytest.skip("on this platform longdouble is float64")
     prog = edf.Program(SOURCE, backend=backend)
-    with pytest.raises(EdfError, match=re.escape(
+    with pytest.raises(ArgumentTypeError, match=re.escape(
             f"input x holds {np.dtype(np.longdouble)}, which edf does not compute in; it computes "
             f"in float32 or float64 (float16 is computed in float32; integers and booleans in the "
             f"type of the floating-point inputs, else float64): convert it (.astype(np.float64))")):
