@@ -41,19 +41,20 @@ SUPPORTED_DTYPES = ("float32 or float64 (float16 is computed in float32; integer
                     "in the type of the floating-point inputs, else float64)")
 
 
-def compute_dtype(dtypes: Mapping[str, np.dtype]) -> np.dtype:
+def compute_dtype(dtypes: Mapping[str, np.dtype], what: str = "input ") -> np.dtype:
     """The floating-point type a program computes in, given its value inputs' dtypes by name;
     the same rule on every target. It is that of the floating-point inputs (NumPy's promotion),
     float16 counting as float32: numba and the GPU targets have no float16 arithmetic, and sums
     in float16 keep three digits. With no floating-point input (integers, booleans) it is
-    float64. Wider types (longdouble) are refused: no compiled target has them."""
+    float64. Wider types (longdouble) are refused: no compiled target has them. An error names
+    the input as ``what`` followed by its name."""
     floats = []
-    for what, dtype in dtypes.items():
+    for name, dtype in dtypes.items():
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             continue
         if dtype.itemsize > 8:
-            raise ArgumentTypeError(f"{what} holds {dtype}, which edf does not compute in; it "
+            raise ArgumentTypeError(f"{what}{name} holds {dtype}, which edf does not compute in; it "
                                     f"computes in {SUPPORTED_DTYPES}: convert it "
                                     f"(.astype(np.float64))")
         floats.append(np.dtype(np.float32) if dtype.itemsize < 4 else dtype)

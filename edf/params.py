@@ -24,7 +24,7 @@ class Parameter:
     def __init__(self, value, name: str | None = None):
         what = f"the value of Parameter {name}" if name else "a Parameter's value"
         array = as_number_array(np, value, what)
-        self.value = np.array(array, dtype=compute_dtype({what: np.result_type(array.dtype, np.float32)}))
+        self.value = np.array(array, dtype=compute_dtype({what: np.result_type(array.dtype, np.float32)}, what=""))
         self.grad: np.ndarray | None = None
         self.grad_sq: np.ndarray | None = None  # sum of squared per-example gradients (edf.per_example)
         self.grad_b: np.ndarray | None = None  # per-example gradients, when materialised

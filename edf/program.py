@@ -406,7 +406,7 @@ class Program:
             default = np.int64 if name in self._index_tensors else np.float64
             signature[name] = (tuple(getattr(given, "shape", given)),
                                np.dtype(getattr(given, "dtype", default)))
-        dtype = compute_dtype({f"input {n}": d for n, (_, d) in signature.items()  # as _bind does
+        dtype = compute_dtype({n: d for n, (_, d) in signature.items()  # as _bind does
                                if n not in self._index_tensors})
         signature = {n: (shape, d if n in self._index_tensors else dtype)
                      for n, (shape, d) in signature.items()}
@@ -452,7 +452,7 @@ class Program:
             array = as_number_array(self.xp, value, f"input {name}")  # to the device, once, on GPUs
             raw[name] = self.xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
         # one rule on every target (edf.guards.compute_dtype): float32 or float64
-        dtype = compute_dtype({f"input {n}": a.dtype for n, a in raw.items()
+        dtype = compute_dtype({n: a.dtype for n, a in raw.items()
                                if n not in self._index_tensors and n not in self.feeds})
         env = {}
         for name, array in raw.items():
