@@ -19,7 +19,7 @@ A check is a ``Check``: a requirement in words and a function ``accept(value, ar
 that returns the value to use or raises ``Invalid``. ``arguments`` holds the call's other
 arguments (those checked earlier already converted), for checks that depend on them: the
 labels of ``one_hot`` lie in ``[0, classes)``. Checks run in the order the decorator names
-them. Only the arguments a caller gives are checked: the defaults are edf's own.
+them, on defaults too (a check may depend on another argument's default).
 """
 from __future__ import annotations
 
@@ -109,24 +109,24 @@ def arguments(**requirements: Check):
             if variadic or count > len(positional) or not kwargs.keys().isdisjoint(positional[:count]):
                 # the general (slower) way, which also raises Python's TypeError for bad calls
                 bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
                 given = bound.arguments
                 for name, requirement in requirements.items():
-                    if name in given:
-                        given[name] = check(given[name], requirement, name, where,
-                                            {**defaults, **given})
+                    given[name] = check(given[name], requirement, name, where, given)
                 return function(*bound.args, **bound.kwargs)
-            # the common case, several times faster than Signature.bind (optimizer steps use it);
-            # defaults are edf's own and are not checked
+            # the common case, several times faster than Signature.bind (optimizer steps use it)
             given = {**defaults, **kwargs, **dict(zip(positional, args))}
             for name, requirement in requirements.items():
-                if name in kwargs:
-                    kwargs[name] = given[name] = check(kwargs[name], requirement, name, where, given)
-                elif name in positional[:count]:
-                    given[name] = check(given[name], requirement, name, where, given)
-                    args = (*args[:positional.index(name)], given[name], *args[positional.index(name) + 1:])
+                if name not in given:
+                    continue  # a required argument is missing: the call raises Python's TypeError
+                given[name] = check(given[name], requirement, name, where, given)
+                if name in positional[:count]:
+                    index = positional.index(name)
+                    args = (*args[:index], given[name], *args[index + 1:])
+                else:
+                    kwargs[name] = given[name]
             return function(*args, **kwargs)
 
-        checked.requirements = requirements  # what each argument must be, for readers and tests
         return checked
 
     return decorate

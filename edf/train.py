@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -187,13 +187,36 @@ class History:
         plt.close(fig)
 
 
+def _batch_index(value, given):
+    """The batch index, which optimizers of per-example moments cannot do without."""
+    from edf.optim import PerExampleAdam
+
+    if value is None and isinstance(given["optimizer"], PerExampleAdam):
+        raise checks.Invalid(requirement=f"the batch index (such as \"b\") for "
+                                         f"{type(given['optimizer']).__name__}, whose step needs "
+                                         f"per-example squared gradients")
+    return checks.optional(checks.index_name).accept(value, given)
+
+
+def _inputs_returned(value, given):
+    """What ``step_inputs(batch)`` returned: the program's inputs by name."""
+    if not isinstance(value, Mapping):
+        raise checks.Invalid(got=f"a function that returned {checks.shown(value)}", wrong_type=True)
+    return value
+
+
+_step_inputs_result = checks.Check("a function returning a dict of the program's inputs",
+                                   _inputs_returned)
+
+
 @checks.arguments(prog=checks.instance(Program, "a Program (edf.Program())"),
                   step_inputs=checks.function, batches=checks.function,
                   optimizer=checks.Check("an edf.optim optimizer", _optimizer), epochs=checks.count,
-                  loss=checks.Check("a 0-d tensor the program computes", _output), evaluate=checks.optional(checks.function),
+                  loss=checks.Check("a 0-d tensor the program computes", _output),
+                  evaluate=checks.optional(checks.function),
                   history=checks.optional(checks.instance(History, "an edf.train.History")),
                   desc=checks.text, progress=checks.boolean,
-                  per_example=checks.optional(checks.index_name))
+                  per_example=checks.Check("None or an index name", _batch_index))
 def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], Iterable[np.ndarray]],
         optimizer, epochs: int, *, loss: str = "loss", evaluate: Callable[[], dict] | None = None,
         history: History | None = None, desc: str = "train", progress: bool = True,
@@ -217,7 +240,8 @@ def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], I
     for epoch in bar:
         total, count = 0.0, 0
         for batch in batches():
-            inputs = step_inputs(batch)
+            inputs = checks.check(step_inputs(batch), _step_inputs_result, "step_inputs",
+                                  "edf.train.fit")  # what it returned, before the program sees it
             value = float(prog.forward(**inputs)[loss])
             if not math.isfinite(value):
                 _locate_non_finite(prog, inputs, loss, value, step)

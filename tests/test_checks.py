@@ -198,3 +198,21 @@ def test_messages_shorten_long_values():
     assert len(str(error)) < 150
     refused(lambda: optim.constant(np.ones((1000, 3))), "got an array of shape (1000, 3) and dtype float64",
             ArgumentTypeError)
+
+
+def test_fit_checks_what_step_inputs_returns_and_the_batch_index_per_example_optimizers_need():
+    prog = edf.Program("for b, i: y[b] += x[b, i] * w[i]\nfor b: loss += y[b] ** 2")
+    w = edf.Parameter(np.ones(2))
+    x = np.ones((4, 2))
+    refused(lambda: edf.train.fit(prog, lambda batch: [x, w], lambda: [np.arange(4)], optim.SGD([w], lr=0.1), 1,
+                                  progress=False),
+            "edf.train.fit: step_inputs must be a function returning a dict of the program's inputs, got a "
+            "function that returned [array([[1., 1.],", ArgumentTypeError)
+    np.testing.assert_array_equal(w.value, 1.0)
+    refused(lambda: edf.train.fit(prog, lambda batch: {"x": x[batch], "w": w}, lambda: [np.arange(4)],
+                                  optim.PerExampleAdam([w], lr=0.1), 1, progress=False),
+            "edf.train.fit: per_example must be the batch index (such as \"b\") for PerExampleAdam, whose step "
+            "needs per-example squared gradients, got None")
+    history = edf.train.fit(prog, lambda batch: {"x": x[batch], "w": w}, lambda: [np.arange(4)],
+                            optim.PerExampleAdam([w], lr=0.1), 1, progress=False, per_example="b")
+    assert history.last("loss") == pytest.approx(4.0)
