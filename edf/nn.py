@@ -37,18 +37,19 @@ _program = checks.instance(Program, "a Program (edf.Program())")
 
 def _reads(rank, values: bool = True) -> checks.Check:
     """The name of a tensor a component reads. If the program has it already, it must have
-    ``rank`` indices (a number, or the name of the argument listing them, plus ``rank[1]``
-    more: ``("batch", 1)``) and hold values (or, with ``values=False``, integers: an index)."""
+    ``rank`` indices and hold values (or, with ``values=False``, integers: an index). ``rank`` is
+    a number, or (argument, extra): the indices that argument lists plus ``extra``, so
+    ``("batch", 1)`` is the batch indices and one feature axis."""
 
     def accept(value, given):
         name = checks.tensor_name.accept(value, given)
         prog = given["prog"]
         want = rank if isinstance(rank, int) else len(_names(given[rank[0]])) + rank[1]
-        words = f"a tensor with {want} indices" + ("" if values else " holding integers")
+        words = f"a tensor with {_count(want)}" + ("" if values else " holding integers")
         if name not in prog.tensors:
             return name
         if prog.rank(name) != want:
-            raise checks.Invalid(got=f"{name!r}, which has {prog.rank(name)} indices in the program",
+            raise checks.Invalid(got=f"{name!r}, which has {_count(prog.rank(name))} in the program",
                                  requirement=words)
         index = name in prog.inputs and name not in prog.float_inputs and name not in prog.feeds
         if index != (not values):
@@ -58,6 +59,10 @@ def _reads(rank, values: bool = True) -> checks.Check:
         return name
 
     return checks.Check(checks.tensor_name.requirement, accept)
+
+
+def _count(indices: int) -> str:
+    return f"{indices} index" if indices == 1 else f"{indices} indices"
 
 
 def _divides(other: str) -> checks.Check:

@@ -183,8 +183,12 @@ class History:
             ax.set_ylabel(name)
         fig.suptitle(title)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        try:
+            fig.savefig(path, dpi=120)
+        except OSError as error:  # a folder that does not exist or cannot be written
+            raise EdfError(f"edf.train.History.plot: cannot write {path}: {error}") from error
+        finally:
+            plt.close(fig)
 
 
 def _batch_index(value, given):

@@ -86,7 +86,7 @@ def test_a_component_refuses_a_tensor_of_the_wrong_rank_before_changing_the_prog
 def test_a_tensor_name_that_is_an_index():
     prog = edf.Program("for b, d: e[b, d] = E[tok[b], d]")
     refused(lambda: nn.relu(prog, "tok", "b"),
-            "edf.nn.relu: x must be a tensor with 1 indices, got 'tok', which holds an index (integers) in the program")
+            "edf.nn.relu: x must be a tensor with 1 index, got 'tok', which holds an index (integers) in the program")
 
 
 def test_fit_needs_a_scalar_loss():
@@ -216,3 +216,14 @@ def test_fit_checks_what_step_inputs_returns_and_the_batch_index_per_example_opt
     history = edf.train.fit(prog, lambda batch: {"x": x[batch], "w": w}, lambda: [np.arange(4)],
                             optim.PerExampleAdam([w], lr=0.1), 1, progress=False, per_example="b")
     assert history.last("loss") == pytest.approx(4.0)
+
+
+def test_a_history_plot_that_cannot_be_written(tmp_path):
+    history = edf.train.History()
+    history.add(1, loss=0.5)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(EdfError, match=re.escape(f"edf.train.History.plot: cannot write {blocked / 'h.png'}: ")):
+        history.plot(blocked / "h.png")
+    history.plot(tmp_path / "h.png")
+    assert (tmp_path / "h.png").stat().st_size > 0
