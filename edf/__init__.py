@@ -12,7 +12,8 @@ _checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if not _os.path.isdir(_os.path.join(__path__[0], "kernels")) and \
         _os.path.isfile(_os.path.join(_checkout, "kernels", "__init__.py")):
     __path__.append(_checkout)  # so edf.kernels is the kernels folder beside this edf folder
-from edf.errors import EdfError, EinsteinSyntaxError, NonFiniteError, ProgramError, ShapeError
+from edf.errors import (ArgumentError, ArgumentTypeError, EdfError, EinsteinSyntaxError, NonFiniteError,
+                        ProgramError, ShapeError)
 from edf.notation import format_program, format_statement, parse_program, parse_statement
 from edf.optim import SGD
 from edf.params import Parameter, named_parameters, parameters, to_numpy
@@ -30,7 +31,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "EdfError", "EinsteinSyntaxError", "NonFiniteError", "ProgramError", "ShapeError",
+    "EdfError", "ArgumentError", "ArgumentTypeError", "EinsteinSyntaxError", "NonFiniteError",
+    "ProgramError", "ShapeError",
     "Program", "Parameter", "SGD", "named_parameters", "parameters", "to_numpy",
     "parse_statement", "parse_program", "format_statement", "format_program",
     "data", "nn", "optim", "testing", "train",

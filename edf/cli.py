@@ -7,6 +7,9 @@
     edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
     edf exercise package N OUT.zip                           a Gradescope autograder
     edf exercise grade-all N SUBMISSIONS --out grades.csv    a whole class [--jobs K | --scheduler ADDR]
+
+An error ends in one line (``edf: ...``) and a non-zero exit status; ``--debug`` anywhere on the
+line shows its traceback instead.
 """
 from __future__ import annotations
 
@@ -147,7 +150,16 @@ def _indent(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``edf`` command. Every error ends in one line on stderr (``edf: ...``; a syntax error
+    adds the statement and a caret) and a non-zero exit status: 2 for a mistake in what was
+    asked (argparse's own code), 1 for an error inside edf, 130 when interrupted. ``--debug``
+    (anywhere on the line) shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # after a subcommand too: lecture options included
     parser = argparse.ArgumentParser(prog="edf", description="edf: deep learning in Einstein loop notation")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error, not only its one-line message")
     commands = parser.add_subparsers(dest="command", required=True)
     lecture = commands.add_parser("lecture", help="run a lecture demo",
                                   description="Run a lecture: NAME, 'all', or 'list'. Options after "
@@ -178,10 +190,29 @@ def main(argv: list[str] | None = None) -> int:
             return run_all_lectures(list(args.options))
         else:
             run_lecture(args.name, list(args.options))
-    except EdfError as error:
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("edf: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        return report_error(error)
+    return 0
+
+
+def report_error(error: Exception) -> int:
+    """Print ``error`` as the command's last line; return the exit status. edf's own errors and
+    those of files and folders (a path that cannot be written, a full disk) are the user's to
+    fix; anything else is a bug in edf, reported in one line with the way to see more."""
+    if isinstance(error, (EdfError, OSError)):
         print(f"edf: {error}", file=sys.stderr)
         return 2
-    return 0
+    first = (str(error).splitlines() or [""])[0]
+    print(f"edf: internal error ({type(error).__name__}: {first}); run the same command with "
+          f"--debug to see the traceback, and please report it", file=sys.stderr)
+    return 1
 
 
 def add_exercise_commands(commands) -> None:

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from edf import checks
 from edf.errors import EdfError
 
 
@@ -29,6 +30,7 @@ class Split:
     image_shape: tuple[int, int] | None = None  # rows of x are images of this shape, flattened
 
 
+@checks.arguments(test_fraction=checks.fraction, seed=checks.count, dtype=checks.floating)
 def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32) -> Split:
     """The 8x8 digits, pixels scaled to [0, 1], split at random (seeded) into train and test."""
     from sklearn.datasets import load_digits
@@ -42,11 +44,15 @@ def digits(test_fraction: float = 0.2, seed: int = 0, dtype=np.float32) -> Split
     return Split(x[train], y[train], x[test], y[test], classes=10, image_shape=(8, 8))
 
 
+@checks.arguments(classes=checks.positive_int, labels=checks.labels(below="classes", ndim=None),
+                  dtype=checks.floating)
 def one_hot(labels: np.ndarray, classes: int, dtype=np.float32) -> np.ndarray:
     """Row k is the unit vector of labels[k]."""
     return np.eye(classes, dtype=dtype)[labels]
 
 
+@checks.arguments(n=checks.positive_int, batch_size=checks.positive_int, rng=checks.generator,
+                  drop_last=checks.boolean)
 def minibatches(n: int, batch_size: int, rng: np.random.Generator,
                 drop_last: bool = False) -> Iterator[np.ndarray]:
     """Index arrays covering ``range(n)`` once, in an order drawn from ``rng``."""
@@ -60,6 +66,7 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator,
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+@checks.arguments(path=checks.path)
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (``.gz`` or plain): a 4-byte magic (0, 0, type, rank), the sizes as
     big-endian uint32, then the values."""
@@ -97,6 +104,7 @@ def _find(directory: Path, stem: str) -> Path:
     raise EdfError(f"no {stem} (or {stem}.gz) in {directory}")
 
 
+@checks.arguments(directory=checks.path, dtype=checks.floating)
 def mnist(directory, dtype=np.float32) -> Split:
     """MNIST from the four IDX files in ``directory``; pixels scaled to [0, 1], images flattened."""
     directory = Path(directory)
@@ -123,13 +131,12 @@ def mnist(directory, dtype=np.float32) -> Split:
 # A model trained on p(x) = exp(-H(x)) / Z learns p'(x) ~ exp(-H(x) - dH(x)) instead when each
 # example's loss is weighted by exp(-dH(x)). The weights make batches uneven; an error accumulator
 # keeps the *adjusted* batch size, the sum of the weights in a batch, at a target on average.
+@checks.arguments(labels=checks.labels(), target=checks.integer(),
+                  fraction=checks.fraction)
 def class_perturbation(labels: np.ndarray, target: int, fraction: float) -> np.ndarray:
     """exp(-dH) for each example so that class ``target`` makes up ``fraction`` of the weighted
     data: w = (fraction / (1 - fraction)) / (p / (1 - p)) on that class (p its share), 1 elsewhere."""
-    labels = np.asarray(labels)
     p = float(np.mean(labels == target))
-    if not 0 < fraction < 1:
-        raise EdfError(f"the target fraction must be strictly between 0 and 1, got {fraction}")
     if not 0 < p < 1:
         raise EdfError(f"class {target} makes up {p:.0%} of the labels; reweighting needs some "
                        f"examples in the class and some outside it")
@@ -137,9 +144,9 @@ def class_perturbation(labels: np.ndarray, target: int, fraction: float) -> np.n
     return np.where(labels == target, odds, 1.0)
 
 
+@checks.arguments(weights=checks.vector())
 def effective_sample_size(weights: np.ndarray) -> float:
     """(sum w)^2 / sum w^2: how many equally weighted examples the weighted set is worth."""
-    weights = np.asarray(weights, dtype=np.float64)
     return float(weights.sum() ** 2 / np.sum(weights ** 2))
 
 
@@ -153,12 +160,10 @@ class AdjustedBatches:
 
     ``sizes`` and ``adjusted`` record each step's number of examples and adjusted size."""
 
+    @checks.arguments(weights=checks.vector(positive_entries=True), b_avg=checks.positive,
+                      rng=checks.generator)
     def __init__(self, weights: np.ndarray, b_avg: float, rng: np.random.Generator):
-        self.weights = np.asarray(weights, dtype=np.float64)
-        if self.weights.ndim != 1 or len(self.weights) == 0 or not np.all(self.weights > 0):
-            raise EdfError("weights must be a non-empty vector of positive numbers, one per example")
-        if b_avg <= 0:
-            raise EdfError(f"the target adjusted batch size must be positive, got {b_avg}")
+        self.weights = weights
         self.b_avg, self.rng = float(b_avg), rng
         self.err = 0.0
         self.sizes: list[int] = []
@@ -188,6 +193,8 @@ class AdjustedBatches:
 
 
 # -- synthetic sets ---------------------------------------------------------------------------------
+@checks.arguments(n=checks.positive_int, rng=checks.generator, modes=checks.positive_int,
+                  radius=checks.non_negative, sigma=checks.non_negative)
 def gaussian_ring(n: int, rng: np.random.Generator, modes: int = 8, radius: float = 2.0,
                   sigma: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points from ``modes`` equal Gaussians (std ``sigma``) centred on a circle; returns
@@ -198,17 +205,19 @@ def gaussian_ring(n: int, rng: np.random.Generator, modes: int = 8, radius: floa
     return centres + sigma * rng.standard_normal((n, 2)), which
 
 
+@checks.arguments(tokens=checks.positive_int, rng=checks.generator,
+                  concentration=checks.positive)
 def random_transition(tokens: int, rng: np.random.Generator, concentration: float = 1.0) -> np.ndarray:
     """A random Markov transition matrix with every probability positive (rows from a Dirichlet)."""
     return rng.dirichlet(np.full(tokens, concentration), size=tokens)
 
 
+@checks.arguments(n=checks.positive_int, length=checks.positive_int,
+                  transition=checks.stochastic_matrix, initial=checks.distribution(like="transition"),
+                  rng=checks.generator)
 def markov_sequences(n: int, length: int, transition: np.ndarray, initial: np.ndarray,
                      rng: np.random.Generator) -> np.ndarray:
     """``n`` token sequences of ``length`` from a first-order Markov chain: (n, length) ints."""
-    transition, initial = np.asarray(transition), np.asarray(initial)
-    if not np.allclose(transition.sum(axis=1), 1) or not np.isclose(initial.sum(), 1):
-        raise EdfError("the transition rows and the initial distribution must each sum to 1")
     out = np.empty((n, length), np.int64)
     out[:, 0] = rng.choice(len(initial), size=n, p=initial)
     cumulative = np.cumsum(transition, axis=1)
@@ -218,6 +227,10 @@ def markov_sequences(n: int, length: int, transition: np.ndarray, initial: np.nd
     return out
 
 
+@checks.arguments(transition=checks.stochastic_matrix,
+                  initial=checks.distribution(like="transition"),
+                  sequences=checks.labels(below=lambda given: len(given["transition"]), ndim=(1, 2),
+                                          of="the states of transition"))
 def markov_probability(sequences: np.ndarray, transition: np.ndarray, initial: np.ndarray) -> np.ndarray:
     """The exact probability of each sequence under the chain (for exact checks)."""
     sequences = np.atleast_2d(sequences)

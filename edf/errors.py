@@ -31,5 +31,17 @@ class ProgramError(EdfError):
     """Statements that are each valid but do not form a valid program together."""
 
 
+class ArgumentError(EdfError, ValueError):
+    """An argument a public function cannot use: NaN where a finite number is meant, a size of
+    zero, a label outside the classes. The message names the function, the argument and the
+    value. It is also a ``ValueError``, so code that catches Python's usual error for a bad
+    argument value catches it too."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong kind (text where a number is meant, a number where a Program
+    is); also a ``TypeError``, Python's usual error for that."""
+
+
 class NonFiniteError(EdfError, FloatingPointError):
     """A statement produced inf or NaN (raised only when finite checks are on)."""

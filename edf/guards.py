@@ -9,10 +9,11 @@ import functools
 import math
 import os
 import threading
+from typing import Mapping
 
 import numpy as np
 
-from edf.errors import EdfError, ProgramError
+from edf.errors import ArgumentTypeError, EdfError, ProgramError
 from edf.notation import format_statement
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
@@ -21,19 +22,43 @@ _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "
 
 def as_number_array(xp, value, what: str):
     """``value`` as an array of real numbers (booleans, integers or floats) in ``xp``; ``what``
-    names it in errors (``input x``)."""
+    names it in errors (``input x``), which are ``ArgumentTypeError``s (a ``TypeError``)."""
     try:  # checked on the host, then copied to the device (CuPy) once
         array = value if isinstance(value, xp.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged nested lists, objects numpy cannot read
-        raise EdfError(f"{what} is not a rectangular array of numbers: {error}") from None
+        raise ArgumentTypeError(f"{what} is not a rectangular array of numbers: {error}") from None
     kind = array.dtype.kind
     if kind == "c":  # casting would silently drop the imaginary part
-        raise EdfError(f"{what} holds complex numbers ({array.dtype}); edf computes with real "
+        raise ArgumentTypeError(f"{what} holds complex numbers ({array.dtype}); edf computes with real "
                        f"numbers: pass the real and imaginary parts as two inputs")
     if kind not in "biuf":
-        raise EdfError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
+        raise ArgumentTypeError(f"{what} holds {_KINDS.get(kind, 'values')} (dtype {array.dtype}), not "
                        f"numbers")
     return xp.asarray(array)
+
+
+SUPPORTED_DTYPES = ("float32 or float64 (float16 is computed in float32; integers and booleans "
+                    "in the type of the floating-point inputs, else float64)")
+
+
+def compute_dtype(dtypes: Mapping[str, np.dtype], what: str = "input ") -> np.dtype:
+    """The floating-point type a program computes in, given its value inputs' dtypes by name;
+    the same rule on every target. It is that of the floating-point inputs (NumPy's promotion),
+    float16 counting as float32: numba and the GPU targets have no float16 arithmetic, and sums
+    in float16 keep three digits. With no floating-point input (integers, booleans) it is
+    float64. Wider types (longdouble) are refused: no compiled target has them. An error names
+    the input as ``what`` followed by its name."""
+    floats = []
+    for name, dtype in dtypes.items():
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            continue
+        if dtype.itemsize > 8:
+            raise ArgumentTypeError(f"{what}{name} holds {dtype}, which edf does not compute in; it "
+                                    f"computes in {SUPPORTED_DTYPES}: convert it "
+                                    f"(.astype(np.float64))")
+        floats.append(np.dtype(np.float32) if dtype.itemsize < 4 else dtype)
+    return np.result_type(*floats) if floats else np.dtype(np.float64)
 
 
 def memory_bytes(xp) -> int | None:

@@ -21,6 +21,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from edf import checks
+from edf.functions import FUNCTIONS
 from edf.params import Parameter
 from edf.program import Program
 
@@ -29,17 +31,83 @@ def _names(batch: str) -> list[str]:
     return [n.strip() for n in batch.split(",") if n.strip()]
 
 
+# -- what the components accept (edf.checks): checked before a component changes the program ------
+_program = checks.instance(Program, "a Program (edf.Program())")
+
+
+def _reads(rank, values: bool = True) -> checks.Check:
+    """The name of a tensor a component reads. If the program has it already, it must have
+    ``rank`` indices and hold values (or, with ``values=False``, integers: an index). ``rank`` is
+    a number, or (argument, extra): the indices that argument lists plus ``extra``, so
+    ``("batch", 1)`` is the batch indices and one feature axis."""
+
+    def accept(value, given):
+        name = checks.tensor_name.accept(value, given)
+        prog = given["prog"]
+        want = rank if isinstance(rank, int) else len(_names(given[rank[0]])) + rank[1]
+        words = f"a tensor with {_count(want)}" + ("" if values else " holding integers")
+        if name not in prog.tensors:
+            return name
+        if prog.rank(name) != want:
+            raise checks.Invalid(got=f"{name!r}, which has {_count(prog.rank(name))} in the program",
+                                 requirement=words)
+        index = name in prog.inputs and name not in prog.float_inputs and name not in prog.feeds
+        if index != (not values):
+            kind = "an index (integers)" if index else "values (floating point)"
+            raise checks.Invalid(got=f"{name!r}, which holds {kind} in the program",
+                                 requirement=words)
+        return name
+
+    return checks.Check(checks.tensor_name.requirement, accept)
+
+
+def _count(indices: int) -> str:
+    return f"{indices} index" if indices == 1 else f"{indices} indices"
+
+
+def _divides(other: str) -> checks.Check:
+    def accept(value, given):
+        value = checks.positive_int.accept(value, given)
+        if given[other] % value:
+            raise checks.Invalid(requirement=f"a positive integer dividing {other}={given[other]}")
+        return value
+
+    return checks.Check("a positive integer", accept)
+
+
+def _not_in(batch: str) -> checks.Check:
+    def accept(value, given):
+        name = checks.index_name.accept(value, given)
+        if name in _names(given[batch]):
+            raise checks.Invalid(requirement=f"an index name not in {batch}={given[batch]!r}")
+        return name
+
+    return checks.Check("an index name", accept)
+
+
+_activation = checks.one_of(lambda _: sorted(FUNCTIONS))
+_rate = checks.number(0, 1, high_open=True, words="a probability in [0, 1)")
+_sizes = checks.each(checks.positive_int, "a list of positive integers (layer widths)")
+_affine = checks.package_with(W=2, b=1)
+_layer_norm = checks.package_with(gain=1, bias=1)
+_attention = checks.package_with(Wq=3, Wk=3, Wv=3, Wo=3)
+
+
 def _index(names) -> str:
     return ", ".join(names)
 
 
 # -- building parameter packages ------------------------------------------------------------
+@checks.arguments(inputs=checks.positive_int, outputs=checks.positive_int, rng=checks.generator,
+                  dtype=checks.floating)
 def affine_params(inputs: int, outputs: int, rng: np.random.Generator, dtype=np.float32):
     """W (inputs, outputs) with He initialisation, b zeros."""
     return SimpleNamespace(W=Parameter(rng.normal(0, math.sqrt(2 / inputs), (inputs, outputs)).astype(dtype)),
                            b=Parameter(np.zeros(outputs, dtype)))
 
 
+@checks.arguments(size=checks.positive_int, channels_in=checks.positive_int,
+                  channels_out=checks.positive_int, rng=checks.generator, dtype=checks.floating)
 def conv2d_params(size: int, channels_in: int, channels_out: int, rng: np.random.Generator,
                   dtype=np.float32):
     """W (size, size, in, out) with He initialisation, b zeros."""
@@ -48,6 +116,8 @@ def conv2d_params(size: int, channels_in: int, channels_out: int, rng: np.random
     return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(channels_out, dtype)))
 
 
+@checks.arguments(height=checks.positive_int, width=checks.positive_int, channels=checks.positive_int,
+                  outputs=checks.positive_int, rng=checks.generator, dtype=checks.floating)
 def image_affine_params(height: int, width: int, channels: int, outputs: int,
                         rng: np.random.Generator, dtype=np.float32):
     """W (height, width, channels, outputs) with He initialisation, b zeros."""
@@ -56,19 +126,25 @@ def image_affine_params(height: int, width: int, channels: int, outputs: int,
     return SimpleNamespace(W=Parameter(W.astype(dtype)), b=Parameter(np.zeros(outputs, dtype)))
 
 
+@checks.arguments(sizes=_sizes, rng=checks.generator, dtype=checks.floating)
 def mlp_params(sizes, rng: np.random.Generator, dtype=np.float32):
     """Affine layers sizes[0] -> sizes[1] -> ... -> sizes[-1], as a list of affine packages."""
     return SimpleNamespace(layers=[affine_params(m, n, rng, dtype) for m, n in zip(sizes, sizes[1:])])
 
 
+@checks.arguments(features=checks.positive_int, dtype=checks.floating)
 def layer_norm_params(features: int, dtype=np.float32):
     return SimpleNamespace(gain=Parameter(np.ones(features, dtype)), bias=Parameter(np.zeros(features, dtype)))
 
 
+@checks.arguments(vocabulary=checks.positive_int, features=checks.positive_int,
+                  rng=checks.generator, dtype=checks.floating)
 def embedding_params(vocabulary: int, features: int, rng: np.random.Generator, dtype=np.float32):
     return SimpleNamespace(E=Parameter(rng.normal(0, 1, (vocabulary, features)).astype(dtype)))
 
 
+@checks.arguments(features=checks.positive_int, heads=_divides("features"), rng=checks.generator,
+                  dtype=checks.floating)
 def attention_params(features: int, heads: int, rng: np.random.Generator, dtype=np.float32):
     """Wq, Wk, Wv (features, heads, features // heads) and Wo (heads, features // heads, features)."""
     k = features // heads
@@ -77,6 +153,8 @@ def attention_params(features: int, heads: int, rng: np.random.Generator, dtype=
                            Wv=draw(features, heads, k), Wo=draw(heads, k, features))
 
 
+@checks.arguments(features=checks.positive_int, heads=_divides("features"),
+                  hidden=checks.positive_int, rng=checks.generator, dtype=checks.floating)
 def transformer_params(features: int, heads: int, hidden: int, rng: np.random.Generator, dtype=np.float32):
     return SimpleNamespace(norm1=layer_norm_params(features, dtype),
                            attention=attention_params(features, heads, rng, dtype),
@@ -86,6 +164,8 @@ def transformer_params(features: int, heads: int, hidden: int, rng: np.random.Ge
 
 
 # -- components -----------------------------------------------------------------------------
+@checks.arguments(prog=_program, p=_affine, batch=checks.index_list(reserved="ij"),
+                  x=_reads(("batch", 1)))
 def affine(prog: Program, p, x: str, batch: str = "b") -> str:
     """h[..., j] = sum_i x[..., i] W[i, j] + b[j]."""
     W, bias = prog.bind(p.W, "W"), prog.bind(p.b, "bias")
@@ -96,6 +176,8 @@ def affine(prog: Program, p, x: str, batch: str = "b") -> str:
     return h
 
 
+@checks.arguments(prog=_program, p=checks.package_with(layers=checks.each(_affine, "a list of affine packages")),
+                  batch=checks.index_list(reserved="ij"), x=_reads(("batch", 1)), fn=_activation)
 def mlp(prog: Program, p, x: str, batch: str = "b", fn: str = "relu") -> str:
     """Affine layers with ``fn`` between them (none after the last): a multilayer perceptron."""
     h = x
@@ -106,6 +188,8 @@ def mlp(prog: Program, p, x: str, batch: str = "b", fn: str = "relu") -> str:
     return h
 
 
+@checks.arguments(prog=_program, indices=checks.index_list(), x=_reads(("indices", 0)),
+                  fn=_activation)
 def activation(prog: Program, x: str, indices: str, fn: str = "relu") -> str:
     """y = fn(x) elementwise; ``indices`` names x's axes (``"b, i"``)."""
     I = _index(_names(indices))
@@ -114,10 +198,13 @@ def activation(prog: Program, x: str, indices: str, fn: str = "relu") -> str:
     return y
 
 
+@checks.arguments(prog=_program, indices=checks.index_list(), x=_reads(("indices", 0)))
 def relu(prog: Program, x: str, indices: str) -> str:
     return activation(prog, x, indices, "relu")
 
 
+@checks.arguments(prog=_program, indices=checks.index_list(), x=_reads(("indices", 0)),
+                  y=_reads(("indices", 0)))
 def residual(prog: Program, x: str, y: str, indices: str) -> str:
     """z = x + y: the skip connection around a block."""
     I = _index(_names(indices))
@@ -126,6 +213,7 @@ def residual(prog: Program, x: str, y: str, indices: str) -> str:
     return z
 
 
+@checks.arguments(prog=_program, x=_reads(4), padding=checks.count)
 def pad2d(prog: Program, x: str, padding: int) -> str:
     """A copy of image x[b, x, y, c] with ``padding`` zeros on every side of x and y."""
     padded = prog.fresh("pad")
@@ -134,6 +222,8 @@ def pad2d(prog: Program, x: str, padding: int) -> str:
     return padded
 
 
+@checks.arguments(prog=_program, p=checks.package_with(W=4, b=1), x=_reads(4),
+                  stride=checks.positive_int, padding=checks.count)
 def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
     """out[b, x, y, j] = sum W[dx, dy, i, j] in[b, stride*x+dx, stride*y+dy, i] + b[j], where
     ``in`` is x padded with zeros (explicitly, by ``pad2d``)."""
@@ -167,16 +257,21 @@ def _pool(prog: Program, x: str, size: int, stride: int | None, op: str, scale: 
     return out
 
 
+@checks.arguments(prog=_program, x=_reads(4), size=checks.positive_int,
+                  stride=checks.optional(checks.positive_int))
 def max_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
     """out[b, x, y, c] = max over the window of x[b, stride*x+wx, stride*y+wy, c]."""
     return _pool(prog, x, size, stride, "max=", "")
 
 
+@checks.arguments(prog=_program, x=_reads(4), size=checks.positive_int,
+                  stride=checks.optional(checks.positive_int))
 def avg_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) -> str:
     """out[b, x, y, c] = mean over the window of x[b, stride*x+wx, stride*y+wy, c]."""
     return _pool(prog, x, size, stride, "+=", f" / {size * size}")
 
 
+@checks.arguments(prog=_program, p=checks.package_with(W=4, b=1), x=_reads(4))
 def image_affine(prog: Program, p, x: str) -> str:
     """out[b, j] = sum_{x, y, c} in[b, x, y, c] W[x, y, c, j] + b[j]: an affine layer on a whole
     image; in Einstein notation nothing needs flattening. W has shape (X, Y, C, J)."""
@@ -187,6 +282,8 @@ def image_affine(prog: Program, p, x: str) -> str:
     return out
 
 
+@checks.arguments(prog=_program, batch=checks.index_list(), classes=_not_in("batch"),
+                  z=_reads(("batch", 1)))
 def log_softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> str:
     """z[..., k] - log sum_k exp z[..., k], computed stably: the max (``max=``) is taken out."""
     B, k = _index(_names(batch)), classes
@@ -197,6 +294,8 @@ def log_softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> 
     return out
 
 
+@checks.arguments(prog=_program, batch=checks.index_list(), classes=_not_in("batch"),
+                  z=_reads(("batch", 1)))
 def softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> str:
     """exp(z[..., k] - max) / sum_k exp(z[..., k] - max)."""
     B, k = _index(_names(batch)), classes
@@ -208,6 +307,8 @@ def softmax(prog: Program, z: str, batch: str = "b", classes: str = "k") -> str:
     return out
 
 
+@checks.arguments(prog=_program, batch=checks.index_list(reserved="k"),
+                  logits=_reads(("batch", 1)), targets=_reads(("batch", 1)))
 def cross_entropy(prog: Program, logits: str, targets: str, batch: str = "b") -> str:
     """loss = - sum over the batch and classes of targets * log softmax(logits): a sum, as the
     batch-size-1 learning-rate convention wants. ``targets`` are one-hot (or probabilities)."""
@@ -218,6 +319,8 @@ def cross_entropy(prog: Program, logits: str, targets: str, batch: str = "b") ->
     return loss
 
 
+@checks.arguments(prog=_program, p=_layer_norm, batch=checks.index_list(reserved="i"),
+                  x=_reads(("batch", 1)), eps=checks.positive)
 def layer_norm(prog: Program, p, x: str, batch: str = "b", eps: float = 1e-5) -> str:
     """(x - mean) / sqrt(variance + eps) * gain + bias over the last axis of x[..., i]."""
     gain, bias = prog.bind(p.gain, "gain"), prog.bind(p.bias, "beta")
@@ -232,6 +335,8 @@ def layer_norm(prog: Program, p, x: str, batch: str = "b", eps: float = 1e-5) ->
     return out
 
 
+@checks.arguments(prog=_program, p=checks.package_with(E=2), batch=checks.index_list(reserved="d"),
+                  tokens=_reads(("batch", 0), values=False))
 def embedding(prog: Program, p, tokens: str, batch: str = "b, t") -> str:
     """out[..., d] = E[tokens[...], d]: a table lookup through an integer tensor."""
     E = prog.bind(p.E, "E")
@@ -241,13 +346,11 @@ def embedding(prog: Program, p, tokens: str, batch: str = "b, t") -> str:
     return out
 
 
+@checks.arguments(prog=_program, indices=checks.index_list(), x=_reads(("indices", 0)),
+                  rate=_rate, rng=checks.generator)
 def dropout(prog: Program, x: str, indices: str, rate: float, rng: np.random.Generator) -> str:
     """While ``prog.training``: zero each element with probability ``rate`` and scale the rest by
     1 / (1 - rate), with a mask drawn from ``rng`` at every forward; otherwise the identity."""
-    if not 0 <= rate < 1:
-        from edf.errors import EdfError
-
-        raise EdfError(f"dropout rate must be in [0, 1), got {rate}")
     I = _index(_names(indices))
     mask, out = prog.fresh("mask"), prog.fresh("drop")
 
@@ -261,6 +364,7 @@ def dropout(prog: Program, x: str, indices: str, rate: float, rng: np.random.Gen
     return out
 
 
+@checks.arguments(prog=_program, p=_attention, x=_reads(3))
 def self_attention(prog: Program, p, x: str) -> str:
     """Multi-head self-attention over x[b, t, d]: every position t attends to every u.
 
@@ -282,6 +386,9 @@ def self_attention(prog: Program, p, x: str) -> str:
     return out
 
 
+@checks.arguments(prog=_program, p=checks.package_with(norm1=_layer_norm, attention=_attention,
+                                                           norm2=_layer_norm, up=_affine, down=_affine),
+                  x=_reads(3))
 def transformer_block(prog: Program, p, x: str) -> str:
     """Pre-norm block on x[b, t, d]: h = x + attention(norm(x)); out = h + mlp(norm(h))."""
     h = residual(prog, x, self_attention(prog, p.attention, layer_norm(prog, p.norm1, x, "b, t")), "b, t, d")

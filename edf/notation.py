@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 import re
+
+from edf import checks
 from edf.errors import EinsteinSyntaxError
 from edf.functions import FUNCTIONS
 from edf.ir import (
@@ -429,11 +431,11 @@ class _Parser:
         return Call(name.text, tuple(args))
 
 
+@checks.arguments(text=checks.text, line=checks.optional(checks.positive_int),
+                  ranged=checks.index_set)
 def parse_statement(text: str, line: int | None = None, ranged: frozenset[str] = frozenset()) -> Statement:
     """Parse one statement; raises ``EinsteinSyntaxError`` with a caret at the fault.
     ``ranged`` names indices with a declared range, which ``for`` may list without using."""
-    if not isinstance(text, str):
-        raise TypeError(f"a statement is text, got {type(text).__name__}")
     return _Parser(text, line, frozenset(ranged)).statement()
 
 
@@ -446,6 +448,7 @@ def parse_expression(text: str) -> Expr:
     return expr
 
 
+@checks.arguments(text=checks.text)
 def parse_program(text: str) -> list[Statement | Declaration]:
     """Parse one statement or declaration per line; blank lines and ``#`` comments are skipped."""
     items: list[Statement | Declaration] = []
@@ -524,6 +527,7 @@ def format_header(stmt: Statement) -> str:
     return f"for {', '.join(stmt.loops)}:" if stmt.loops else ""
 
 
+@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
 def format_statement(stmt: Statement, header_width: int = 0) -> str:
     """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
     header = format_header(stmt)
@@ -547,6 +551,7 @@ def format_declarations(declarations: list[Declaration]) -> list[str]:
     return lines
 
 
+@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
 def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
     """Declarations first, then the statements with their headers aligned."""
     width = max((len(format_header(s)) for s in statements), default=0)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from edf import checks
 from edf.errors import EdfError
 from edf.params import parameters
+
+_horizon = checks.number(1, words="a finite number >= 1 (a horizon, in steps or examples)")
 
 
 class Optimizer:
@@ -19,6 +22,7 @@ class Optimizer:
     def state(self) -> dict:
         raise NotImplementedError
 
+    @checks.arguments(state=checks.mapping, where=checks.text)
     def check_state(self, state: dict, where: str = "the optimizer state") -> None:
         """Raise ``EdfError`` unless ``state`` has exactly the fields of ``self.state()``, each
         of the same shape and kind (floating point, or integer)."""
@@ -57,12 +61,9 @@ class SGD(Optimizer):
     same theta; both errors shrink as B / N and lr B shrink.
     """
 
+    @checks.arguments(package=checks.package, lr=checks.positive, momentum_n=_horizon,
+                      examples=checks.boolean)
     def __init__(self, package, lr: float, momentum_n: float = 1.0, *, examples: bool = False):
-        if lr <= 0:
-            raise EdfError(f"the learning rate must be positive, got {lr}")
-        if momentum_n < 1:
-            raise EdfError(f"momentum_n is a number of {'examples' if examples else 'steps'} >= 1, "
-                           f"got {momentum_n}")
         self.params = parameters(package)
         self.lr, self.momentum_n, self.examples = lr, momentum_n, examples
         self.mu = [np.zeros_like(p.value) for p in self.params]
@@ -71,15 +72,16 @@ class SGD(Optimizer):
         """Everything a resumed run needs: the momentum of each parameter."""
         return {f"mu{k}": mu for k, mu in enumerate(self.mu)}
 
+    @checks.arguments(state=checks.mapping)
     def load_state(self, state: dict) -> None:
         self.check_state(state)
         for k, mu in enumerate(self.mu):
             mu[...] = state[f"mu{k}"]
 
+    @checks.arguments(batch_size=checks.positive)
     def step(self, batch_size: float = 1) -> None:
         """Apply one update with each parameter's ``.grad`` (parameters without one are skipped).
         ``batch_size`` (the examples summed into ``.grad``) matters only with ``examples=True``."""
-        _check_batch_size(batch_size)
         steps = batch_size if self.examples else 1  # batch-size-1 steps this update stands for
         decay = (1.0 - 1.0 / self.momentum_n) ** steps
         for p, mu in zip(self.params, self.mu):
@@ -88,11 +90,6 @@ class SGD(Optimizer):
             mu *= decay
             mu += (1.0 - decay) / steps * p.grad
             p.value -= self.lr * steps * mu
-
-
-def _check_batch_size(batch_size: float) -> None:
-    if not batch_size > 0:
-        raise EdfError(f"batch_size counts examples, so it is positive; got {batch_size}")
 
 
 class Adam(Optimizer):
@@ -107,11 +104,9 @@ class Adam(Optimizer):
     N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
     """
 
+    @checks.arguments(package=checks.package, lr=checks.positive, n1=_horizon, n2=_horizon,
+                      eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 10.0, n2: float = 1000.0, eps: float = 1e-8):
-        if lr <= 0:
-            raise EdfError(f"the learning rate must be positive, got {lr}")
-        if n1 < 1 or n2 < 1:
-            raise EdfError(f"n1 and n2 are numbers of steps >= 1, got {n1} and {n2}")
         self.params = parameters(package)
         self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
         self.m = [np.zeros_like(p.value) for p in self.params]
@@ -125,21 +120,23 @@ class Adam(Optimizer):
             state[f"m{k}"], state[f"s{k}"] = m, s
         return state
 
+    @checks.arguments(state=checks.mapping, where=checks.text)
     def check_state(self, state: dict, where: str = "the optimizer state") -> None:
         super().check_state(state, where)
         if int(state["t"]) < 0:
             raise EdfError(f"{where}: the step count 't' is {int(state['t'])}; it counts steps")
 
+    @checks.arguments(state=checks.mapping)
     def load_state(self, state: dict) -> None:
         self.check_state(state)
         self.t = int(state["t"])
         for k, (m, s) in enumerate(zip(self.m, self.s)):
             m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
 
+    @checks.arguments(batch_size=checks.positive)
     def step(self, batch_size: float = 1) -> None:
         """One update; ``batch_size`` is the number of examples summed into each ``.grad`` (for
         weighted examples, the sum of their weights: the adjusted batch size)."""
-        _check_batch_size(batch_size)
         self.t += 1
         d1, d2 = 1.0 - 1.0 / self.n1, 1.0 - 1.0 / self.n2
         for p, m, s in zip(self.params, self.m, self.s):
@@ -185,11 +182,9 @@ class PerExampleAdam(Optimizer):
     beta1 = 0.9, beta2 = 0.999 at a batch of 100.
     """
 
+    @checks.arguments(package=checks.package, lr=checks.positive, n1=_horizon, n2=_horizon,
+                      eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 1000.0, n2: float = 100000.0, eps: float = 1e-8):
-        if lr <= 0:
-            raise EdfError(f"the learning rate must be positive, got {lr}")
-        if n1 < 1 or n2 < 1:
-            raise EdfError(f"n1 and n2 are numbers of examples >= 1, got {n1} and {n2}")
         self.params = parameters(package)
         self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
         self.m = [np.zeros_like(p.value) for p in self.params]
@@ -203,22 +198,22 @@ class PerExampleAdam(Optimizer):
             state[f"m{k}"], state[f"s{k}"] = m, s
         return state
 
+    @checks.arguments(state=checks.mapping, where=checks.text)
     def check_state(self, state: dict, where: str = "the optimizer state") -> None:
         super().check_state(state, where)
         if int(state["seen"]) < 0:
             raise EdfError(f"{where}: 'seen' is {int(state['seen'])}; it counts examples")
 
+    @checks.arguments(state=checks.mapping)
     def load_state(self, state: dict) -> None:
         self.check_state(state)
         self.seen = int(state["seen"])
         for k, (m, s) in enumerate(zip(self.m, self.s)):
             m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
 
+    @checks.arguments(batch_size=checks.positive_int)
     def step(self, batch_size: int) -> None:
         """One update over ``batch_size`` examples, from ``.grad`` and ``.grad_sq``."""
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise EdfError(f"batch_size counts the examples of the batch (a positive integer); "
-                           f"got {batch_size!r}")
         missing = [p for p in self.params if p.grad is not None and p.grad_sq is None]
         if missing:
             raise EdfError(f"{type(self).__name__} needs the per-example squared gradients of "
@@ -243,16 +238,17 @@ class PerExampleRMSProp(PerExampleAdam):
     ``theta <- theta - lr * grad / (sqrt(shat) + eps)`` with ``grad`` summed over the batch and
     ``shat`` the bias-corrected average of per-example squared gradients over N2 examples."""
 
+    @checks.arguments(package=checks.package, lr=checks.positive, n2=_horizon,
+                      eps=checks.non_negative)
     def __init__(self, package, lr: float, n2: float = 100000.0, eps: float = 1e-8):
         super().__init__(package, lr, 1.0, n2, eps)
 
 
+@checks.arguments(package=checks.package, max_norm=checks.positive)
 def clip_gradients(package, max_norm: float) -> float:
     """Scale all ``.grad`` together so their joint norm is at most ``max_norm``:
         g <- g * min(1, max_norm / ||g||)   with ||g|| over every parameter at once.
     Returns the norm before clipping."""
-    if max_norm <= 0:
-        raise EdfError(f"max_norm must be positive, got {max_norm}")
     grads = [p.grad for p in parameters(package) if p.grad is not None]
     norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads)))
     if norm > max_norm:
@@ -262,21 +258,25 @@ def clip_gradients(package, max_norm: float) -> float:
 
 
 # -- learning-rate schedules: functions of the step number t = 0, 1, 2, ... ----------------------
+@checks.arguments(lr=checks.positive)
 def constant(lr: float):
     """lr(t) = lr"""
     return lambda t: lr
 
 
+@checks.arguments(lr=checks.positive, every=checks.positive_int, factor=checks.positive)
 def step_decay(lr: float, every: int, factor: float = 0.1):
     """lr(t) = lr * factor ** floor(t / every)"""
     return lambda t: lr * factor ** (t // every)
 
 
+@checks.arguments(lr=checks.positive, total=checks.positive_int, final=checks.non_negative)
 def cosine(lr: float, total: int, final: float = 0.0):
     """lr(t) = final + (lr - final) * (1 + cos(pi * min(t, total) / total)) / 2"""
     return lambda t: final + (lr - final) * 0.5 * (1.0 + np.cos(np.pi * min(t, total) / total))
 
 
+@checks.arguments(schedule=checks.function, steps=checks.positive_int)
 def linear_warmup(schedule, steps: int):
     """lr(t) = schedule(t) * min(1, (t + 1) / steps): ramp up over the first ``steps`` steps."""
     return lambda t: schedule(t) * min(1.0, (t + 1) / steps)

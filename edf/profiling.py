@@ -75,8 +75,6 @@ def profile(prog: Program, output: str | None, runs: int, wrt: Sequence[str] | N
     if not plans_for(prog.backend):
         raise EdfError(f"profile times compiled plans, which the numpy and numba targets run; "
                        f"this program's backend is {prog.backend!r}")
-    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
-        raise EdfError(f"profile(runs=...) takes a positive number of steps, got {runs!r}")
     samples: dict[tuple[str, tuple[int, ...]], list[float]] = {}
     steps, kinds, names = [], {}, {}
     for run in range(runs + 1):  # the first step plans and compiles: not timed

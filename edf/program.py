@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf import autodiff
+from edf import autodiff, checks
 from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
-from edf.guards import as_number_array, check_memory, one_thread_at_a_time
+from edf.guards import as_number_array, check_memory, compute_dtype, one_thread_at_a_time
 from edf.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
 from edf.notation import format_program, format_statement, parse_program
 from edf.params import Parameter, parameters, to_numpy
@@ -92,6 +92,8 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
+    @checks.arguments(source=checks.program_text, backend=checks.optional(checks.backend),
+                      check_finite=checks.optional(checks.boolean))
     def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
                  backend: str | None = None, check_finite: bool | None = None):
         requested = backend or default_backend()
@@ -121,12 +123,14 @@ class Program:
         self.extend(source)
 
     # -- build -----------------------------------------------------------------------------
+    @checks.arguments(source=checks.program_text)
     def extend(self, source: str | Iterable[Statement | Declaration]) -> "Program":
         items = parse_program(source) if isinstance(source, str) else list(source)
         for item in items:
             self.append(item)
         return self
 
+    @checks.arguments(statement=checks.statement)
     def append(self, statement: str | Statement | Declaration) -> "Program":
         """Add statements or declarations (text or IR) at the end, checking the program rules
         above. This is the one way a program changes: it drops plans made for the old one."""
@@ -188,6 +192,7 @@ class Program:
         return self
 
     # -- building from Python (components) ----------------------------------------------------
+    @checks.arguments(hint=checks.identifier)
     def fresh(self, hint: str) -> str:
         """A tensor name the program does not use yet: ``hint1``, ``hint2``, ..."""
         used = self._names_taken | set(self._first_read) | set(self._assigned)
@@ -197,6 +202,7 @@ class Program:
         self._names_taken.add(f"{hint}{number}")
         return f"{hint}{number}"
 
+    @checks.arguments(parameter=checks.instance(Parameter, "an edf.Parameter"), hint=checks.identifier)
     def bind(self, parameter: Parameter, hint: str = "p") -> str:
         """The tensor name of ``parameter`` in this program, made on first use."""
         for name, bound in self.parameters.items():
@@ -206,12 +212,14 @@ class Program:
         self.parameters[name] = parameter
         return name
 
+    @checks.arguments(package=checks.package)
     def parameter_names(self, package) -> list[str]:
         """The names this program gives the parameters of ``package`` (a package or a list of
         Parameters), for ``backward(wrt=...)``: train part of a model, or two models in turn."""
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
+    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(checks.backend))
     def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
@@ -221,10 +229,12 @@ class Program:
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy
 
+    @checks.arguments(backend=checks.backend)
     def with_backend(self, backend: str) -> "Program":
         """The same program on another backend (a copy)."""
         return self.copy(backend=backend)
 
+    @checks.arguments(name=checks.tensor_name, like=checks.tensor_name, make=checks.function)
     def feed(self, name: str, like: str, make) -> None:
         """Declare ``name`` an input the program makes itself: ``make(shape, training)`` is
         called at each forward (unless a value is given) with the shape of ``like``."""
@@ -252,6 +262,7 @@ class Program:
         """Every tensor the program reads or assigns."""
         return list(dict.fromkeys([*self._first_read, *self._assigned]))
 
+    @checks.arguments(name=checks.one_of(lambda given: given["self"].tensors))
     def rank(self, name: str) -> int:
         """How many indices ``name`` takes."""
         return self._ranks[name]
@@ -308,6 +319,7 @@ class Program:
             self._derived["links"] = {**implied, **self._shapes}
         return self._derived["links"]
 
+    @checks.arguments(shapes=checks.input_shapes)
     def layout(self, **shapes) -> Layout:
         """Ranges of every index and shapes of every tensor, given input shapes (or arrays).
 
@@ -385,6 +397,7 @@ class Program:
                     parts.append(f"--- {name}, a kernel it calls:\n{source}")
         return "\n".join(parts)
 
+    @checks.arguments(shapes=checks.input_shapes)
     def kernel_sources(self, **shapes) -> str:
         """The inferred layout and, for every statement, its lowered loop nest and the kernel
         source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
@@ -400,6 +413,10 @@ class Program:
             default = np.int64 if name in self._index_tensors else np.float64
             signature[name] = (tuple(getattr(given, "shape", given)),
                                np.dtype(getattr(given, "dtype", default)))
+        dtype = compute_dtype({n: d for n, (_, d) in signature.items()  # as _bind does
+                               if n not in self._index_tensors})
+        signature = {n: (shape, d if n in self._index_tensors else dtype)
+                     for n, (shape, d) in signature.items()}
         return self._describe_plan(self._make_plan(signature))
 
     # -- run -------------------------------------------------------------------------------
@@ -442,9 +459,9 @@ class Program:
                 value = value.value
             array = as_number_array(self.xp, value, f"input {name}")  # to the device, once, on GPUs
             raw[name] = self.xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
-        floats = [a.dtype for n, a in raw.items() if n not in self._index_tensors
-                  and n not in self.feeds and np.issubdtype(a.dtype, np.floating)]
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
+        # one rule on every target (edf.guards.compute_dtype): float32 or float64
+        dtype = compute_dtype({n: a.dtype for n, a in raw.items()
+                               if n not in self._index_tensors and n not in self.feeds})
         env = {}
         for name, array in raw.items():
             if name in self._index_tensors:
@@ -508,6 +525,7 @@ class Program:
                                  f"the first is {float(array[position])} at index {list(position)}")
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
         """The backward pass as a Program in the notation (``edf.autodiff.backward_program``,
@@ -540,10 +558,14 @@ class Program:
         with respect to it, as defined by that suffix. At the start the suffix is empty and only
         the outputs have (seeded) gradients; at the end the suffix is the whole program.
         """
+        if not (seeds is None or isinstance(seeds, str)) or wrt is not None or per_example is not None \
+                or materialise is not False:  # the usual backward("loss") pays for no checks
+            seeds, wrt, per_example, materialise = _backward_arguments(seeds, wrt, per_example, materialise)
         return self._backward(seeds, wrt, per_example, materialise)[0]
 
     def _backward(self, seeds, wrt, per_example=None, materialise=False, profile=False):
-        """``backward``'s work; also returns the backward plan that ran (``_execute``)."""
+        """``backward``'s work on checked arguments; also returns the backward program and the
+        plan that ran (``_execute``)."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
         values = self._values
@@ -554,7 +576,8 @@ class Program:
                                f"{', '.join(self.defined)}")
             seeds = {name: self.xp.ones_like(values[name])}
         if per_example is None:
-            gradient, extra = self.gradient_program(tuple(seeds), wrt), []
+            # (unchecked: backward's arguments are checked above)
+            gradient, extra = Program.gradient_program.__wrapped__(self, tuple(seeds), wrt), []
         else:
             from edf.per_example import derive
 
@@ -584,7 +607,9 @@ class Program:
                     setattr(parameter, "grad" + suffix, grad)
         return grads, gradient, compiled
 
-    def profile(self, output: str | None = None, /, *, runs: int = 10, wrt: Sequence[str] | None = None,
+    @checks.arguments(output=checks.optional(checks.tensor_name), runs=checks.positive_int,
+                      wrt=checks.optional(checks.name_list))
+    def profile(self, output: str | None = None, *, runs: int = 10, wrt: Sequence[str] | None = None,
                 **inputs) -> "Profile":
         """Time every forward and backward statement of a step on these inputs (as ``forward``
         takes them), ``runs`` times: ``print(prog.profile(x=x, W=W))`` shows each statement with
@@ -594,11 +619,13 @@ class Program:
 
         return profile(self, output, runs, wrt, inputs)
 
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
     def backward_source(self, outputs: str | Sequence[str] | None = None,
                         wrt: Sequence[str] | None = None) -> str:
         """The backward program in the notation (see ``gradient_program``)."""
         return self.gradient_program(outputs, wrt).source()
 
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
     def with_gradients(self, outputs: str | Sequence[str] | None = None,
                        wrt: Sequence[str] | None = None) -> "Program":
         """This program followed by its backward pass, as one new Program.
@@ -608,3 +635,13 @@ class Program:
         """
         gradient = self.gradient_program(outputs, wrt)
         return self.copy([*gradient.declarations, *self.statements, *gradient.statements])
+
+
+def _backward_arguments(seeds, wrt, per_example, materialise) -> tuple:
+    """``Program.backward``'s arguments, checked (``edf.checks``); the common call skips this."""
+    where = "edf.program.Program.backward"
+    if not (seeds is None or isinstance(seeds, str)):
+        seeds = checks.check(seeds, checks.seed_arrays, "seeds", where)
+    return (seeds, checks.check(wrt, checks.optional(checks.name_list), "wrt", where),
+            checks.check(per_example, checks.optional(checks.index_name), "per_example", where),
+            checks.check(materialise, checks.boolean, "materialise", where))

@@ -20,9 +20,11 @@ from typing import Mapping
 
 import numpy as np
 
+from edf import checks
 from edf.errors import EdfError
 
 
+@checks.arguments(path=checks.path, arrays=checks.arrays)
 def write_arrays(path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` (name -> array) as one ``.npz`` file at ``path``, atomically."""
     path = Path(path)
@@ -73,6 +75,7 @@ def _sync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
+@checks.arguments(path=checks.path)
 def read_arrays(path) -> dict[str, np.ndarray]:
     """Every array in the ``.npz`` file at ``path``, read in full; ``EdfError`` if any is damaged."""
     try:

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from edf import checks
 from edf.errors import EdfError
 from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, value_refs
 from edf.program import Program
@@ -30,6 +31,10 @@ class GradientMismatch(EdfError, AssertionError):
     """Analytic and numerical gradients disagree; the message names the input and element."""
 
 
+_program = checks.instance(Program, "a Program (edf.Program(...))")
+
+
+@checks.arguments(program=_program, inputs=checks.number_arrays, seeds=checks.number_arrays, eps=checks.positive)
 def numerical_gradients(program: Program, inputs: Mapping[str, np.ndarray],
                         seeds: Mapping[str, np.ndarray], eps: float = 1e-6) -> dict[str, np.ndarray]:
     """Central differences of ``sum_k sum(seeds[k] * output_k)`` for every element of every
@@ -56,6 +61,9 @@ def numerical_gradients(program: Program, inputs: Mapping[str, np.ndarray],
     return grads
 
 
+@checks.arguments(program=_program, inputs=checks.number_arrays, outputs=checks.optional(checks.tensor_names),
+                  seed=checks.count, eps=checks.positive, rtol=checks.non_negative,
+                  atol=checks.non_negative)
 def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
                     outputs: str | Sequence[str] | None = None, *, seed: int = 0,
                     eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-6) -> dict[str, np.ndarray]:
@@ -88,6 +96,9 @@ def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
     return analytic
 
 
+@checks.arguments(source=checks.instance((str, Program), "program text or a Program"),
+                  inputs=checks.number_arrays, backend=checks.backend, oracle=checks.backend,
+                  seed=checks.count, rtol=checks.non_negative, atol=checks.non_negative)
 def check_backend(source: str | Program, inputs: Mapping[str, np.ndarray], backend: str, *,
                   oracle: str = "reference", seed: int = 0, rtol: float = 1e-10,
                   atol: float = 1e-12) -> None:
@@ -314,6 +325,9 @@ class _ProgramBuilder:
 
 
 if st is not None:
+    @checks.arguments(max_statements=checks.positive_int, max_size=checks.positive_int,
+                      kinds=checks.each(checks.one_of(_ProgramBuilder.KINDS),
+                                        f"a non-empty list of {', '.join(_ProgramBuilder.KINDS)}"))
     @st.composite
     def programs(draw, max_statements: int = 4, max_size: int = 3,
                  kinds: Sequence[str] = _ProgramBuilder.KINDS) -> ProgramCase:

@@ -4,15 +4,75 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from edf import checks
 from edf.errors import EdfError, NonFiniteError
 from edf.params import match_arrays, named_parameters, to_numpy
+from edf.program import Program
 from edf.storage import read_arrays, write_arrays
 
 
+def _optimizer(value, _):
+    from edf.optim import Optimizer
+
+    if not isinstance(value, Optimizer):
+        raise checks.Invalid(wrong_type=True)
+    return value
+
+
+_optimizer_check = checks.optional(checks.Check("an edf.optim optimizer", _optimizer))
+_rng = checks.optional(checks.generator)
+
+
+def _metric(value, _):
+    """A real number (Python, NumPy, or an array with one element)."""
+    try:
+        return float(checks.number_array.accept(value, _))
+    except (TypeError, ValueError):  # an array with several elements
+        raise checks.Invalid() from None
+
+
+def _metrics(value, given):
+    for name, number in value.items():
+        try:
+            _metric(number, given)
+        except checks.Invalid as invalid:
+            raise checks.Invalid(got=f"{name}={checks.shown(number)}",
+                                 wrong_type=invalid.wrong_type) from None
+    return value
+
+
+_numbers = checks.Check("numbers (one value per metric)", _metrics)
+
+
+def _json(value, given):
+    for key, item in value.items():
+        try:
+            json.dumps(item, default=_json_value)
+        except (TypeError, ValueError, EdfError):
+            raise checks.Invalid(got=f"{key}={checks.shown(item)} (a {type(item).__name__})",
+                                 wrong_type=True) from None
+    return value
+
+
+def _output(value, given):
+    name = checks.tensor_name.accept(value, given)
+    prog = given["prog"]
+    if name not in prog.defined or prog.rank(name) != 0:
+        scalars = [n for n in prog.defined if prog.rank(n) == 0]
+        raise checks.Invalid(requirement=f"a 0-d tensor the program computes (the loss: "
+                                         f"{', '.join(scalars) or 'none yet'})")
+    return name
+
+
+_extra = checks.Check("numbers, text, lists and dicts (what JSON holds)", _json)
+
+
+@checks.arguments(path=checks.path, package=checks.package, optimizer=_optimizer_check, rng=_rng,
+                  extra=_extra)
 def save_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None,
                     **extra) -> None:
     """Parameters, optimizer state, the random generator's state and any numbers in ``extra``,
@@ -41,6 +101,7 @@ def _json_value(value):
                    f"{type(value).__name__} ({value!r})")
 
 
+@checks.arguments(path=checks.path, package=checks.package, optimizer=_optimizer_check, rng=_rng)
 def load_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None) -> dict:
     """Restore what ``save_checkpoint`` wrote (in place); returns the ``extra`` numbers.
 
@@ -87,19 +148,30 @@ def _read_meta(path, stored: dict) -> dict:
     return meta
 
 
+def _known_metric(name, history: "History") -> str:
+    if not isinstance(name, str) or name not in history.metrics:
+        raise checks.Invalid(requirement=f"a metric this History holds "
+                                         f"({', '.join(history.metrics) or 'none yet'})",
+                             wrong_type=not isinstance(name, str))
+    return name
+
+
 @dataclass
 class History:
     """Metrics by name, each a list of (step, value); ``plot`` draws them with matplotlib."""
 
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
+    @checks.arguments(step=checks.count, values=_numbers)
     def add(self, step: int, **values: float) -> None:
         for name, value in values.items():
             self.metrics.setdefault(name, []).append((step, float(value)))
 
+    @checks.arguments(name=checks.Check("a metric", lambda name, given: _known_metric(name, given["self"])))
     def last(self, name: str) -> float:
         return self.metrics[name][-1][1]
 
+    @checks.arguments(path=checks.path, title=checks.text)
     def plot(self, path, title: str = "") -> None:
         from edf.report import pyplot
 
@@ -111,10 +183,44 @@ class History:
             ax.set_ylabel(name)
         fig.suptitle(title)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        try:
+            fig.savefig(path, dpi=120)
+        except OSError as error:  # a folder that does not exist or cannot be written
+            raise EdfError(f"edf.train.History.plot: cannot write {path}: {error}") from error
+        finally:
+            plt.close(fig)
 
 
+def _batch_index(value, given):
+    """The batch index, which optimizers of per-example moments cannot do without."""
+    from edf.optim import PerExampleAdam
+
+    if value is None and isinstance(given["optimizer"], PerExampleAdam):
+        raise checks.Invalid(requirement=f"the batch index (such as \"b\") for "
+                                         f"{type(given['optimizer']).__name__}, whose step needs "
+                                         f"per-example squared gradients")
+    return checks.optional(checks.index_name).accept(value, given)
+
+
+def _inputs_returned(value, given):
+    """What ``step_inputs(batch)`` returned: the program's inputs by name."""
+    if not isinstance(value, Mapping):
+        raise checks.Invalid(got=f"a function that returned {checks.shown(value)}", wrong_type=True)
+    return value
+
+
+_step_inputs_result = checks.Check("a function returning a dict of the program's inputs",
+                                   _inputs_returned)
+
+
+@checks.arguments(prog=checks.instance(Program, "a Program (edf.Program())"),
+                  step_inputs=checks.function, batches=checks.function,
+                  optimizer=checks.Check("an edf.optim optimizer", _optimizer), epochs=checks.count,
+                  loss=checks.Check("a 0-d tensor the program computes", _output),
+                  evaluate=checks.optional(checks.function),
+                  history=checks.optional(checks.instance(History, "an edf.train.History")),
+                  desc=checks.text, progress=checks.boolean,
+                  per_example=checks.Check("None or an index name", _batch_index))
 def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], Iterable[np.ndarray]],
         optimizer, epochs: int, *, loss: str = "loss", evaluate: Callable[[], dict] | None = None,
         history: History | None = None, desc: str = "train", progress: bool = True,
@@ -138,7 +244,8 @@ def fit(prog, step_inputs: Callable[[np.ndarray], dict], batches: Callable[[], I
     for epoch in bar:
         total, count = 0.0, 0
         for batch in batches():
-            inputs = step_inputs(batch)
+            inputs = checks.check(step_inputs(batch), _step_inputs_result, "step_inputs",
+                                  "edf.train.fit")  # what it returned, before the program sees it
             value = float(prog.forward(**inputs)[loss])
             if not math.isfinite(value):
                 _locate_non_finite(prog, inputs, loss, value, step)

@@ -101,5 +101,5 @@ def test_markov_sequences_follow_the_chain():
     np.testing.assert_allclose(pairs / pairs.sum(1, keepdims=True), T, atol=0.02)
     every = np.array(np.meshgrid(*[range(4)] * 5, indexing="ij")).reshape(5, -1).T
     assert data.markov_probability(every, T, initial).sum() == pytest.approx(1.0)
-    with pytest.raises(EdfError, match="must each sum to 1"):
+    with pytest.raises(EdfError, match="transition must be a square matrix of probabilities whose rows each sum to 1"):
         data.markov_sequences(2, 3, T * 2, initial, rng)

@@ -133,7 +133,7 @@ def test_class_perturbation_gives_the_target_share_exactly(seed, fraction, class
 
 
 def test_class_perturbation_rejects_bad_requests():
-    with pytest.raises(edf.EdfError, match="strictly between 0 and 1, got 1.0"):
+    with pytest.raises(edf.EdfError, match="fraction must be a number strictly between 0 and 1, got 1.0"):
         class_perturbation(np.array([0, 1]), 0, 1.0)
     with pytest.raises(edf.EdfError, match="class 7 makes up 0% of the labels"):
         class_perturbation(np.array([0, 1]), 7, 0.3)
@@ -167,9 +167,9 @@ def test_adjusted_batches_can_be_empty_when_one_example_outweighs_the_target():
 
 
 def test_adjusted_batches_reject_bad_weights():
-    with pytest.raises(edf.EdfError, match="positive numbers"):
+    with pytest.raises(edf.EdfError, match="weights must be a non-empty vector of positive finite numbers, got 0.0 at position 1"):
         AdjustedBatches(np.array([1.0, 0.0]), 4, np.random.default_rng(0))
-    with pytest.raises(edf.EdfError, match="must be positive, got -1"):
+    with pytest.raises(edf.EdfError, match="b_avg must be a positive finite number, got -1"):
         AdjustedBatches(np.ones(3), -1, np.random.default_rng(0))
 
 

@@ -1,4 +1,5 @@
 """Components: every one passes the all-element gradient check and agrees with PyTorch."""
+import re
 import numpy as np
 import pytest
 
@@ -197,5 +198,5 @@ def test_shared_package_shares_weights(rng):
 
 
 def test_dropout_rate_is_checked():
-    with pytest.raises(edf.EdfError, match="dropout rate must be in"):
+    with pytest.raises(edf.EdfError, match=re.escape("edf.nn.dropout: rate must be a probability in [0, 1), got 1.0")):
         nn.dropout(edf.Program(), "x", "b", 1.0, np.random.default_rng(0))

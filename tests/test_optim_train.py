@@ -45,9 +45,10 @@ def test_adam_is_the_textbook_update_on_the_mean_gradient():
         np.testing.assert_allclose(p.value, theta, rtol=1e-12)
     np.testing.assert_array_equal(skipped.value, 1.0)  # no .grad: left alone
     assert opt.t == 5
-    for bad, message in [(dict(lr=0), "the learning rate must be positive, got 0"),
-                         (dict(lr=0.1, n1=0.5), "n1 and n2 are numbers of steps >= 1, got 0.5 and 1000.0"),
-                         (dict(lr=0.1, n2=0), "n1 and n2 are numbers of steps >= 1, got 10.0 and 0")]:
+    for bad, message in [(dict(lr=0), "edf.optim.Adam: lr must be a positive finite number, got 0"),
+                         (dict(lr=0.1, n1=0.5), "edf.optim.Adam: n1 must be a finite number >= 1 "
+                                                "(a horizon, in steps or examples), got 0.5"),
+                         (dict(lr=0.1, n2=0), "edf.optim.Adam: n2 must be a finite number >= 1")]:
         with pytest.raises(EdfError, match=re.escape(message)):
             optim.Adam([p], **bad)
 
@@ -61,7 +62,7 @@ def test_adam_batch_convention_scales_the_step_with_batch_size():
     # first step: bias-corrected moments are g and g^2, so the step is lr * g / (|g| + eps)
     np.testing.assert_allclose(a.value, [-0.1 * 2.0 / (2.0 + 1e-8)], rtol=1e-12)
     np.testing.assert_allclose(b.value, 4 * a.value)
-    with pytest.raises(EdfError, match="batch_size counts examples"):
+    with pytest.raises(EdfError, match="edf.optim.Adam.step: batch_size must be a positive finite number"):
         four.step(batch_size=0)
 
 
@@ -75,7 +76,7 @@ def test_schedules_and_clipping():
     p.grad, q.grad = np.array([3.0, 0.0]), np.array([4.0])
     assert optim.clip_gradients([p, q], max_norm=1.0) == pytest.approx(5.0)
     np.testing.assert_allclose(np.concatenate([p.grad, q.grad]), [0.6, 0.0, 0.8])
-    with pytest.raises(EdfError, match="max_norm must be positive"):
+    with pytest.raises(EdfError, match="max_norm must be a positive finite number, got 0"):
         optim.clip_gradients([p], 0)
 
 

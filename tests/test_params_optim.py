@@ -58,10 +58,13 @@ def test_sgd_on_a_summed_loss_trains():
 
 
 def test_sgd_rejects_bad_settings():
-    with pytest.raises(EdfError, match="learning rate must be positive"):
-        edf.SGD([], lr=0)
-    with pytest.raises(EdfError, match="momentum_n is a number of steps >= 1"):
-        edf.SGD([], lr=0.1, momentum_n=0.5)
+    p = edf.Parameter(np.ones(2))
+    with pytest.raises(EdfError, match="edf.optim.SGD: lr must be a positive finite number, got 0"):
+        edf.SGD([p], lr=0)
+    with pytest.raises(EdfError, match="momentum_n must be a finite number >= 1"):
+        edf.SGD([p], lr=0.1, momentum_n=0.5)
+    with pytest.raises(EdfError, match="package must be a parameter package .* got \\[\\], which holds no Parameter"):
+        edf.SGD([], lr=0.1)
 
 
 def test_parameter_names_pick_out_one_package_of_a_program():
