@@ -53,7 +53,8 @@ def test_cli_show_prints_backward_shapes_and_kernels(capsys):
     assert "W.grad[i, j] += x[b, i] * h.grad[b, j]" in out and "h: (64, 5)" in out
     assert cli.main(["show", "for b, k: m[b] max= z[b, k]", "--shape", "z=4,5",
                      "--backend", "numba"]) == 0
-    assert "def kernel(m, z, n_b, n_k):" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "def kernel(out, in1, n_b, n_k, start, stop):" in out and "# called with out=m, in1=z" in out
 
 
 def test_cli_show_errors_are_edf_messages(capsys):
