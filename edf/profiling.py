@@ -79,6 +79,7 @@ def profile(prog: Program, output: str | None, runs: int, wrt: Sequence[str] | N
     steps, kinds, names = [], {}, {}
     for run in range(runs + 1):  # the first step plans and compiles: not timed
         start = time.perf_counter()
+        prog._values = None  # as forward() does: the last step's values go first
         env = prog._bind(inputs)
         forward = prog._execute(env, profile=True)
         prog._values = env

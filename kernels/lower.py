@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edf.ir import Affine, Binary, Expr, Num, Ref, Statement, Unary, map_refs, statement_refs
+from edf.ir import (Affine, Binary, Expr, Num, Ref, Statement, Unary, children, map_refs, ref_indices,
+                    statement_refs)
 from edf.notation import format_affine, format_statement
 
 
@@ -186,6 +187,12 @@ def split_terms(body: Expr) -> list[tuple[float, list[Expr]]]:
             return factors(expr.right, coef, out)
         if isinstance(expr, Binary) and expr.op == "/" and isinstance(expr.right, Num):
             return factors(expr.left, coef / expr.right.value, out)
+        if isinstance(expr, Binary) and expr.op == "/" and _indices(expr.right) < _indices(expr.left):
+            # a / c with c on fewer indices: 1 / c is a factor of its own, so a sum over the
+            # others leaves it out (sum_u a[t, u] / c[t] is (sum_u a[t, u]) / c[t])
+            coef = factors(expr.left, coef, out)
+            out.append(Binary("/", Num(1.0), expr.right))
+            return coef
         if isinstance(expr, Unary):
             return factors(expr.arg, -coef, out)
         if isinstance(expr, Num):
@@ -199,6 +206,13 @@ def split_terms(body: Expr) -> list[tuple[float, list[Expr]]]:
         coef = factors(expr, sign, found)
         result.append((coef, found))
     return result
+
+
+def _indices(expr: Expr) -> set[str]:
+    """The loop indices ``expr`` mentions."""
+    if isinstance(expr, Ref):
+        return set(ref_indices(expr))
+    return set().union(*(_indices(child) for child in children(expr)))
 
 
 def is_contraction(stmt: Statement) -> bool:

@@ -167,3 +167,12 @@ def test_dot_products_per_batch_element(rng):
     c, v, g = rng.normal(size=(3, 4, 6)), rng.normal(size=(3, 4)) ** 2 + 1, rng.normal(size=(3, 4, 6))
     np.testing.assert_allclose(run("for b, t, i: gain[i] += c[b, t, i] / sqrt(v[b, t]) * g[b, t, i]", c=c, v=v, g=g),
                                np.einsum("bti,bt,bti->i", c, 1 / np.sqrt(v), g))
+
+
+def test_a_denominator_on_fewer_indices_is_a_factor_of_its_own(rng):
+    """sum_u a[t, u] / c[t] is (sum_u a[t, u]) / c[t]: the division leaves the sum."""
+    g, e, s = rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4, 5)), rng.normal(size=(3, 4)) ** 2 + 1
+    np.testing.assert_allclose(run("for b, t, u: y[b, t] += -(g[b, t, u] * e[b, t, u] / s[b, t] ** 2)", g=g, e=e, s=s),
+                               -(g * e).sum(-1) / s ** 2)
+    assert len(split_terms(parse_statement("for b, t, u: y[b, t] += g[b, t, u] / s[b, t]").body)[0][1]) == 2
+    assert len(split_terms(parse_statement("for b, t: y[b] += g[b, t] / e[b, t]").body)[0][1]) == 1  # same indices
