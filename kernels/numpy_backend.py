@@ -54,6 +54,10 @@ def choose_shifts(stmt: Statement, ranges: dict[str, int]) -> list[str]:
     return [n for n in stmt.loops if n in shifts]
 
 
+def _comparison(expr: Expr) -> bool:
+    return isinstance(expr, Binary) and expr.op in _COMPARISONS
+
+
 def expand(array, names: list[str], onto: list[str]):
     """View ``array`` (axes ``names``) with axes ordered and padded to broadcast against ``onto``."""
     if not names or names == onto:
@@ -173,7 +177,10 @@ class NumpyKernel:
         stmt = self.stmt
         if stmt.op == "+=":
             for (coef, factors), repeats in zip(self.terms, self.repeats):
-                parts = [self._evaluate(f, env) for f in factors]
+                # a comparison multiplying another factor stays a mask of booleans (one pass
+                # less than converting it to numbers first: relu's and max-pool's gradients)
+                masks = not all(_comparison(f) for f in factors)
+                parts = [self._evaluate(f, env, mask=masks) for f in factors]
                 value, names = contract(parts, self.shifts + self.target_free, self.ranges,
                                         leading=self.shifts)
                 if coef * repeats != 1.0:
@@ -215,8 +222,9 @@ class NumpyKernel:
             else:
                 ufunc(target, part, out=target)
 
-    def _evaluate(self, expr: Expr, env: dict):
-        """(array, index names) of ``expr``, broadcasting over just the indices it mentions."""
+    def _evaluate(self, expr: Expr, env: dict, mask: bool = False):
+        """(array, index names) of ``expr``, broadcasting over just the indices it mentions;
+        ``mask``: a comparison may stay booleans (it multiplies numbers)."""
         if isinstance(expr, Num):
             return expr.value, []
         if isinstance(expr, Ref):
@@ -233,13 +241,14 @@ class NumpyKernel:
             return FUNCTIONS[expr.fn].numpy(value), names
         if expr.op == "*" and Num(1.0) in (expr.left, expr.right):  # 1 * u is u, exactly
             return self._evaluate(expr.right if expr.left == Num(1.0) else expr.left, env)
-        left, left_names = self._evaluate(expr.left, env)
-        right, right_names = self._evaluate(expr.right, env)
+        masks = expr.op == "*" and not (_comparison(expr.left) and _comparison(expr.right))
+        left, left_names = self._evaluate(expr.left, env, mask=masks)
+        right, right_names = self._evaluate(expr.right, env, mask=masks)
         names = self.names[id(expr)]
         # order="C": lay the result out in axis order, so sums over the (outer) summed axes are fast
         value = _UFUNCS[expr.op](expand(left, left_names, names), expand(right, right_names, names),
                                  order="C")
-        if expr.op in _COMPARISONS:
+        if expr.op in _COMPARISONS and not mask:
             value = value.astype(self.dtype)
         return value, names
 
