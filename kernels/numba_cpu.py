@@ -42,7 +42,7 @@ from edf.kernels.python_codegen import PythonCode
 from edf.kernels import threads
 
 USE_NUMPY = True  # statements NumPy does better run on NumPy calls (NumpyCall)
-PARALLEL_WORK = 1 << 18  # loop iterations from which a gather nest runs in parallel
+PARALLEL_WORK = 1 << 19  # loop iterations from which a gather nest runs on threads (kernels.threads)
 
 
 # error_model: x / 0 gives inf or NaN as in NumPy, not an exception. reassoc: a sum may be
