@@ -13,8 +13,8 @@ chunk per thread when there is enough work (``PARALLEL_WORK`` loop iterations) t
 them; smaller work runs in one call. On two cores the threshold matters: BLAS threads still
 spinning after a matrix product make every small parallel launch wait. Scatter nests run
 serially. Products of two tensors that BLAS can do (``is_contraction``), sums of one tensor
-(``is_sum``) and elementwise statements calling exp or log in float32 (``calls_libm``) go to the
-numpy target's NumPy calls instead (``NumpyCall``), unless ``USE_NUMPY`` is off (the tests turn
+(``is_sum``), elementwise statements calling exp or log in float32 (``calls_libm``) and max
+pooling (``pools``) go to the numpy target's NumPy calls instead (``NumpyCall``), unless ``USE_NUMPY`` is off (the tests turn
 it off to check the generated loops for every statement).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 
 from edf.errors import EdfError
 from edf.functions import FUNCTIONS
-from edf.ir import Call, Expr, Statement, children, statement_refs
+from edf.ir import Call, Expr, Ref, Statement, children, statement_refs
 from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors
@@ -237,8 +237,9 @@ class NumbaKernel:
 class NumpyCall:
     """A statement NumPy does better than generated loops: a product of two tensors
     (``is_contraction``: BLAS), a sum of one tensor over some of its axes (``is_sum``: ``np.sum``
-    reads memory in order, where a loop per output element reads down a column), or elementwise
-    work calling a function whose loop would not vectorise (``calls_libm``: NumPy's exp is SIMD)."""
+    reads memory in order, where a loop per output element reads down a column), elementwise
+    work calling a function whose loop would not vectorise (``calls_libm``: NumPy's exp is SIMD),
+    or a max over a small window (``pools``)."""
 
     traceable = True
 
@@ -246,7 +247,7 @@ class NumpyCall:
         self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
         self.nest = lower(stmt, ranges, shapes[stmt.target.name])
         self.why = ("BLAS" if is_contraction(stmt) else "one np.sum" if is_sum(stmt)
-                    else "NumPy's vectorised functions")
+                    else "np.maximum of the window's slices" if stmt.op == "max=" else "NumPy's vectorised functions")
 
     def describe(self) -> str:
         return f"{self.nest.describe()}\n# runs on {self.why} instead of these loops ({self.kernel.describe()})"
@@ -265,7 +266,19 @@ def calls_libm(stmt: Statement, dtype) -> bool:
     return np.dtype(dtype) == np.float32 and stmt.op == "=" and not stmt.summed and libm(stmt.body)
 
 
+def pools(stmt: Statement, ranges: dict) -> bool:
+    """A max over a small window of one tensor (max pooling): NumPy takes the maximum of the
+    window's strided slices a whole slice at a time, where a loop per output element runs a
+    tiny inner loop for each."""
+    if stmt.op != "max=" or not isinstance(stmt.body, Ref):
+        return False
+    windowed = {n for entry in stmt.body.index if len(getattr(entry, "terms", ())) > 1 for n in entry.indices}
+    window = math.prod(ranges[index] for index in stmt.summed)
+    return set(stmt.summed) <= windowed and 1 < window <= numpy_backend.SMALL_WINDOW  # not a softmax's max
+
+
 def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    if USE_NUMPY and (is_contraction(stmt) or is_sum(stmt) or calls_libm(stmt, dtypes[stmt.target.name])):
+    if USE_NUMPY and (is_contraction(stmt) or is_sum(stmt) or calls_libm(stmt, dtypes[stmt.target.name])
+                      or pools(stmt, ranges)):
         return NumpyCall(stmt, ranges, shapes, dtypes)
     return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)
