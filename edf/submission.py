@@ -39,6 +39,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -231,15 +232,15 @@ class Peer:
         self.pipe.send(header, encoder.buffers, self.deadline)
 
     def _perform(self, op: str, request: dict, decoder: wire.Decoder):
-        args = [decoder.decode(a) for a in wire._list(request.get("args"))]
-        kwargs = {wire._str(k): decoder.decode(v) for k, v in (wire._list(p, 2) for p in wire._list(request.get("kwargs")))}
+        args = [decoder.decode(a) for a in wire.as_list(request.get("args"))]
+        kwargs = {wire.as_text(k): decoder.decode(v) for k, v in (wire.as_list(p, 2) for p in wire.as_list(request.get("kwargs")))}
         if op == "probe":
             return self.probe(request.get("file"), request.get("name"))(*args, **kwargs)
         target = self.borrow("yours", request.get("target"))
         if op == "call":
             return target(*args, **kwargs)
         if op == "getattr":
-            return getattr(target, wire._str(request.get("name")))
+            return getattr(target, wire.as_text(request.get("name")))
         if op == "iter":
             return iter(target)
         return next(target)
@@ -247,12 +248,12 @@ class Peer:
     def probe(self, file, name):
         """A helper of the grader's (``in_submission``), loaded from the grader's file."""
         if file not in self.probes:
-            spec = importlib.util.spec_from_file_location(f"edf_grader_probes_{len(self.probes)}", wire._str(file))
+            spec = importlib.util.spec_from_file_location(f"edf_grader_probes_{len(self.probes)}", wire.as_text(file))
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             self.probes[file] = module
         helper = self.probes[file]
-        for part in wire._str(name).split("."):
+        for part in wire.as_text(name).split("."):
             helper = getattr(helper, part)
         return getattr(helper, "__wrapped__", helper)
 
@@ -300,6 +301,8 @@ def rebuild_exception(answer: dict, where: str) -> Exception:
         except Exception:
             error = cls.__new__(cls)
             error.args = (message,)
+    if error is None and (module, name) == ("builtins", "SystemExit"):
+        error = SubmissionError(f"it called sys.exit({message})")
     if error is None:
         error = SubmissionError(f"{module}.{name}: {message}" if module not in ("builtins", "__main__")
                                 else f"{name}: {message}")
@@ -343,11 +346,15 @@ class Submission:
         self.confinement.clean_up()
         become_subreaper()
         if self._output is None:
-            import tempfile
             self._output = tempfile.TemporaryFile()
+        try:
+            confinement = self.confinement.process_limit().with_view(self._needed())
+        except EdfError as error:  # the machine cannot confine it as asked
+            self.broken = f"{self.path.name}'s process could not be started: {error}"
+            self.on_problem(self.broken)
+            raise SubmissionError(self.broken) from None
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
-        confinement = self.confinement.process_limit().with_view(self._needed())
         command = [sys.executable, "-m", "edf.submission", str(to_child), str(from_child), str(self.path),
                    json.dumps({name: str(p) for name, p in self.aliases.items()})]
         folder = confinement.folder or str(self.path.parent)
@@ -465,7 +472,9 @@ class Submission:
         self.peer = self.root = None
 
 
-def describe_exit(code: int | None, confinement: Confinement) -> str:
+def describe_exit(code: int | None, confinement: Confinement | None = None) -> str:
+    """How a process ended, in words (its limits named where they explain it)."""
+    confinement = confinement or Confinement()
     if code is None:
         return "it did not exit"
     if code >= 0:

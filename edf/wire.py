@@ -228,24 +228,24 @@ class Decoder:
         if tag == "$":
             return self.built[_index(payload, len(self.built))]
         if tag == "tuple":
-            return tuple(self._value(v) for v in _list(payload))
+            return tuple(self._value(v) for v in as_list(payload))
         if tag in ("set", "frozenset"):
-            return (set if tag == "set" else frozenset)(self._value(v) for v in _list(payload))
+            return (set if tag == "set" else frozenset)(self._value(v) for v in as_list(payload))
         if tag == "complex":
-            real, imag = _list(payload, 2)
+            real, imag = as_list(payload, 2)
             return complex(_number(real), _number(imag))
         if tag == "bytes":
-            return base64.b64decode(_str(payload), validate=True)
+            return base64.b64decode(as_text(payload), validate=True)
         if tag == "scalar":
-            dtype, item = _list(payload, 2)
+            dtype, item = as_list(payload, 2)
             item = self._value(item)
             if type(item) not in (bool, int, float, complex):
                 raise WireError(f"a numpy scalar that is not a number: {str(item)[:80]}")
             return _dtype(dtype).type(item)
         if tag == "ir":
-            name, values = _list(payload, 2)
+            name, values = as_list(payload, 2)
             cls = IR_CLASSES.get(name) if type(name) is str else None
-            if cls is None or len(_list(values)) != len(fields(cls)):
+            if cls is None or len(as_list(values)) != len(fields(cls)):
                 raise WireError(f"an IR node that is not one: {name!r}")
             node = cls(*(self._value(v) for v in values))
             _check_ir(node)
@@ -257,7 +257,7 @@ class Decoder:
         if tag == "array":
             return self._array(payload)
         if tag == "generator":
-            name, state = _list(payload, 2)
+            name, state = as_list(payload, 2)
             if name not in GENERATORS:
                 raise WireError(f"a random generator of kind {name!r}")
             bits = GENERATORS[name]()
@@ -270,9 +270,9 @@ class Decoder:
         return shells[tag]()
 
     def _array(self, payload) -> np.ndarray:
-        dtype, shape, buffer = _list(payload, 3)
+        dtype, shape, buffer = as_list(payload, 3)
         dtype = _dtype(dtype)
-        shape = tuple(_index(n, 2 ** 62) for n in _list(shape))
+        shape = tuple(_index(n, 2 ** 62) for n in as_list(shape))
         data = self.buffers[_index(buffer, len(self.buffers))]
         if len(data) != int(np.prod(shape, dtype=object)) * dtype.itemsize:
             raise WireError(f"an array of shape {shape} and {dtype} with {len(data)} bytes")
@@ -295,19 +295,19 @@ class Decoder:
             if update:
                 target.bit_generator.state = self._shell(entry).bit_generator.state
         elif tag == "list":
-            target[:] = [self._value(v) for v in _list(payload)]
+            target[:] = [self._value(v) for v in as_list(payload)]
         elif tag == "dict":
-            items = [(self._value(k), self._value(v)) for k, v in (_list(pair, 2) for pair in _list(payload))]
+            items = [(self._value(k), self._value(v)) for k, v in (as_list(pair, 2) for pair in as_list(payload))]
             target.clear()
             target.update(items)
         elif tag == "namespace":
-            attributes = {_str(name): self._value(v) for name, v in (_list(pair, 2) for pair in _list(payload))}
+            attributes = {as_text(name): self._value(v) for name, v in (as_list(pair, 2) for pair in as_list(payload))}
             vars(target).clear()
             vars(target).update(attributes)
         elif tag == "parameter":
-            self._parameter(target, _list(payload, len(PARAMETER_FIELDS)))
+            self._parameter(target, as_list(payload, len(PARAMETER_FIELDS)))
         else:
-            self._program(target, _list(payload, 6), update)
+            self._program(target, as_list(payload, 6), update)
 
     def _parameter(self, target: Parameter, payload: list) -> None:
         values = dict(zip(PARAMETER_FIELDS, (self._value(v) for v in payload)))
@@ -323,8 +323,8 @@ class Decoder:
     def _program(self, target: Program, payload: list, update: bool) -> None:
         text, backend, check_finite, training, parameters, feeds = payload
         items = self._value(text)
-        parameters = {_str(n): self._value(p) for n, p in (_list(pair, 2) for pair in _list(parameters))}
-        feeds = {_str(n): self._value(f) for n, f in (_list(pair, 2) for pair in _list(feeds))}
+        parameters = {as_text(n): self._value(p) for n, p in (as_list(pair, 2) for pair in as_list(parameters))}
+        feeds = {as_text(n): self._value(f) for n, f in (as_list(pair, 2) for pair in as_list(feeds))}
         if type(items) is not tuple or not all(isinstance(i, (ir.Statement, ir.Range, ir.Shape)) for i in items):
             raise WireError("a Program whose text is not statements and declarations")
         if not all(type(v) is Parameter for v in parameters.values()):
@@ -363,13 +363,13 @@ def _tagged(value) -> tuple[str, Any]:
     return next(iter(value.items()))
 
 
-def _list(value, length: int | None = None) -> list:
+def as_list(value, length: int | None = None) -> list:
     if type(value) is not list or (length is not None and len(value) != length):
         raise WireError(f"a malformed value: {str(value)[:80]}")
     return value
 
 
-def _str(value) -> str:
+def as_text(value) -> str:
     if type(value) is not str:
         raise WireError(f"a name that is not text: {str(value)[:80]}")
     return value
@@ -388,7 +388,7 @@ def _index(value, size: int) -> int:
 
 
 def _dtype(text) -> np.dtype:
-    dtype = np.dtype(_str(text))
+    dtype = np.dtype(as_text(text))
     if dtype.kind not in ARRAY_KINDS or dtype.fields:
         raise WireError(f"an array of {dtype}")
     return dtype
@@ -398,43 +398,50 @@ def _is_int(value) -> bool:
     return type(value) is int
 
 
+def _name(value, pattern=TENSOR_NAME) -> bool:
+    return type(value) is str and pattern.match(value) is not None
+
+
 def _names(values, pattern) -> bool:
-    return type(values) is tuple and all(type(v) is str and pattern.match(v) for v in values)
+    return type(values) is tuple and all(_name(v, pattern) for v in values)
 
 
 def _all(values, kinds) -> bool:
     return type(values) is tuple and all(isinstance(v, kinds) for v in values)
 
 
+def _size(value) -> bool:
+    return _is_int(value) or isinstance(value, ir.AxisOf)
+
+
 EXPRESSIONS = (ir.Num, ir.Ref, ir.Unary, ir.Binary, ir.Call)
+# what the notation's parser guarantees of each node (its children were checked when built)
+_IR_CHECKS = {
+    ir.Affine: lambda n: type(n.terms) is tuple and _is_int(n.const) and all(
+        type(t) is tuple and len(t) == 2 and _name(t[0], INDEX_NAME) and _is_int(t[1]) and t[1] != 0
+        for t in n.terms),
+    ir.Ref: lambda n: _name(n.name) and _all(n.index, (ir.Affine, ir.Ref)),
+    ir.Num: lambda n: type(n.value) in (int, float),
+    ir.Unary: lambda n: n.op == "-" and isinstance(n.arg, EXPRESSIONS),
+    ir.Binary: lambda n: n.op in ARITHMETIC + ir.COMPARISONS and isinstance(n.left, EXPRESSIONS)
+    and isinstance(n.right, ir.Num if n.op == "**" else EXPRESSIONS),
+    ir.Call: lambda n: n.fn in FUNCTIONS and _all(n.args, EXPRESSIONS) and len(n.args) == 1,
+    ir.Statement: lambda n: _names(n.loops, INDEX_NAME) and isinstance(n.target, ir.Ref)
+    and n.op in ir.OPS and isinstance(n.body, EXPRESSIONS),
+    ir.AxisOf: lambda n: _name(n.tensor) and _is_int(n.axis) and n.axis >= 0,
+    ir.Range: lambda n: _name(n.index, INDEX_NAME) and _size(n.size),
+    ir.Shape: lambda n: _name(n.tensor) and _name(n.like) and type(n.grow) is tuple
+    and all(map(_is_int, n.grow)) and type(n.lead) is tuple and all(map(_size, n.lead)),
+    Loop: lambda n: _name(n.name, INDEX_NAME) and _is_int(n.extent),
+    Solved: lambda n: _name(n.name, INDEX_NAME) and isinstance(n.value, ir.Affine) and _is_int(n.extent),
+    LoopNest: lambda n: isinstance(n.statement, ir.Statement) and type(n.mode) is str
+    and type(n.reason) is str and _all(n.outer, Loop) and _all(n.inner, Loop)
+    and _all(n.solved, Solved) and isinstance(n.target, ir.Ref),
+}
 
 
 def _check_ir(node) -> None:
-    """Refuse an IR node the notation's parser could not have produced (names, operators,
-    functions, field types); its children were checked when they were built."""
-    name = lambda v, pattern=TENSOR_NAME: type(v) is str and pattern.match(v) is not None  # noqa: E731
-    size = lambda v: _is_int(v) or isinstance(v, ir.AxisOf)  # noqa: E731
-    checks = {
-        ir.Affine: lambda n: type(n.terms) is tuple and _is_int(n.const) and all(
-            type(t) is tuple and len(t) == 2 and name(t[0], INDEX_NAME) and _is_int(t[1]) and t[1] != 0
-            for t in n.terms),
-        ir.Ref: lambda n: name(n.name) and _all(n.index, (ir.Affine, ir.Ref)),
-        ir.Num: lambda n: type(n.value) in (int, float),
-        ir.Unary: lambda n: n.op == "-" and isinstance(n.arg, EXPRESSIONS),
-        ir.Binary: lambda n: n.op in ARITHMETIC + ir.COMPARISONS and isinstance(n.left, EXPRESSIONS)
-        and isinstance(n.right, ir.Num if n.op == "**" else EXPRESSIONS),
-        ir.Call: lambda n: n.fn in FUNCTIONS and _all(n.args, EXPRESSIONS) and len(n.args) == 1,
-        ir.Statement: lambda n: _names(n.loops, INDEX_NAME) and isinstance(n.target, ir.Ref)
-        and n.op in ir.OPS and isinstance(n.body, EXPRESSIONS),
-        ir.AxisOf: lambda n: name(n.tensor) and _is_int(n.axis) and n.axis >= 0,
-        ir.Range: lambda n: name(n.index, INDEX_NAME) and size(n.size),
-        ir.Shape: lambda n: name(n.tensor) and name(n.like) and type(n.grow) is tuple
-        and all(map(_is_int, n.grow)) and type(n.lead) is tuple and all(map(size, n.lead)),
-        Loop: lambda n: name(n.name, INDEX_NAME) and _is_int(n.extent),
-        Solved: lambda n: name(n.name, INDEX_NAME) and isinstance(n.value, ir.Affine) and _is_int(n.extent),
-        LoopNest: lambda n: isinstance(n.statement, ir.Statement) and type(n.mode) is str
-        and type(n.reason) is str and _all(n.outer, Loop) and _all(n.inner, Loop)
-        and _all(n.solved, Solved) and isinstance(n.target, ir.Ref),
-    }
-    if not checks[type(node)](node):
+    """Refuse an IR node the notation's parser could not have produced: edf's code generators
+    write its names and operators into Python source."""
+    if not _IR_CHECKS[type(node)](node):
         raise WireError(f"an IR node the notation does not allow: {str(node)[:200]}")

@@ -101,8 +101,13 @@ def listing(path):
         return type(error).__name__
 
 def network():
-    from edf.sandbox import has_network
-    return has_network()
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: needs a route, sends nothing
+        return True
+    except OSError:
+        return False
 '''
 
 GRADER = '''
@@ -245,7 +250,7 @@ def test_a_module_that_cannot_be_imported_fails_every_test_at_once(tmp_path, cas
     messages = {message for _, message in outcomes.values()}
     assert len(messages) == 1 and "student.py could not be imported" in messages.pop()
     assert len(problems) == 1  # imported once, not once per test
-    why = {"syntax error": "SyntaxError", "exits at import": "SystemExit: 0",
+    why = {"syntax error": "SyntaxError", "exits at import": "it called sys.exit(0)",
            "ends at import": "ended while importing it: exit code 0", "raises at import": "ValueError: no"}[case]
     assert why in problems[0]
 
