@@ -132,7 +132,7 @@ def test_changes_come_back_in_place(items, table, array, extra, replace):
     copy, encoder, received = send(sent)
     copy[0].append(extra)          # the callee changes what it was given
     copy[1]["new"] = extra
-    copy[2][...] = copy[2] * 2 + 1
+    copy[2][...] = -copy[2] - 1
     if replace:
         copy[3].clear()
     result = answer(received, [copy[3], "fresh"], encoder)
