@@ -76,31 +76,32 @@ class Pipe:
 
     def __init__(self, read_fd: int, write_fd: int):
         self.read_fd, self.write_fd = read_fd, write_fd
+        self._received = bytearray()  # read ahead: a frame usually arrives in one read
 
     def send(self, header: dict, buffers: list[bytes], deadline: float | None = None) -> None:
-        for part in wire.frame(header, buffers):
-            view = memoryview(part)
-            while view:
-                self._wait(self.write_fd, deadline, writing=True)
-                try:
-                    view = view[os.write(self.write_fd, view):]
-                except BlockingIOError:
-                    continue  # writable, but not with room for this much yet
-                except OSError:
-                    raise _Gone from None
+        view = memoryview(b"".join(wire.frame(header, buffers)))  # one write for a small frame
+        while view:
+            self._wait(self.write_fd, deadline, writing=True)
+            try:
+                view = view[os.write(self.write_fd, view):]
+            except BlockingIOError:
+                continue  # writable, but not with room for this much yet
+            except OSError:
+                raise _Gone from None
 
     def receive(self, deadline: float | None = None) -> tuple[dict, list]:
         def read(size: int) -> bytearray:
-            data = bytearray()
-            while len(data) < size:
+            while len(self._received) < size:
                 self._wait(self.read_fd, deadline, writing=False)
                 try:
-                    chunk = os.read(self.read_fd, min(size - len(data), 1 << 20))
+                    chunk = os.read(self.read_fd, max(size - len(self._received), 1 << 16))
                 except OSError:
                     raise _Gone from None
                 if not chunk:
                     raise _Gone
-                data += chunk
+                self._received += chunk
+            data = self._received[:size]
+            del self._received[:size]
             return data
         return wire.read_frame(read)
 
@@ -127,15 +128,21 @@ class Remote:
     happens there. Attributes named like ``__x__`` are not looked up (Python's own protocols
     probe them)."""
 
-    __slots__ = ("_peer", "_id", "_kind", "_label")
+    __slots__ = ("_peer", "_id", "_kind", "_label", "_functions")
 
     def __init__(self, peer: "Peer", number: int, kind: str, label: str):
         self._peer, self._id, self._kind, self._label = peer, number, kind, label
+        self._functions: dict[str, Remote] = {}
 
     def __getattr__(self, name: str):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._peer.ask("getattr", self, name=name)
+        if name in self._functions:
+            return self._functions[name]
+        value = self._peer.ask("getattr", self, name=name)
+        if self._kind == "module" and isinstance(value, Remote) and value._kind == "callable":
+            self._functions[name] = value  # a module's functions: looked up once (a call is then one round trip)
+        return value
 
     def __call__(self, *args, **kwargs):
         return self._peer.ask("call", self, args=args, kwargs=kwargs)
@@ -341,6 +348,7 @@ class Submission:
     def _start(self) -> None:
         if self.restarts >= RESTARTS:
             self.broken = f"{self.path.name}'s process ended {RESTARTS} times; the grader stopped starting it"
+            self.on_problem(self.broken)
             raise SubmissionError(self.broken)
         self.restarts += 1
         self.confinement.clean_up()

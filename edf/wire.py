@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from dataclasses import fields
 from types import SimpleNamespace
@@ -274,7 +275,7 @@ class Decoder:
         dtype = _dtype(dtype)
         shape = tuple(_index(n, 2 ** 62) for n in as_list(shape))
         data = self.buffers[_index(buffer, len(self.buffers))]
-        if len(data) != int(np.prod(shape, dtype=object)) * dtype.itemsize:
+        if len(data) != math.prod(shape) * dtype.itemsize:
             raise WireError(f"an array of shape {shape} and {dtype} with {len(data)} bytes")
         # a copy: the received bytes stay as they came, to tell later whether the array changed
         return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
