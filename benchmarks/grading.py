@@ -7,6 +7,11 @@ two, so every grading runs the exercise's real grader. Wall times: run it on a q
 
     python benchmarks/grading.py                       # exercise 4, 12 submissions, 2 workers
     python benchmarks/grading.py --exercise 1 --submissions 8 --workers 2 --dask
+    python benchmarks/grading.py --submissions 40 --parallel-only   # one class, K workers
+
+Every submission is graded as grading does it (edf.course): the grader's pytest in one process,
+the student's code in a confined process of its own (as root: a user of its own per
+submission), so the times include both processes and the confinement.
 """
 from __future__ import annotations
 
@@ -45,11 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submissions", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dask", action="store_true", help="the parallel run on a Dask LocalCluster")
+    parser.add_argument("--parallel-only", action="store_true", help="time only the run with K workers")
     args = parser.parse_args(argv)
     exercise = course.find_exercise(args.exercise)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         make_class(exercise, scratch / "class", args.submissions)
+        if args.parallel_only:
+            seconds = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers)
+            print(f"exercise {exercise.name}, {args.submissions} submissions, joblib, {args.workers} jobs: "
+                  f"{seconds:.1f} s ({seconds / args.submissions:.2f} s per submission)")
+            return 0
         serial = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1)
         if args.dask:
             from dask.distributed import LocalCluster

@@ -6,6 +6,7 @@
     edf lecture NAME --notebook [PATH]                        write the lecture as a notebook
     edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
     edf exercise package N OUT.zip                           a Gradescope autograder
+    edf exercise export DIR [N ...]                          the student edition (no solutions)
     edf exercise grade-all N SUBMISSIONS --out grades.csv    a whole class [--jobs K | --scheduler ADDR]
 
 An error ends in one line (``edf: ...``) and a non-zero exit status; ``--debug`` anywhere on the
@@ -244,6 +245,12 @@ def add_exercise_commands(commands) -> None:
                        help="per submission (default %(default)g)")
     every.add_argument("--memory-limit", type=float, default=course.Limits.memory / 2 ** 30, metavar="GiB",
                        help="per submission (default %(default)g)")
+    export = actions.add_parser("export", help="write the student edition",
+                                description="What students are given: each exercise's handout, starter, "
+                                            "public tests and data, the grading conftest and pytest.ini, "
+                                            "the lectures as notebooks; no solutions, mutants or hidden tests.")
+    export.add_argument("folder", type=Path, metavar="DIR", help="a new (or empty) folder")
+    export.add_argument("numbers", nargs="*", metavar="N", help="only these exercises (default: all)")
     autograde = actions.add_parser("autograde", help="what a Gradescope autograder runs")
     autograde.add_argument("--root", type=Path, default=Path("/autograder"))
 
@@ -257,6 +264,10 @@ def exercise(args) -> int:
             total += count
             print(f"{folder.name.split('_')[0].lstrip('0'):>2}  {title} ({count} tasks)")
         print(f"{len(folders)} assignments, {total} tasks")
+        return 0
+    if args.action == "export":
+        written = course.export(args.folder, args.numbers)
+        print(f"wrote the student edition to {args.folder} ({len(written)} files)")
         return 0
     if args.action == "autograde":
         results = course.autograde(args.root)

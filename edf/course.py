@@ -5,14 +5,17 @@ An exercise is a folder ``exercises/NN_name`` whose ``test_grader.py`` marks eac
 task (``@pytest.mark.ex4_1``); the task's title is the marker's description in ``pytest.ini``.
 Nothing here knows the exercises by name: tasks are discovered by collecting the grader.
 
-A submission is graded in a process of its own (``grade_files``), in a private scratch folder
-holding a copy of the grader and of the submission, with a time limit, a memory limit, a cap on
-the size of any file it writes (its printed output included), BLAS/numba threads capped, and
-private kernel caches. What it prints goes to a file, never into the results; scores come from
-``edf.pytest_tasks``, one JSON line per finished test. So a submission that crashes, hangs,
-prints megabytes or writes outside its folder costs only its own score. (This is isolation by
-process, limits and private copies, not a security sandbox: code written to attack the grader
-needs a container per submission, which is what Gradescope provides.)
+Grading one submission (``grade_files``) takes two processes. The grader's pytest, with the
+exercise's tests, their assertions and ``edf.pytest_tasks`` recording each test's result, is
+trusted: no student code runs in it. The student's module runs in a process of its own that
+the grader reaches only as data (``edf.submission``), confined by ``edf.sandbox``: as root, as a
+user of its own for this submission (so it can neither write the results nor the grader's
+files, nor read another submission's folder), with limits on memory, CPU time, file size and
+processes, private HOME and TMPDIR. The results come back over a pipe, never through a file the
+submission could reach, and every process the submission started is killed, detached ones
+included, before the grade is written. A submission that crashes, hangs, prints gigabytes,
+fills its disk quota, forks without end or attacks the grader costs only its own score, with a
+status saying what happened. What is and is not isolated: see the README ("Grading").
 """
 from __future__ import annotations
 
@@ -20,19 +23,22 @@ import configparser
 import csv
 import io
 import json
+import math
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edf import parallel
+from edf import parallel, sandbox
 from edf.errors import EdfError
+from edf.submission import describe_exit
 
 ROOT = Path(__file__).resolve().parent.parent  # the source checkout: edf/, kernels/, exercises/
 
@@ -102,9 +108,13 @@ def write_tree(files: dict[str, bytes], folder: Path) -> None:
         path.write_bytes(data)
 
 
+HIDDEN = "test_hidden"  # graders' files named test_hidden*.py: in the autograder, not given to students
+
+
 def grader_files(exercise: Path) -> dict[str, bytes]:
     """What grading ``exercise`` needs, laid out as in the checkout: ``pytest.ini`` (the task
-    markers), ``exercises/conftest.py`` and the exercise folder without its solution and starter."""
+    markers), ``exercises/conftest.py`` and the exercise folder (hidden tests included) without
+    its solution and starter."""
     files = {"pytest.ini": (exercise.parent.parent / "pytest.ini").read_bytes(),
              "exercises/conftest.py": (exercise.parent / "conftest.py").read_bytes()}
     for name, data in read_tree(exercise, exclude=("solution.py", "starter.py")).items():
@@ -143,8 +153,8 @@ class TaskScore:
 @dataclass
 class Grade:
     submission: str
-    status: str          # "graded", "time limit (S s)", "crashed: ...", "stopped (exit code N)",
-                         # "no submission file"
+    status: str          # "graded", "graded; <what went wrong with the submission's process>",
+                         # "time limit (S s)", "no submission file", "the grader stopped: ..."
     seconds: float
     tasks: list[TaskScore] = field(default_factory=list)
     output: str = ""     # the tail of what the grader printed
@@ -172,7 +182,12 @@ def tasks_from_report(lines: list[dict], titles: dict[str, str]) -> list[Task]:
             for task in record["tasks"]:
                 tests.setdefault(task, []).append(record["test"])
     return [Task(name, titles.get(name, f"exercise {name[2:].replace('_', '.')}"), found)
-            for name, found in sorted(tests.items(), key=lambda kv: [int(n) for n in re.findall(r"\d+", kv[0])])]
+            for name, found in sorted(tests.items(), key=lambda kv: task_order(kv[0]))]
+
+
+def task_order(name: str) -> list[int]:
+    """ex10_2 after ex9_3: by the numbers in the name."""
+    return [int(n) for n in re.findall(r"\d+", name)]
 
 
 def score(tasks: list[Task], lines: list[dict], unfinished: str) -> list[TaskScore]:
@@ -201,68 +216,97 @@ def score(tasks: list[Task], lines: list[dict], unfinished: str) -> list[TaskSco
 @dataclass
 class Limits:
     seconds: float = 600.0              # wall time for the whole submission
-    memory: int = 6 * 2 ** 30          # address space, bytes
+    call_seconds: float = 300.0         # one call into the student's code
+    memory: int = 6 * 2 ** 30          # address space of each process, bytes
     file_size: int = 64 * 2 ** 20      # the largest file it may write (printed output included)
+    disk: int = 512 * 2 ** 20          # all it may write (where its work folder can be a tmpfs)
+    processes: int = 256               # processes and threads of the submission at once
     threads: int = 1                   # BLAS, OpenMP and numba threads
 
 
-# the grader's process: limits first, then pytest (the limits bind the student's code it runs)
-LAUNCH = """import resource, sys
+# the grader's process: limits first (it runs no student code, but decodes what that code sends),
+# then not dumpable (a process of the same user can neither trace it nor open its files), pytest
+LAUNCH = """import ctypes, resource, sys
 memory, size = int(sys.argv[1]), int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
 import pytest
 sys.exit(pytest.main(sys.argv[3:]))
 """
 
 
 def run_grader(grader: dict[str, bytes], exercise: str, scratch: Path, limits: Limits,
-               implementation: Path | None = None) -> tuple[list[dict], str, float, str]:
+               implementation: Path | None = None,
+               confinement: sandbox.Confinement | None = None) -> tuple[list[dict], str, float, str]:
     """Run the grader of ``exercise`` in ``scratch`` (its own process and session), on
-    ``implementation`` or, without one, only collecting its tests. Returns (the report's JSON
-    lines, a status, seconds, the tail of the output)."""
+    ``implementation`` (run confined as ``confinement`` says) or, without one, only collecting
+    its tests. Returns (the report's JSON lines, a status, seconds, the tail of the output)."""
     write_tree(grader, scratch / "grader")
-    report, output = scratch / "report.jsonl", scratch / "output.txt"
-    for name in ("home", "tmp", "cache"):
-        (scratch / name).mkdir(exist_ok=True)
+    readable(scratch / "grader")  # the submission's process loads the grader's helpers from it
+    output = scratch / "output.txt"
+    cache = scratch / "cache"
+    cache.mkdir(mode=0o700, exist_ok=True)
     env = dict(os.environ, **parallel.thread_limits(limits.threads),
-               HOME=str(scratch / "home"), TMPDIR=str(scratch / "tmp"), MPLBACKEND="Agg",
-               EDF_CACHE_DIR=str(scratch / "cache" / "edf"), NUMBA_CACHE_DIR=str(scratch / "cache" / "numba"),
-               PYTHONDONTWRITEBYTECODE="1")
+               HOME=str(cache), TMPDIR=str(cache), MPLBACKEND="Agg",
+               EDF_CACHE_DIR=str(cache / "edf"), NUMBA_CACHE_DIR=str(cache / "numba"),
+               PYTHONDONTWRITEBYTECODE="1", **(confinement or sandbox.Confinement()).to_environment())
     env.pop("EDF_EXERCISE_IMPL", None)
     if implementation is not None:  # the grader's conftest grades this file
-        env["EDF_EXERCISE_IMPL"] = str(implementation.resolve())
+        env["EDF_EXERCISE_IMPL"] = str(implementation)
+    report, report_end = os.pipe()  # the results come back through a pipe only the grader holds
     command = [sys.executable, "-c", LAUNCH, str(limits.memory), str(limits.file_size),
                f"grader/exercises/{exercise}", "-c", "grader/pytest.ini", "--rootdir", "grader",
-               "-p", "edf.pytest_tasks", "--tasks-report", str(report), "-p", "no:cacheprovider",
+               "-p", "edf.pytest_tasks", "--tasks-report", f"/dev/fd/{report_end}", "-p", "no:cacheprovider",
                "-q", "-o", "addopts=", *(["--collect-only"] if implementation is None else [])]
+    lines: list[dict] = []
+    reader = threading.Thread(target=read_report, args=(report, lines), daemon=True)
     start = time.perf_counter()
-    with open(output, "wb") as sink:
-        process = subprocess.Popen(command, cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as sink:
+        try:
+            process = subprocess.Popen(command, cwd=scratch, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(report_end,))
+        finally:
+            os.close(report_end)
+        reader.start()
         try:
             code = process.wait(timeout=limits.seconds)
-            status = "graded" if code in (0, 1) else describe_exit(code)
+            status = "graded" if code in (0, 1) else f"the grader stopped: {describe_exit(code)}"
         except subprocess.TimeoutExpired:
             status = f"time limit ({limits.seconds:g} s)"
         finally:
-            try:  # the whole session: the grader and anything the submission started
+            try:  # the grader's session (it ends the submission's processes itself; as root, so
+                # does giving its account back, which grade_files does before it returns)
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             process.wait()
+    reader.join(timeout=10)
     seconds = time.perf_counter() - start
-    lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()] if report.exists() else []
+    problems = [line["message"] for line in lines if line.get("event") == "problem"]
+    if status == "graded" and problems:
+        status = f"graded; {problems[0]}" + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else "")
     return lines, status, seconds, tail(output)
 
 
-def describe_exit(code: int) -> str:
-    if code < 0:
-        name = signal.Signals(-code).name
-        why = {"SIGXFSZ": "wrote a file over the size limit", "SIGSEGV": "segmentation fault"}.get(name, name)
-        return f"crashed: {why}"
-    return f"stopped (exit code {code})"  # the submission exited the process, or pytest could not run
+def read_report(pipe: int, lines: list[dict]) -> None:
+    """The report's JSON lines, as the grader writes them, until it closes the pipe."""
+    with open(pipe, "rb") as stream:
+        for line in stream:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("event"), str):
+                lines.append(record)
+
+
+def readable(folder: Path) -> None:
+    """Everyone may read ``folder`` (the grader's copy: nothing in it is secret from the
+    submission, which may import the grader's helpers), nobody else may write it."""
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
 def tail(path: Path, size: int = 4000) -> str:
@@ -284,19 +328,32 @@ def collect(grader: dict[str, bytes], exercise: str, limits: Limits | None = Non
 
 def grade_files(grader: dict[str, bytes], exercise: str, tasks: list[Task], submission: dict[str, bytes],
                 name: str, limits: Limits | None = None) -> Grade:
-    """Grade one submission ({path: bytes}) in a scratch folder of its own, removed afterwards."""
+    """Grade one submission ({path: bytes}) in a scratch folder of its own, removed afterwards.
+    The scratch folder holds the grader's copy and the submission's private folder (its files,
+    HOME, TMPDIR and caches), which only the submission's user may enter."""
     limits = limits or Limits()
     implementation = implementation_name(submission)
     if implementation is None:
         files = ", ".join(sorted(submission)) or "nothing"
         return Grade(name, "no submission file", 0.0,
                      score(tasks, [], f"no starter.py in the submission (it holds {files})"))
-    with tempfile.TemporaryDirectory(prefix="edf-grade-") as scratch:
+    # the account is given back (all its processes killed) before the scratch folder goes
+    with tempfile.TemporaryDirectory(prefix="edf-grade-") as scratch, sandbox.account() as account:
         scratch = Path(scratch)
-        write_tree(submission, scratch / "submission")
+        os.chmod(scratch, 0o711)  # the submission's user may pass through to its own folder only
+        private = scratch / "submission"
+        write_tree(submission, private / "files")
+        for folder in ("home", "tmp", "cache"):
+            (private / "work" / folder).mkdir(parents=True)
+        sandbox.private_folder(private, account)
+        confinement = sandbox.Confinement(
+            uid=account and account.uid, gid=account and account.gid, folder=str(private),
+            memory=limits.memory, file_size=limits.file_size, disk=limits.disk,
+            cpu_seconds=math.ceil(limits.seconds), processes=limits.processes,
+            call_seconds=min(limits.call_seconds, limits.seconds))
         lines, status, seconds, output = run_grader(grader, exercise, scratch, limits,
-                                                    scratch / "submission" / implementation)
-    unfinished = {"graded": "did not run"}.get(status, f"did not finish: {status}")
+                                                    private / "files" / implementation, confinement)
+    unfinished = "did not run" if status.startswith("graded") else f"did not finish: {status}"
     return Grade(name, status, round(seconds, 3), score(tasks, lines, unfinished), output)
 
 
@@ -306,7 +363,9 @@ def gradescope_results(grade: Grade) -> dict:
     """Gradescope's results.json: one test per task, and the total."""
     tests = [dict(name=t.title, score=t.score, max_score=t.max_score,
                   output=t.output, visibility="visible") for t in grade.tasks]
-    note = "" if grade.status == "graded" else f"The grader stopped: {grade.status}.\n"
+    problem = grade.status.removeprefix("graded").removeprefix("; ")
+    note = "" if not problem else f"Your code: {problem}.\n" if grade.status.startswith("graded") else \
+        f"The grader stopped: {grade.status}.\n"
     return dict(score=grade.score, execution_time=round(grade.seconds), tests=tests,
                 output=note + f"Score {grade.score:g} of {grade.max_score:g}.", visibility="visible")
 
@@ -345,7 +404,7 @@ set -euo pipefail
 exec python3 -m edf.cli exercise autograde --root "${AUTOGRADER_ROOT:-/autograder}"
 """
 
-SOURCE = ("setup.py", "README.md", "edf", "kernels", "lectures")  # what `pip install ./edf` needs
+SOURCE = ("setup.py", "README.md", "edf", "kernels", "lectures")  # what `pip install ./edf` needs (its .py files)
 EXTRAS = ("dev", "cuda")  # the graders need pytest and hypothesis; exercise 3 the CUDA compilers
 
 
@@ -380,7 +439,7 @@ def package(exercise: Path, destination: Path) -> list[str]:
     for part in SOURCE:
         path = ROOT / part
         tree = {path.name: path.read_bytes()} if path.is_file() else \
-            {f"{part}/{name}": data for name, data in read_tree(path).items()}
+            {f"{part}/{name}": data for name, data in read_tree(path).items() if name.endswith(".py")}
         files.update({f"edf/{name}": data for name, data in tree.items()})
     files.update({f"grader/{name}": data for name, data in grader_files(exercise).items()})
     buffer = io.BytesIO()
@@ -395,6 +454,53 @@ def package(exercise: Path, destination: Path) -> list[str]:
         destination.write_bytes(buffer.getvalue())
     except OSError as error:
         raise EdfError(f"cannot write {destination}: {error.strerror or error}") from None
+    return sorted(files)
+
+
+# ------------------------------------------------------------------------- the student edition
+
+STUDENT_README = """# Exercises: the student edition
+
+Your code goes in `exercises/NN_name/starter.py` (the gaps are marked `# TODO(exercise N.k)`);
+the handout is the `README.md` beside it. With edf installed (as your course tells you), grade
+your work with the same tests as the autograder's public ones:
+
+    pytest exercises/01_backprop            # every task of exercise 1
+    pytest exercises/01_backprop -m ex1_2   # one task
+
+Your code runs in a process of its own, as it will when it is graded: what it prints appears
+with the test that called it. The lectures are in `lectures/` as Jupyter notebooks.
+"""
+
+
+def export(destination: Path, numbers: list[str] | None = None) -> list[str]:
+    """The student edition in ``destination``: for each exercise (all, or ``numbers``) its
+    handout, starter, public tests and data files, the shared grading conftest, a pytest.ini
+    with the task markers, the exercises' overview, and the lectures as notebooks; never a
+    solution, a mutant or a hidden test. Returns the paths written."""
+    folders = [find_exercise(n) for n in numbers] if numbers else exercise_folders()
+    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+        raise EdfError(f"{destination} exists and is not an empty folder")
+    tasks = {task for folder in folders for task in exercise_tasks(folder)}
+    titles = marker_titles((ROOT / "pytest.ini").read_bytes())
+    markers = "".join(f"\n    {name}: {titles[name]}" for name in sorted(titles, key=task_order) if name in tasks)
+    overview = (exercises_dir() / "README.md").read_text().split("## For course staff")[0].rstrip() + "\n"
+    files = {"README.md": STUDENT_README.encode(), "exercises/README.md": overview.encode(),
+             "pytest.ini": f"[pytest]\ntestpaths = exercises\naddopts = -ra\nmarkers ={markers}\n".encode(),
+             "exercises/conftest.py": (exercises_dir() / "conftest.py").read_bytes()}
+    for folder in folders:
+        for name, data in read_tree(folder, exclude=("solution.py",)).items():
+            if not Path(name).name.startswith(HIDDEN):
+                files[f"exercises/{folder.name}/{name}"] = data
+    from edf import lectures, report
+
+    try:
+        write_tree(files, destination)
+        for source in sorted(Path(lectures.__path__[0]).glob("[!_]*.py")):
+            report.write_notebook(source, destination / "lectures" / f"{source.stem}.ipynb")
+            files[f"lectures/{source.stem}.ipynb"] = b""
+    except OSError as error:
+        raise EdfError(f"cannot write the student edition to {destination}: {error.strerror or error}") from None
     return sorted(files)
 
 

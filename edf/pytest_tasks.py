@@ -2,9 +2,11 @@
 ``exN_k`` marker) and how it ended, as JSON lines in the file named by ``--tasks-report``.
 
 The grader runs in a process of its own with this plugin (``-p edf.pytest_tasks``); a line is
-written and flushed as soon as a test ends, so a submission that hangs or crashes the process
-later keeps the results of the tests that finished before. Nothing the student's code prints
-reaches the file: pytest captures it.
+written and flushed as soon as a test ends, so a grading run stopped later (its time limit)
+keeps the results of the tests that finished before. The student's code runs in another process
+(``edf.submission``) and never sees this file; what happened to that process (it could not be
+imported, it died, a call ran past its time limit) is recorded as a ``problem`` line. The file
+may be a pipe the grading process reads (``--tasks-report /dev/fd/N``).
 """
 from __future__ import annotations
 
@@ -32,6 +34,10 @@ class Recorder:
     def write(self, record: dict) -> None:
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
+
+    def problem(self, message: str) -> None:
+        """Something that went wrong with the submission's process, in its own words."""
+        self.write(dict(event="problem", message=message[:2000]))
 
     def pytest_collection_modifyitems(self, items):
         for item in items:

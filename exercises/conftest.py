@@ -8,6 +8,13 @@ file may start ``import solution; from solution import *`` and replace one funct
 reference (``solution.f = f``, so the reference's other functions call it too): the project's
 tests grade these wrong answers, "mutants", to show that each grader catches them.
 
+The student's code never runs in this process. ``impl`` stands for the module imported in a
+process of its own (``edf.submission``): ``impl.f(x)`` sends ``x`` there as data, runs ``f``
+there and decodes its answer here, where the assertions run and the results are recorded. What
+cannot cross as data (a CUDA kernel to compile, generated source to run) is handled by a
+helper of the grader's marked ``@in_submission``, which runs there; what it returns is checked
+here like any other answer.
+
 A task whose code still raises ``NotImplementedError`` fails with one line saying which TODO to
 do, not with a traceback from deep inside edf. Tools that grade many variants read each test's
 task, outcome and message from edf's plugin: ``-p edf.pytest_tasks --tasks-report FILE``.
@@ -15,13 +22,13 @@ task, outcome and message from edf's plugin: ``-p edf.pytest_tasks --tasks-repor
 Hypothesis-based graders use a derandomized profile: a student's result does not change
 between runs.
 """
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+
+from edf import submission
 
 settings.register_profile("grading", derandomize=True, database=None, deadline=None, print_blob=False,
                           suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -31,8 +38,6 @@ settings.register_profile("grading", derandomize=True, database=None, deadline=N
 settings.register_profile("verdicts", parent=settings.get_profile("grading"),
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.load_profile("verdicts" if os.environ.get("EDF_EXERCISE_SHRINK") == "0" else "grading")
-
-_MODULES: dict[Path, object] = {}
 
 
 def pytest_addoption(parser):
@@ -59,29 +64,21 @@ def implementation_path(folder: Path, config, task: str | None = None) -> Path:
     return path
 
 
-def execute(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load(path: Path, folder: Path):
-    """Import ``path`` once. Inside any other file than the starter and the solution (a mutant),
-    ``import solution`` gives a fresh copy of this exercise's reference, its own to change (where
-    the reference is there: a Gradescope or class-grading copy of the grader has none)."""
-    if path not in _MODULES:
-        if path.name not in ("starter.py", "solution.py") and (folder / "solution.py").is_file():
-            sys.modules["solution"] = execute(folder / "solution.py", f"{folder.name}_solution_for_{path.stem}")
-        _MODULES[path] = execute(path, f"{folder.name}_{path.stem}")
-    return _MODULES[path]
-
-
 @pytest.fixture
 def impl(request):
-    """The implementation under test, loaded from the grader's own folder (see the top)."""
+    """The implementation under test, in its own process (see the top)."""
     folder = Path(request.fspath).parent
-    return load(implementation_path(folder, request.config, task_of(request.node)), folder)
+    path = implementation_path(folder, request.config, task_of(request.node))
+    # inside a mutant, ``import solution`` gives the reference beside the grader (where it is
+    # there: a Gradescope or class-grading copy of the grader has none)
+    reference = folder / "solution.py"
+    aliases = {"solution": reference} if path.name not in ("starter.py", "solution.py") and reference.is_file() else {}
+    recorder = request.config.pluginmanager.get_plugin("edf-tasks-recorder")
+    return submission.connect(path, aliases, on_problem=recorder.problem if recorder else None).module
+
+
+def pytest_unconfigure(config):
+    submission.close_all()  # and everything the student's code started
 
 
 @pytest.hookimpl(wrapper=True)

@@ -8,11 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edf.submission import in_submission
+
 cuda = pytest.importorskip("numba.cuda", reason="needs numba-cuda: pip install -e '.[cuda]'")
 SHAPES = [(5, 7, 3), (6, 5, 9), (1, 4, 1), (8, 8, 8)]  # (rows of A, shared, columns of B)
 
 
+@in_submission
 def run(kernel, A, B, grid, block):
+    """Runs in the submission's process, where the kernel is: C is its answer, checked here."""
     C = np.full((A.shape[0], B.shape[1]), np.nan)  # poisoned: every element must be written
     cuda.jit(kernel)[grid, block](A, B, C)
     return C
@@ -58,15 +62,23 @@ print(json.dumps(report))
 """
 
 
+@in_submission
+def compile_in_submission(impl, kernels: list) -> dict:
+    """Runs in the submission's process: compiles its kernels in a fresh interpreter (the real
+    compiler, not the simulator) and returns what it printed."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    result = subprocess.run([sys.executable, "-c", COMPILE, impl.__file__, str(Path(__file__).parent), *kernels],
+                            env=env, capture_output=True, text=True)
+    return {"returncode": result.returncode, "stdout": result.stdout[-20000:], "stderr": result.stderr[-2000:]}
+
+
 def compile_ptx(impl, kernels: dict) -> dict:
-    """Compile ``{kernel name: task}`` for sm_90 in a subprocess (the real compiler, not the
-    simulator); a kernel not written yet raises NotImplementedError for its task."""
+    """Compile ``{kernel name: task}`` for sm_90; a kernel not written yet raises
+    NotImplementedError for its task."""
     pytest.importorskip("cuda.bindings", reason="compile_ptx needs the cuda extra: pip install -e '.[cuda]'")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}  # the real compiler
-    result = subprocess.run([sys.executable, "-c", COMPILE, impl.__file__, str(Path(__file__).parent), *kernels], env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, f"compiling failed:\n{result.stderr[-2000:]}"
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    result = compile_in_submission(impl, list(kernels))
+    assert result["returncode"] == 0, f"compiling failed:\n{result['stderr']}"
+    report = json.loads(result["stdout"].strip().splitlines()[-1])
     for name, task in kernels.items():
         if report[name] == "not done":
             raise NotImplementedError(f"TODO(exercise {task}): write {name} first; then it is compiled")
@@ -90,9 +102,16 @@ def test_row_max_under_the_simulator(impl, rows, columns):
     rng = np.random.default_rng(rows * 100 + columns)
     X = -np.abs(rng.normal(size=(rows, columns))) - 1  # all negative: 0 is no neutral start
     X[0, -1] = -0.5  # a maximum at the end of a row
-    out = np.full(rows, np.nan)
-    cuda.jit(impl.row_max_kernel)[rows, impl.BLOCK](X, out)
+    out = row_maxima(impl.row_max_kernel, X, impl.BLOCK)
     np.testing.assert_allclose(out, X.max(axis=1), err_msg="row maxima are wrong")
+
+
+@in_submission
+def row_maxima(kernel, X, block):
+    """Runs in the submission's process: one block of ``block`` threads per row."""
+    out = np.full(X.shape[0], np.nan)
+    cuda.jit(kernel)[X.shape[0], block](X, out)
+    return out
 
 
 @pytest.mark.ex3_4

@@ -9,6 +9,7 @@ from edf.functions import FUNCTIONS
 from edf.ir import Affine, Binary, Call, Num, Ref, Unary
 from edf.notation import parse_statement
 from edf.kernels.lower import LoopNest
+from edf.submission import in_submission
 
 
 def value_of(expr: Affine, point: dict) -> int:
@@ -76,14 +77,18 @@ def test_gather_rewrite_computes_the_statement(impl, text, shapes):
                                err_msg=f"the gather nest of `{text}` computes something else")
 
 
-def compile_source(source: str):
-    assert isinstance(source, str) and "def kernel" in source, "return module source defining kernel"
+@in_submission
+def call_kernel(impl, source, out, arrays, extents):
+    """Runs in the submission's process: the generated source is the student's code, and the
+    array it fills is its answer, checked here."""
     namespace = {}
-    exec(compile(source, "<generated kernel>", "exec"), namespace)  # the student's own generated code
-    return namespace["kernel"]
+    exec(compile(source, "<generated kernel>", "exec"), namespace)
+    namespace["kernel"](out, *arrays, *extents)
+    return out
 
 
 def run_kernel(impl, source, stmt, shapes):
+    assert isinstance(source, str) and "def kernel" in source, "return module source defining kernel"
     rng = np.random.default_rng(1)
     prog = edf.Program([stmt])
     tensors = {n: rng.normal(size=s) for n, s in shapes.items()}
@@ -91,8 +96,8 @@ def run_kernel(impl, source, stmt, shapes):
     want = prog.forward(**tensors)[stmt.target.name]
     out = np.full(want.shape, -np.inf if stmt.op == "max=" else 0.0)
     names = impl.arguments(stmt)
-    kernel = compile_source(source)
-    kernel(out, *(tensors[n] for n in names[1:] if n in tensors), *(ranges[i] for i in stmt.loops))
+    out = call_kernel(impl, source, out, [tensors[n] for n in names[1:] if n in tensors],
+                      [ranges[i] for i in stmt.loops])
     return out, want
 
 

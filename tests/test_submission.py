@@ -1,0 +1,316 @@
+"""edf.submission and edf.sandbox: a grader reaches the student's module, imported in a process
+of its own, only as data. Each case runs a small grader with pytest (as grading does) on a
+small student module and reads the per-test results edf's plugin records: what crosses and how
+(answers, exceptions, changed arguments, generators, the grader's callbacks, helpers run there),
+what a misbehaving module costs (one test, not the run), and, confined, what it cannot reach."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from edf import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STUDENT = '''
+import os, sys, time
+import numpy as np
+print("importing the student's module")
+TILE = 4
+
+def add(a, b):
+    return a + b
+
+def settle(ranges, index, size):
+    ranges[index] = size
+    return True
+
+def double(prog, x):
+    prog.append(f"for i: y[i] = 2 * {x}[i]")
+    return "y"
+
+def conflict():
+    from edf.errors import ShapeError
+    raise ShapeError("index 'k' has no source")
+
+def custom():
+    class Mine(Exception):
+        pass
+    raise Mine("mine")
+
+def todo():
+    raise NotImplementedError("TODO(exercise 90.1): todo")
+
+def batches(n):
+    for k in range(n):
+        yield np.full(3, k)
+
+def apply(f, x):
+    return f(x) + 1
+
+def pid():
+    return os.getpid()
+
+def who():
+    return os.getuid(), os.environ["HOME"], os.environ["TMPDIR"], os.getcwd()
+
+def patch_numpy():
+    np.allclose = lambda *a, **k: True
+
+def exit_now():
+    os._exit(3)
+
+def loop():
+    while True:
+        pass
+
+def shout():
+    print("x" * 100_000)
+
+def flood():
+    while True:
+        sys.stdout.write("y" * 1_000_000)
+
+def fill_disk():
+    written = 0
+    try:
+        with open(os.path.join(os.environ["TMPDIR"], "big"), "wb") as f:
+            while written < 2 ** 31:
+                f.write(b"z" * 2 ** 20)
+                written += 2 ** 20
+    except OSError as error:
+        return written, error.errno
+    return written, 0
+
+def touch(path):
+    try:
+        with open(path, "a") as f:
+            f.write("forged")
+        return "written"
+    except OSError as error:
+        return type(error).__name__
+
+def listing(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError as error:
+        return type(error).__name__
+
+def network():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: needs a route, sends nothing
+        return True
+    except OSError:
+        return False
+'''
+
+GRADER = '''
+import os
+import numpy as np
+import pytest
+import edf
+from edf.errors import ShapeError
+from edf.submission import SubmissionError, in_submission
+
+pytestmark = pytest.mark.ex90_1
+
+
+def test_answers_and_changed_arguments(impl):
+    ranges, prog = {}, edf.Program()
+    assert impl.add(2, 3) == 5 and impl.TILE == 4
+    assert impl.settle(ranges, "i", 4) is True and ranges == {"i": 4}
+    assert impl.double(prog, "x") == "y" and prog.source() == "for i: y[i] = 2 * x[i]"
+
+
+def test_exceptions_cross_as_themselves(impl):
+    with pytest.raises(ShapeError, match="index 'k' has no source") as error:
+        impl.conflict()
+    assert "raise ShapeError" in str(getattr(error.value, "__notes__", ""))  # the student's traceback
+    with pytest.raises(SubmissionError, match="Mine: mine"):
+        impl.custom()
+    with pytest.raises(AttributeError, match="no_such_function"):
+        impl.no_such_function
+
+
+def test_generators_and_the_graders_callbacks(impl):
+    assert [int(b.sum()) for b in impl.batches(3)] == [0, 3, 6]
+    assert impl.apply(lambda x: x * 10, 2) == 21
+
+
+@in_submission
+def inside(function, x):
+    return function.__name__, x * 2, os.getpid()
+
+
+def test_helpers_run_in_the_submission(impl):
+    name, doubled, pid = inside(impl.double, 3)
+    assert (name, doubled) == ("double", 6) and pid == impl.pid() != os.getpid()
+
+
+def test_patches_stay_in_its_process(impl):
+    impl.patch_numpy()
+    assert not np.allclose(1, 2)
+
+
+def test_not_done(impl):
+    impl.todo()
+
+
+def test_exit_mid_test(impl):
+    impl.exit_now()
+
+
+def test_a_fresh_process_after_an_exit(impl):
+    assert impl.add(1, 2) == 3
+
+
+def test_loop(impl):
+    impl.loop()
+
+
+def test_a_fresh_process_after_a_loop(impl):
+    assert impl.add(2, 2) == 4
+
+
+def test_prints(impl):
+    impl.shout()
+
+
+def test_floods(impl):
+    impl.flood()
+
+
+def test_fills_its_disk(impl):
+    written, errno = impl.fill_disk()
+    print("WROTE", written, errno)
+
+
+def test_confined(impl):
+    uid, home, tmp, cwd = impl.who()
+    print("CONFINED", json.dumps({"uid": uid, "home": home, "tmp": tmp, "cwd": cwd,
+                                  "grader": impl.touch(__file__), "root": impl.listing("/root"),
+                                  "tmp_listing": impl.listing("/tmp"), "network": impl.network()}))
+'''.replace("import os\n", "import json\nimport os\n", 1)
+
+
+def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None = None, select: str = ""):
+    """Run GRADER on ``student`` with pytest in a subprocess; {test: (outcome, message)}, the
+    problems recorded, and pytest's output."""
+    folder = tmp_path / "exercises" / "90_fake"
+    folder.mkdir(parents=True)
+    (tmp_path / "exercises" / "conftest.py").write_text((ROOT / "exercises" / "conftest.py").read_text())
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    ex90_1: exercise 90.1, everything\n")
+    (folder / "test_grader.py").write_text(GRADER)
+    (folder / "student.py").write_text(student)
+    report = tmp_path / "report.jsonl"
+    env = {**os.environ, "EDF_EXERCISE_IMPL": str(folder / "student.py"),
+           **(confinement or sandbox.Confinement()).to_environment()}
+    result = subprocess.run([sys.executable, "-m", "pytest", str(folder), "-p", "edf.pytest_tasks", "--tasks-report",
+                             str(report), "-p", "no:cacheprovider", "-q", "-rA", "-o", "addopts=",
+                             *(["-k", select] if select else [])],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    outcomes = {r["test"].split("::")[-1]: ("passed" if r["passed"] else "failed", r["message"])
+                for r in lines if r["event"] == "result"}
+    return outcomes, [r["message"] for r in lines if r["event"] == "problem"], result.stdout
+
+
+def test_what_crosses_and_what_a_misbehaving_call_costs(tmp_path):
+    limits = sandbox.Confinement(call_seconds=10, file_size=8 * 2 ** 20)
+    outcomes, problems, output = grade(tmp_path, STUDENT, limits, select="not fills and not confined")
+    expected_pass = ["test_answers_and_changed_arguments", "test_exceptions_cross_as_themselves",
+                     "test_generators_and_the_graders_callbacks", "test_helpers_run_in_the_submission",
+                     "test_patches_stay_in_its_process", "test_a_fresh_process_after_an_exit",
+                     "test_a_fresh_process_after_a_loop", "test_prints"]
+    for name in expected_pass:
+        assert outcomes[name][0] == "passed", (name, outcomes[name], output[-3000:])
+    assert outcomes["test_not_done"] == ("failed", "exercise 90.1 is not done yet: TODO(exercise 90.1): todo")
+    assert "its process ended during call function exit_now: exit code 3" in outcomes["test_exit_mid_test"][1]
+    assert "did not finish within 10 s (the time limit of one call)" in outcomes["test_loop"][1]
+    assert "OSError: [Errno 27] File too large" in outcomes["test_floods"][1]  # Python ignores SIGXFSZ
+    assert len(problems) == 2 and "exit code 3" in problems[0] and "time limit" in problems[1]
+    assert "--- printed by student.py ---" in output and "importing the student's module" in output
+
+
+@pytest.mark.parametrize("case, student", [
+    ("syntax error", "def add(a, b)\n    return a + b\n"),
+    ("exits at import", "import sys\nsys.exit(0)\n"),
+    ("ends at import", "import os\nos._exit(0)\n"),
+    ("raises at import", "raise ValueError('no')\n"),
+])
+def test_a_module_that_cannot_be_imported_fails_every_test_at_once(tmp_path, case, student):
+    outcomes, problems, _ = grade(tmp_path, student, select="answers or exceptions or generators")
+    assert len(outcomes) == 3 and all(outcome == "failed" for outcome, _ in outcomes.values())
+    messages = {message for _, message in outcomes.values()}
+    assert len(messages) == 1 and "student.py could not be imported" in messages.pop()
+    assert len(problems) == 1  # imported once, not once per test
+    why = {"syntax error": "SyntaxError", "exits at import": "it called sys.exit(0)",
+           "ends at import": "ended while importing it: exit code 0", "raises at import": "ValueError: no"}[case]
+    assert why in problems[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
+def test_confined_as_a_user_of_its_own(tmp_path):
+    with sandbox.account() as account:
+        private = tmp_path / "private"
+        for name in ("home", "tmp", "cache"):
+            (private / "work" / name).mkdir(parents=True)
+        sandbox.private_folder(private, account)
+        os.chmod(tmp_path, 0o711)
+        confinement = sandbox.Confinement(uid=account.uid, gid=account.gid, folder=str(private), call_seconds=60,
+                                          disk=16 * 2 ** 20, processes=64)
+        outcomes, problems, output = grade(tmp_path, STUDENT, confinement, select="confined or fills")
+        assert "CONFINED" in output, (problems, output[-3000:])
+        report = json.loads(output.split("CONFINED ", 1)[1].splitlines()[0])
+        assert report["uid"] == account.uid
+        assert report["home"] == str(private / "work" / "home") and report["cwd"] == str(private)
+        assert report["grader"] in ("PermissionError", "FileNotFoundError")  # the grader's files: not writable
+        if sandbox.mount_namespaces():  # a view of its own: no other folder of /tmp, no /root, no network
+            parts = tmp_path.resolve().parts  # of /tmp it sees only the way to its own folder
+            assert report["tmp_listing"] == (list(parts[2:3]) if parts[1] == "tmp" else [])
+            assert report["root"] in ([".pyenv"], [])
+            assert report["network"] is False
+            written, errno = map(int, output.split("WROTE ", 1)[1].split()[:2])
+            assert written <= 16 * 2 ** 20 and errno == 28  # ENOSPC: only its own disk is full
+        else:
+            assert report["root"] == "PermissionError"
+    assert not list(sandbox.processes(account.uid))
+
+
+ESCAPE = """
+import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)", sys.argv[1]])
+    os._exit(0)
+os._exit(0)
+"""
+
+REAPER = """
+import os, subprocess, sys, time
+from edf import sandbox
+sandbox.become_subreaper()
+subprocess.run([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+for _ in range(100):  # until the grandchild has detached and exec'd
+    if any(sys.argv[2] in open(f"/proc/{p}/cmdline").read() for p, _ in sandbox.processes() if p != os.getpid()):
+        break
+    time.sleep(0.05)
+sandbox.kill_descendants()
+print("done")
+"""
+
+
+def test_nothing_the_submission_started_survives(tmp_path):
+    """A process that detaches itself (double fork, setsid) is re-parented to the grader, a
+    child subreaper, and killed with the rest."""
+    marker = f"edf-escape-{os.getpid()}-{tmp_path.name}"
+    result = subprocess.run([sys.executable, "-c", REAPER, ESCAPE, marker], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "done", result.stderr
+    assert not [pid for pid, _ in sandbox.processes() if marker in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
