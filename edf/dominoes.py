@@ -185,7 +185,9 @@ def gratings(labels: np.ndarray, simplicity: float, rng: np.random.Generator,
             (labels.size and (labels.min() < 0 or labels.max() >= CLASSES)):
         raise EdfError(f"gratings: labels must be a vector of integers in [0, {CLASSES}), got "
                        f"{labels.dtype} {labels.shape}")
-    rows, cols = shape
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise EdfError(f"gratings: shape takes (rows, columns), got {shape!r}")
+    rows, cols = _count("gratings", "shape[0]", shape[0]), _count("gratings", "shape[1]", shape[1])
     y, x = np.mgrid[0:rows, 0:cols] / max(rows, cols)  # positions in image widths
     angle = np.pi * (labels % 5) / 5
     cycles = np.where(labels < 5, 1.75, 3.0)

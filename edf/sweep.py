@@ -104,6 +104,10 @@ def sweep(function: Callable[..., dict], runs: dict[str, dict], store=None, jobs
     level), its arguments picklable."""
     from tqdm import tqdm
 
+    if not callable(function) or not isinstance(runs, dict) or \
+            not all(isinstance(kwargs, dict) for kwargs in runs.values()):
+        raise EdfError(f"sweep: takes a function and a dict of runs {{name: keyword arguments}}, got "
+                       f"{type(function).__name__} and {type(runs).__name__}")
     bad = [name for name in runs if not isinstance(name, str) or not NAME.fullmatch(name)]
     if bad:
         raise EdfError(f"sweep: run names become file names: letters, digits and . _ = + -, "

@@ -114,6 +114,8 @@ def test_gratings_are_seeded_images_in_the_unit_interval():
     assert data.gratings(labels, 1.0, np.random.default_rng(0), shape=(6, 10)).shape == (30, 60)
     with pytest.raises(EdfError, match=r"gratings: simplicity must be a number in \[0, 1\], got 2"):
         data.gratings(labels, 2, np.random.default_rng(0))
+    with pytest.raises(EdfError, match=r"gratings: shape\[1\] must be a whole number >= 1, got 0"):
+        data.gratings(labels, 0.5, np.random.default_rng(0), shape=(8, 0))
     with pytest.raises(EdfError, match=r"gratings: labels must be a vector of integers in \[0, 10\)"):
         data.gratings(np.array([3, 10]), 0.5, np.random.default_rng(0))
 

@@ -129,6 +129,9 @@ def test_a_killed_sweep_restarted_redoes_only_the_unfinished_runs(tmp_path):
 
 
 def test_bad_sweeps_are_edf_errors(tmp_path):
+    with pytest.raises(EdfError, match=r"sweep: takes a function and a dict of runs \{name: keyword arguments\}, "
+                                       r"got function and list"):
+        sweep(noisy_mean, [dict(scale=1.0, seed=0)])
     with pytest.raises(EdfError, match="sweep: run names become file names: .* got 'a/b'"):
         sweep(noisy_mean, {"a/b": dict(scale=1.0, seed=0)})
     with pytest.raises(EdfError, match="jobs must be a positive number of worker processes"):
