@@ -306,7 +306,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, 
 # Steps until the one-sided test loss first reached 1 nat, range over the three runs of each
 # setting, for the lecture's seeds 0 / 1 / 2 (BENCHMARKS.md has every lecture's criteria):
 #
-# - equal prevalence (0.3), full reliability: digits 82-96 / 82-95 / 82-102; the grating at
+# - equal prevalence (0.3), full reliability: digits 77-96 / 79-95 / 81-102; the grating at
 #   simplicity 1: 38-44 / 37-41 / 33-43 (first); at 0.5: 90-96 / 94-100 / 86-97 (about the
 #   digits' pace: on this scale a digit is about as simple as a grating whose phase wanders by
 #   +- pi/2); at 0: 348-396 / 353-386 / 358-402 (last).
