@@ -43,7 +43,7 @@ def run_lecture(name: str, argv: list[str]) -> dict:
 
 # The longest lectures (in full mode) start first when several run at once, so that the short
 # ones fill the cores at the end; lectures not named here follow in alphabetical order.
-LONGEST_FIRST = ("wgan", "perturbation", "cnn", "bert_consistency", "vae", "sgd_temperature")
+LONGEST_FIRST = ("wgan", "perturbation", "cnn", "bert_consistency", "dominoes", "vae", "sgd_temperature")
 
 
 def lecture_jobs(options: list[str]) -> int | None:

@@ -552,15 +552,7 @@ def on_joblib(calls: list[dict], jobs: int | None) -> list[Grade]:
 
 
 def on_dask(calls: list[dict], scheduler: str) -> list[Grade]:
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise EdfError("grading on a Dask cluster needs Dask: pip install -e \".[dask]\"") from None
-    try:
-        client = Client(scheduler, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as error:
-        raise EdfError(f"cannot reach the Dask scheduler at {scheduler!r}: {error}") from None
-    with client:
+    with parallel.dask_client(scheduler) as client:
         grader = client.scatter(calls[0]["grader"], broadcast=True)  # sent once to each worker
         futures = [client.submit(grade_files, **dict(call, grader=grader), pure=False) for call in calls]
         return client.gather(futures)

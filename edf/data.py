@@ -1,7 +1,8 @@
 """Data sets. The embedded default is scikit-learn's digits: 1797 images of 8x8, no download.
 
-Also: a reader for MNIST's IDX files in a directory you name (gzipped or not), and synthetic
-sets generated in code (Gaussian mixtures in 2-D, token sequences from a Markov chain).
+Also: a reader for MNIST's IDX files in a directory you name (gzipped or not), synthetic
+sets generated in code (Gaussian mixtures in 2-D, token sequences from a Markov chain), and
+dominoes (a digit and a generated grating side by side; edf/dominoes.py, re-exported here).
 """
 from __future__ import annotations
 
@@ -238,3 +239,8 @@ def markov_probability(sequences: np.ndarray, transition: np.ndarray, initial: n
     for t in range(1, sequences.shape[1]):
         p = p * transition[sequences[:, t - 1], sequences[:, t]]
     return p
+
+
+# -- dominoes: a digit and a generated grating side by side (edf/dominoes.py) ---------------------
+from edf.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
+                          gratings, steps_to_learn)

@@ -14,6 +14,9 @@ that, a lecture prints the same numbers serially, on 2 or 8 workers, on joblib o
 one machine. Another machine (another BLAS build, other SIMD units) or a GPU may differ in the
 last digits; the lectures' criteria do not depend on them.
 
+The same kind of work can go to a Dask cluster instead: ``dask_client`` connects to one (class
+grading in edf.course, sweeps in edf.sweep).
+
 Workers share the on-disk kernel cache (``$EDF_CACHE_DIR``), which is safe under concurrent
 processes; untrusted code (a student's submission) gets a private one instead (edf.course).
 """
@@ -103,3 +106,17 @@ def run_all(function: Callable[..., Any], calls: list[dict], jobs: int | None = 
         results = joblib.Parallel(n_jobs=workers, return_as="generator")(
             joblib.delayed(_with_fixed_threads)(function, kwargs) for kwargs in calls)
         return list(tqdm(results, total=len(calls), desc=desc, unit="run", disable=desc is None))
+
+
+def dask_client(scheduler: str, timeout: str = "20s"):
+    """A client of the Dask cluster at ``scheduler`` (``tcp://host:8786``), for a ``with`` block;
+    an EdfError if Dask is missing or the scheduler cannot be reached within ``timeout``. The
+    workers need edf installed, and a run's function must be importable there."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise EdfError("running on a Dask cluster needs Dask: pip install -e \".[dask]\"") from None
+    try:
+        return Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise EdfError(f"cannot reach the Dask scheduler at {scheduler!r}: {error}") from None

@@ -96,8 +96,22 @@ def test_conjugacy_lecture_quick(tmp_path, capsys):
 
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "conjugacy",
+    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "conjugacy", "dominoes",
                                                "perturbation", "sgd_temperature", "vae", "wgan"]
+
+
+def test_seed_and_options_reach_every_lecture_through_lecture_all(monkeypatch):
+    """``edf lecture all --seed S`` hands S (and the other options) to every lecture's run()."""
+    import importlib
+
+    seen = {}
+    for name in cli.lecture_names():
+        module = importlib.import_module(f"edf.lectures.{name}")
+        monkeypatch.setattr(module, "run", lambda _name=name, **kwargs: seen.setdefault(_name, kwargs))
+    assert cli.run_all_lectures(["--quick", "--seed", "7", "--jobs", "1", "--backend", "numba"]) == 0
+    assert sorted(seen) == cli.lecture_names()
+    for name, kwargs in seen.items():
+        assert (kwargs["seed"], kwargs["quick"], kwargs["jobs"], kwargs["backend"]) == (7, True, 1, "numba"), name
 
 
 def test_bert_consistency_lecture_quick(tmp_path, capsys):
@@ -151,3 +165,37 @@ def test_lecture_jobs_option():
         cli.lecture_jobs(["--jobs", "two"])
     with pytest.raises(EdfError, match="jobs must be a positive number"):
         cli.run_all_lectures(["--jobs", "0"], ["backprop", "cnn"])
+
+
+def test_dominoes_lecture_quick_meets_its_criteria_and_resumes_from_its_stored_runs(tmp_path, capsys):
+    metrics = cli.run_lecture("dominoes", ["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "doubles drawn in pairs" in out and "right only  blank  shown" in out  # the solve, as a table
+    assert "domino_counts: prevalence=(0.3, 0.9) with doubles=0.1" in out  # an impossible setting, named
+    assert "10 settings x 3 seeds = 30 runs" in out
+    for claim in ("the simpler pattern is learned first", "makes it learned sooner", "learned later or not at all"):
+        assert next(line for line in out.splitlines() if claim in line).endswith(": met"), claim
+    assert metrics["met"] == {"simplicity": True, "prevalence": True, "reliability": True}  # quick runs too
+    for name in ("dominoes.png", "dominoes_curves.png", "dominoes_examples.png", "dominoes_metrics.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert len(list((tmp_path / "dominoes_runs").glob("*.npz"))) == 30
+    # started again, it reads every run instead of training: the same numbers
+    again = cli.run_lecture("dominoes", ["--quick", "--out", str(tmp_path), "--jobs", "1"])
+    assert "dominoes: 30 of 30 runs read from" in capsys.readouterr().out
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in metrics.items() if k != "seconds"}
+
+
+def test_dominoes_sweep_on_a_dask_cluster_gives_the_serial_results():
+    distributed = pytest.importorskip("dask.distributed")
+    from edf.lectures import dominoes
+
+    options = dict(quick=True, steps=20, seeds=1)
+    serial = dominoes.run(jobs=1, **options)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        on_dask = dominoes.run(scheduler=cluster.scheduler_address, **options)
+    assert {k: v for k, v in on_dask.items() if k != "seconds"} == {k: v for k, v in serial.items() if k != "seconds"}
+
+
+def test_dominoes_lecture_rejects_bad_budgets():
+    with pytest.raises(EdfError, match="dominoes: steps must be a whole number >= 1, got 0"):
+        cli.run_lecture("dominoes", ["--quick", "--steps", "0"])

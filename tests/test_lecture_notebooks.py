@@ -94,6 +94,7 @@ def without_times(metrics: dict) -> dict:
     ("sgd_temperature", {}),
     ("vae", dict(epochs=1)),
     ("wgan", dict(ring_steps=3, digit_steps=3)),
+    ("dominoes", dict(steps=20, seeds=1)),
 ])
 def test_parallel_runs_give_the_serial_results(name, options):
     import importlib
