@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, runs=None, steps=None,
         seeds=None) -> dict:
     """The lecture with these parameters; its runs go to ``jobs`` workers or a Dask ``scheduler``,
