@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 
 if TYPE_CHECKING:  # edf imports kernels; importing edf here at run time would be circular
-    from edf.ir import Statement
+    from edf.core.ir import Statement
 
 Kernel = Callable[[dict], None]
 
@@ -78,7 +78,7 @@ def compile_statement(stmt: Statement, ranges: Mapping[str, int], shapes: Mappin
 
 @lru_cache(maxsize=4096)
 def _compile_cached(key) -> Kernel:
-    from edf.errors import EdfError
+    from edf.core.errors import EdfError
 
     stmt, ranges, shapes, dtypes, target = key
     compilers = _targets()

@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
-from edf.errors import EdfError
-from edf.ir import Ref, Statement, ref_indices, statement_refs
-from edf.functions import FUNCTIONS
+from edf.core.errors import EdfError
+from edf.core.ir import Ref, Statement, ref_indices, statement_refs
+from edf.core.functions import FUNCTIONS
 from edf.kernels.emit import C, Emitter
 from edf.kernels.lower import LoopNest, is_gemm, lower
 

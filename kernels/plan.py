@@ -40,10 +40,10 @@ from typing import Callable, Sequence
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from edf.ir import statement_refs
+from edf.core.ir import statement_refs
 from edf.kernels import threads
 from edf.kernels.memory import Arena, Slot, place
-from edf.notation import format_statement
+from edf.core.notation import format_statement
 
 _RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {"np", "env", "as_strided", "check", "threaded", "tick",
                                                         "split"}

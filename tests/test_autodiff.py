@@ -108,5 +108,5 @@ def test_backward_program_is_a_program_that_parses():
 def test_gradients_of_gradients_get_their_own_tag():
     prog = edf.Program("for i: y[i] = x[i] ** 3").with_gradients("y")
     prog.append("for i: p += x.grad[i] ** 2")
-    assert gradient_tag(prog) == ".grad2"
+    assert gradient_tag(prog.tensors) == ".grad2"
     assert "x.grad2[i]" in prog.backward_source("p")

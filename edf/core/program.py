@@ -36,19 +36,20 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf import autodiff, checks
-from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
-from edf.guards import as_number_array, check_memory, compute_dtype, one_thread_at_a_time
-from edf.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
-from edf.notation import format_program, format_statement, parse_program
-from edf.params import Parameter, parameters, to_numpy
-from edf.ranges import Layout, gradient_of, infer_layout
+from edf.core import autodiff, checks, params
+from edf.core.errors import EdfError, NonFiniteError, ProgramError, ShapeError
+from edf.core.guards import as_number_array, check_memory, compute_dtype, one_thread_at_a_time
+from edf.core.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
+from edf.core.notation import format_program, format_statement, parse_program
+from edf.core.params import Parameter, parameters, to_numpy
+from edf.core.per_example import PerExample, derive as derive_per_example
+from edf.core.ranges import Layout, gradient_of, infer_layout
 from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
 from edf.kernels.memory import Arena
 from edf.kernels.plan import Plan, compile_plan
 
 if TYPE_CHECKING:
-    from edf.profiling import Profile
+    from edf.core.profiling import Profile
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -212,7 +213,7 @@ class Program:
         self.parameters[name] = parameter
         return name
 
-    @checks.arguments(package=checks.package)
+    @checks.arguments(package=params.package)
     def parameter_names(self, package) -> list[str]:
         """The names this program gives the parameters of ``package`` (a package or a list of
         Parameters), for ``backward(wrt=...)``: train part of a model, or two models in turn."""
@@ -528,13 +529,55 @@ class Program:
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
-        """The backward pass as a Program in the notation (``edf.autodiff.backward_program``,
-        cached until the program changes)."""
+        """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
+        tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
+        Default ``outputs``: the last statement's target; ``wrt``: every floating-point input.
+        Cached until the program changes."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = (outputs, None if wrt is None else tuple(wrt))
         if key not in self._gradient_programs:
-            gradient = self._gradient_programs[key] = autodiff.backward_program(self, outputs, wrt)
-            gradient._arena = self._arena  # it runs only inside this program's backward()
+            wrt = self._differentiable(outputs, self.float_inputs if wrt is None else wrt)
+            derived = autodiff.backward(self.statements, self.declarations, outputs, wrt)
+            self._gradient_programs[key] = self._backward_program(derived)
+        return self._gradient_programs[key]
+
+    def _differentiable(self, outputs: Sequence[str], wrt: Sequence[str]) -> tuple[str, ...]:
+        """``wrt``, once every output is a tensor of this program and everything in ``wrt`` a
+        floating-point input."""
+        for name in outputs:
+            if name not in self.tensors:
+                raise EdfError(f"unknown output {name!r}; the program's tensors are: "
+                               f"{', '.join(self.defined)}")
+        for name in wrt:
+            if name not in self.float_inputs:
+                raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
+                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
+        return tuple(wrt)
+
+    def _backward_program(self, derived: autodiff.Backward) -> "Program":
+        """A derived backward pass as a Program with this one's settings, run only inside this
+        program's ``backward`` (so it shares this program's scratch memory)."""
+        gradient = self.copy([*derived.declarations, *derived.statements])
+        gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
+        return gradient
+
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list),
+                      batch=checks.index_name, materialise=checks.boolean)
+    def per_example(self, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None, *,
+                    batch: str = "b", materialise: bool = False) -> PerExample:
+        """The per-example backward program over the batch index ``batch`` (``edf.per_example``
+        derives it; cached until the program changes): ``print(prog.per_example("loss").describe(
+        x=x, y=y))`` says what it computes for each parameter, why, and the memory it adds."""
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
+        key = ("per example", outputs, None if wrt is None else tuple(wrt), batch, materialise)
+        if key not in self._gradient_programs:
+            ordinary = self.gradient_program(outputs, wrt)
+            wrt = tuple(self.float_inputs if wrt is None else wrt)
+            gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
+                                         ordinary.seeds, ordinary.tag)
+            derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)
+            self._gradient_programs[key] = PerExample(self._backward_program(derivation.backward), self,
+                                                      derivation)
         return self._gradient_programs[key]
 
     @one_thread_at_a_time
@@ -579,11 +622,9 @@ class Program:
             # (unchecked: backward's arguments are checked above)
             gradient, extra = Program.gradient_program.__wrapped__(self, tuple(seeds), wrt), []
         else:
-            from edf.per_example import derive
-
-            derived = derive(self, tuple(seeds), wrt, per_example, materialise)
-            gradient, extra = derived.program, derived.results
-            gradient._arena = self._arena
+            derived = Program.per_example.__wrapped__(self, tuple(seeds), wrt, batch=per_example,
+                                                      materialise=materialise)
+            gradient, extra = derived.program, derived.derivation.results
         env = dict(values)
         for name, seed in seeds.items():
             seed = self.xp.asarray(seed, dtype=values[name].dtype)
@@ -615,7 +656,7 @@ class Program:
         takes them), ``runs`` times: ``print(prog.profile(x=x, W=W))`` shows each statement with
         what ran it (BLAS, a numba loop, NumPy), its median time and its share of the step.
         ``output`` (default: the last statement's target) is differentiated for ``wrt``."""
-        from edf.profiling import profile
+        from edf.core.profiling import profile
 
         return profile(self, output, runs, wrt, inputs)
 

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
+from edf.core import checks
+from edf.core.errors import EdfError
 
 
 @dataclass
@@ -242,5 +242,5 @@ def markov_probability(sequences: np.ndarray, transition: np.ndarray, initial: n
 
 
 # -- dominoes: a digit and a generated grating side by side (edf/dominoes.py) ---------------------
-from edf.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
+from edf.library.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
                           gratings, steps_to_learn)

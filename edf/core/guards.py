@@ -13,8 +13,8 @@ from typing import Mapping
 
 import numpy as np
 
-from edf.errors import ArgumentTypeError, EdfError, ProgramError
-from edf.notation import format_statement
+from edf.core.errors import ArgumentTypeError, EdfError, ProgramError
+from edf.core.notation import format_statement
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
           "V": "records"}

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from edf.errors import ShapeError
-from edf.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.notation import format_affine, format_program, format_size, format_statement
+from edf.core.errors import ShapeError
+from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
+from edf.core.notation import format_affine, format_program, format_size, format_statement
 
 
 def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
