@@ -12,7 +12,6 @@ from typing import Iterator
 import numpy as np
 
 from edf.core import checks
-from edf.core.errors import EdfError
 from edf.core.guards import as_number_array, compute_dtype
 
 

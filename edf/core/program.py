@@ -30,49 +30,29 @@ The rules that make backprop a simple reverse pass:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf.core import autodiff, checks, params
+from edf.core import autodiff, checks, params, plans
 from edf.core.errors import EdfError, NonFiniteError, ProgramError, ShapeError
-from edf.core.guards import as_number_array, check_memory, compute_dtype, one_thread_at_a_time
-from edf.core.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
+from edf.core.guards import as_number_array, compute_dtype, one_thread_at_a_time
+from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
 from edf.core.notation import format_program, format_statement, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
 from edf.core.ranges import Layout, gradient_of, infer_layout
-from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
+from edf.kernels import array_module, available_targets, resolve_target
 from edf.kernels.memory import Arena
-from edf.kernels.plan import Plan, compile_plan
+from edf.kernels.plan import Plan
 
 if TYPE_CHECKING:
     from edf.core.profiling import Profile
 
-_INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
-
 
 def default_backend() -> str:
     return os.environ.get("EDF_BACKEND", "numpy")
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
-
-
-@dataclass
-class _Plan:
-    """Everything shape-dependent about one run, computed once per set of input shapes."""
-
-    layout: Layout
-    kernels: list
-    allocations: list[tuple[str, tuple[int, ...], float]]
-    index_checks: list[tuple[str, str, int, int, int]]  # index tensor, tensor, axis, size, stmt no.
-    dtype: np.dtype
-    dtypes: dict[str, np.dtype]
-    compiled: dict[tuple, Plan] = field(default_factory=dict)  # by results and finite checks
 
 
 class Program:
@@ -102,7 +82,7 @@ class Program:
             raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
         self.backend = resolve_target(requested)
-        self.check_finite = _flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.check_finite = plans.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
         self._ranges: dict[str, int | AxisOf] = {}  # declarations, changed only through append
         self._shapes: dict[str, Shape] = {}
         self.statements: list[Statement] = []
@@ -329,96 +309,15 @@ class Program:
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    # -- plan: per input signature, shapes, kernels and the compiled plan --------------------
-    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None, profile: bool = False) -> Plan:
-        """The plan's generated function returning ``results`` (made on first use); ``profile``:
-        the variant that times each statement (``prog.profile``)."""
-        key = (frozenset(self.defined if results is None else results), self.check_finite, profile)
-        if key not in plan.compiled:
-            inputs = [n for n in plan.dtypes if n not in self._assigned]
-            title = (f"{self!r}, compiled for "
-                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
-            plan.compiled[key] = compile_plan(
-                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
-                [n for n in self.defined if n in key[0]],
-                {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None, profile, self._arena)
-            if _flag("EDF_DEBUG"):
-                print(plan.compiled[key].source)
-        return plan.compiled[key]
-
-    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
-                               *(t for s in self._shape_links().values() for t in s.sources if t in env)])
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
-        return plan
-
-    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
-        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
-        floats = [signature[n][1] for n in self.float_inputs if n in signature]
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
-                              self._shape_links(), self._ranges)
-        dtypes = {n: d for n, (_, d) in signature.items()}
-        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
-        kernels, checks = [], []
-        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
-            names = {ref.name for ref in statement_refs(stmt)}
-            kernels.append(compile_statement(
-                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
-                {n: dtypes[n] for n in names}, self.backend))
-            for ref in statement_refs(stmt):
-                for axis, entry in enumerate(ref.index):
-                    if isinstance(entry, Ref):
-                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
-        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
-        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
-        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
-        plan = _Plan(layout, kernels, allocations, checks, dtype,
-                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
-        if _flag("EDF_DEBUG"):
-            print(self._describe_plan(plan))
-        return plan
-
-    def _describe_plan(self, plan: _Plan) -> str:
-        parts = [f"edf: {self!r}", str(plan.layout)]
-        shown = set()
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            shown.add(kernel.describe())
-            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
-        if plans_for(self.backend):
-            compiled = self._compiled(plan)
-            parts.append("--- the whole program as one function (what forward() runs):")
-            parts.append(compiled.source)
-            for name, source in compiled.kernels.items():  # fused kernels, and set-not-add twins
-                if source not in shown:
-                    parts.append(f"--- {name}, a kernel it calls:\n{source}")
-        return "\n".join(parts)
-
     @checks.arguments(shapes=checks.input_shapes)
     def kernel_sources(self, **shapes) -> str:
         """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
+        source the backend generated, then the whole program as one function where the target
+        compiles plans (``EDF_DEBUG=1`` prints the same when a plan is made).
 
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
         say otherwise, index tensors as int64."""
-        signature = {}
-        for name in [n for n in self.inputs if n not in self.feeds] + \
-                [t for s in self._shape_links().values() for t in s.sources if t in shapes]:
-            if name not in shapes:
-                raise EdfError(f"kernel_sources needs the shape of {name}")
-            given = shapes[name]
-            default = np.int64 if name in self._index_tensors else np.float64
-            signature[name] = (tuple(getattr(given, "shape", given)),
-                               np.dtype(getattr(given, "dtype", default)))
-        dtype = compute_dtype({n: d for n, (_, d) in signature.items()  # as _bind does
-                               if n not in self._index_tensors})
-        signature = {n: (shape, d if n in self._index_tensors else dtype)
-                     for n, (shape, d) in signature.items()}
-        return self._describe_plan(self._make_plan(signature))
+        return plans.kernel_sources(self, shapes)
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -480,39 +379,8 @@ class Program:
     def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
                  profile: bool = False) -> Plan | None:
         """Run every statement on the arrays in ``env``, adding the defined tensors named in
-        ``results`` (default: all) to it as new arrays.
-
-        On the numpy and numba targets this runs the program's compiled plan (one generated
-        function per input signature: ``kernel_sources`` prints it), and returns it; on other
-        targets it runs statement by statement. ``profile``: run the plan that times each
-        statement."""
-        plan = self._plan(env)
-        for name, make in self.feeds.items():
-            if name not in env:
-                env[name] = self.xp.ascontiguousarray(make(plan.layout.shapes[name], self.training),
-                                                      dtype=plan.dtype)
-        for tensor, target, axis, size, number in plan.index_checks:
-            values = env[tensor]
-            if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
-                bad = int(values[(values < 0) | (values >= size)][0])
-                raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
-                                 f"which has size {size} (statement {number} "
-                                 f"`{format_statement(self.statements[number - 1])}`)")
-        with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
-            if plans_for(self.backend):
-                compiled = self._compiled(plan, results, profile)
-                compiled.run(env)
-                return compiled
-            self._execute_statements(plan, env)
-            return None
-
-    def _execute_statements(self, plan: _Plan, env: dict) -> None:
-        for name, shape, initial in plan.allocations:
-            env[name] = self.xp.full(shape, initial, plan.dtype) if initial else self.xp.zeros(shape, plan.dtype)
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            kernel(env)
-            if self.check_finite:
-                self._check_statement(env[stmt.target.name], number)
+        ``results`` (default: all) to it as new arrays (``edf.plans.run``)."""
+        return plans.run(self, env, results, profile)
 
     def _check_statement(self, array, number: int) -> None:
         stmt = self.statements[number - 1]
