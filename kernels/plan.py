@@ -200,13 +200,8 @@ def _split(op: Op, namespace: dict) -> str:
     return Op(f"split(np.{function}, {{out}}, {arguments})", op.operands, op.out).render()
 
 
-def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
-          profile: bool = False, arena: Arena | None = None) -> Plan:
-    """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
-    where each statement's calls begin (``Plan.clock``). Scratch and temporaries live in
-    ``arena`` (``kernels.memory``), each at an offset its lifetime allows."""
-    ops = _write_directly(tracer.ops)
-    _share_temps(ops)
+def _name_buffers(tracer: Tracer) -> None:
+    """A name for every buffer that has none (``t1``, ``t2``...), clear of every other name."""
     taken = set(RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
     counters: dict[str, itertools.count] = {}
     for buffer in tracer.buffers:
@@ -214,6 +209,16 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
             counter = counters.setdefault(buffer.hint, itertools.count(1))
             buffer.name = next(f"{buffer.hint}{n}" for n in counter if f"{buffer.hint}{n}" not in taken)
             taken.add(buffer.name)
+
+
+def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
+          profile: bool = False, arena: Arena | None = None) -> Plan:
+    """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
+    where each statement's calls begin (``Plan.clock``). Scratch and temporaries live in
+    ``arena`` (``kernels.memory``), each at an offset its lifetime allows."""
+    ops = _write_directly(tracer.ops)
+    _share_temps(ops)
+    _name_buffers(tracer)
     namespace = {"np": np, "as_strided": np.lib.stride_tricks.as_strided, **tracer.namespace}
     lines = ["def run(env):"]
     lines += [f"    {traced.buffer.name} = env[{name!r}]" for name, traced in inputs.items()]

@@ -592,12 +592,3 @@ def _ir(*kinds: str) -> Check:
 ir_statement = _ir("Statement")
 ir_statements = each(ir_statement, "a list of Statements", empty=True)
 ir_declarations = each(_ir("Range", "Shape"), "a list of declarations (Range, Shape)", empty=True)
-
-
-def _backends(_):
-    from edf.kernels import available_targets
-
-    return available_targets()
-
-
-backend = one_of(_backends)

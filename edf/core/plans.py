@@ -30,8 +30,8 @@ from edf.core.guards import check_memory, compute_dtype
 from edf.core.ir import Ref, statement_refs
 from edf.core.notation import format_statement
 from edf.core.ranges import Layout, infer_layout
-from edf.kernels import compile_statement, plans_for
-from edf.kernels.plan import Plan, compile_plan
+from edf.core import checks
+from edf.kernels import Plan, available_targets, compile_plan, compile_statement, plans_for
 
 _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 
@@ -39,6 +39,10 @@ _INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
 def flag(name: str) -> bool:
     """An on/off environment variable (``EDF_DEBUG=1``, ``EDF_CHECK_FINITE=yes``)."""
     return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
+
+
+# the name of a kernel target, as Program(backend=...) and edf.testing take it (an argument check)
+backend = checks.one_of(lambda _: available_targets())
 
 
 @dataclass

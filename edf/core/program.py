@@ -43,9 +43,7 @@ from edf.core.notation import format_program, format_statement, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
 from edf.core.ranges import Layout, gradient_of, infer_layout
-from edf.kernels import array_module, available_targets, resolve_target
-from edf.kernels.memory import Arena
-from edf.kernels.plan import Plan
+from edf.kernels import Arena, Plan, array_module, available_targets, resolve_target
 
 if TYPE_CHECKING:
     from edf.core.profiling import Profile
@@ -73,7 +71,7 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    @checks.arguments(source=checks.program_text, backend=checks.optional(checks.backend),
+    @checks.arguments(source=checks.program_text, backend=checks.optional(plans.backend),
                       check_finite=checks.optional(checks.boolean))
     def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
                  backend: str | None = None, check_finite: bool | None = None):
@@ -200,7 +198,7 @@ class Program:
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
-    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(checks.backend))
+    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(plans.backend))
     def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
@@ -210,7 +208,7 @@ class Program:
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy
 
-    @checks.arguments(backend=checks.backend)
+    @checks.arguments(backend=plans.backend)
     def with_backend(self, backend: str) -> "Program":
         """The same program on another backend (a copy)."""
         return self.copy(backend=backend)

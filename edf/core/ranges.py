@@ -102,16 +102,7 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
                              f"{ranges[index]} from {sources[index]}, but {size} from {source}")
         return False
 
-    known = []  # (ref, axis, expr, size) for every axis of a tensor whose shape is known
-    refs = list(statement_refs(stmt))
-    body_first = [r for r in refs if r is not stmt.target] + [stmt.target]  # clearer sources
-    for ref in body_first:
-        _check_rank(ref, shapes, where)
-        if ref.name in shapes:
-            for axis, (entry, size) in enumerate(zip(ref.index, shapes[ref.name])):
-                if isinstance(entry, Affine):
-                    known.append((ref, axis, entry, size))
-
+    known = _known_axes(stmt, shapes, where)
     progress = True
     while progress:
         progress = False
@@ -149,6 +140,19 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             raise ShapeError(f"{format_affine(expr)} on {ref.name} axis {axis} runs from {lo} to "
                              f"{hi}, outside 0..{size - 1}, in {where}")
     return StatementLayout(stmt, ranges, sources)
+
+
+def _known_axes(stmt: Statement, shapes: Mapping[str, tuple[int, ...]], where: str) -> list[tuple]:
+    """``(ref, axis, expr, size)`` for every affine access to an axis of a tensor whose shape is
+    known, body first (a range then reads as coming from an input, which is clearer)."""
+    refs = list(statement_refs(stmt))
+    known = []
+    for ref in [r for r in refs if r is not stmt.target] + [stmt.target]:
+        _check_rank(ref, shapes, where)
+        if ref.name in shapes:
+            known += [(ref, axis, entry, size) for axis, (entry, size) in enumerate(zip(ref.index, shapes[ref.name]))
+                      if isinstance(entry, Affine)]
+    return known
 
 
 def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None = None) -> tuple[int, ...]:
