@@ -1,7 +1,10 @@
 """Checks at a Program's edges, each called from one place: input arrays, memory, threads.
 
 They turn what would otherwise escape as a raw NumPy error, a silently wrong number or a
-machine brought to its knees into an ``EdfError`` naming what was wrong and where.
+machine brought to its knees into an ``EdfError`` naming what was wrong and where::
+
+    prog.forward(x=["1", "2"])     # ArgumentTypeError: input x holds text (dtype <U1), not numbers
+    compute_dtype({"x": np.float16, "W": np.float64})    # float64: one rule on every target
 """
 from __future__ import annotations
 

@@ -3,7 +3,10 @@ where ``backward`` writes gradients.
 
 A ``Parameter`` is an array an optimizer updates. A *package* is any plain Python object whose
 attributes are Parameters or other packages (or lists/dicts of them), so a model's structure is
-ordinary Python. Sharing a package shares its weights: the same Parameter object is found once.
+ordinary Python. Sharing a package shares its weights: the same Parameter object is found once::
+
+    p = SimpleNamespace(layer1=SimpleNamespace(W=Parameter(w1), b=Parameter(b1)), head=[Parameter(w2)])
+    named_parameters(p)     # {"layer1.W": ..., "layer1.b": ..., "head.0": ...}
 """
 from __future__ import annotations
 

@@ -8,7 +8,11 @@ Ranges come from the shapes of tensors already known, in rounds (as Tensor Compr
    explicit: pad the input tensor.
 
 Rounds repeat until nothing changes. Two sources that disagree raise a ``ShapeError`` naming the
-index, both sizes and where each came from; an index with no source raises one as well.
+index, both sizes and where each came from; an index with no source raises one as well::
+
+    for b, x, dx, i, j:  h[b, x, j] += W[dx, i, j] * L[b, x+dx, i]      with L (8, 28, 3), W (5, 3, 16)
+    b = 8 (L axis 0), dx = 5 (W axis 0), i = 3, j = 16; then x = 24 (x+dx within L axis 1)
+    and the new tensor h is (8, 24, 16): just large enough for every write to it
 """
 from __future__ import annotations
 
