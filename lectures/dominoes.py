@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     return run(**vars(parser.parse_args(argv)))
 
 
+@parallel.fixed_threads()  # the same numbers serially or on any number of workers
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, runs=None, steps=None,
         seeds=None) -> dict:
     """The lecture with these parameters; its runs go to ``jobs`` workers or a Dask ``scheduler``,
@@ -387,7 +388,8 @@ def figures(out: Path | None, metrics: dict, settings, simplicities) -> None:
         draw(axes[1], reliabilities, lambda r: f"p={p0:g} r={r:g} s={s:g}", s, color=colours[s], label=f"simplicity {s:g}")
     draw(axes[2], simplicities, lambda s: f"p={p0:g} r={r0:g} s={s:g}", None, color="tab:blue", label="grating")
     digit_steps = [v for s in simplicities for v in metrics["learned"][f"p={p0:g} r={r0:g} s={s:g}"]["left"] if v is not None]
-    axes[2].axhspan(min(digit_steps), max(digit_steps), color="grey", alpha=0.3, label="digits (all runs)")
+    if digit_steps:  # (a short budget may end before the digits are learned)
+        axes[2].axhspan(min(digit_steps), max(digit_steps), color="grey", alpha=0.3, label="digits (all runs)")
     grid_p = np.array([min(prevalences), max(prevalences)])
     reference = np.median([v for v in metrics["learned"][f"p={p0:g} r={r0:g} s={simplicities[len(simplicities) // 2]:g}"]["right"]
                            if v is not None] or [np.nan])

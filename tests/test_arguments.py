@@ -36,7 +36,7 @@ from edf import checks, data, nn, optim, params, storage, testing, train
 from edf.errors import ArgumentError, ArgumentTypeError, EdfError
 from edf.notation import TENSOR_NAME
 
-MODULES = ["edf", "edf.nn", "edf.optim", "edf.train", "edf.data", "edf.params", "edf.storage",
+MODULES = ["edf", "edf.nn", "edf.optim", "edf.train", "edf.data", "edf.params", "edf.storage", "edf.dominoes", "edf.sweep",
            "edf.testing"]
 
 # Public callables that take arguments but need no entry, and why.
@@ -45,6 +45,8 @@ EXEMPT = {
     "edf.data.Split": "a dataclass record of arrays, made by edf.data's loaders",
     "edf.testing.ProgramCase": "a dataclass record, made by edf.testing.programs()",
     "edf.train.History": "a dataclass whose one field starts empty; History.add checks what goes in",
+    "edf.dominoes.DominoCounts": "a frozen dataclass record, made by edf.dominoes.domino_counts()",
+    "edf.dominoes.Dominoes": "a dataclass record of arrays, made by edf.dominoes.dominoes()",
 }
 
 
@@ -90,6 +92,7 @@ not_positive = st.one_of(st.floats(max_value=0.0, allow_nan=False), NAN_INF, NOT
 not_non_negative = st.one_of(st.floats(max_value=-1e-300, allow_nan=False), NAN_INF, NOT_NUMBER)
 not_horizon = st.one_of(st.floats(max_value=0.999, allow_nan=False), NAN_INF, NOT_NUMBER)
 not_fraction = st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0), NAN_INF, NOT_NUMBER)
+not_probability = st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1.0 + 1e-9), NAN_INF, NOT_NUMBER)
 not_rate = st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1.0), NAN_INF, NOT_NUMBER)
 NOT_INTEGER = st.one_of(st.floats(allow_nan=True), NOT_NUMBER, st.just(np.float32(2)))
 not_positive_int = st.one_of(st.integers(max_value=0), NOT_INTEGER)
@@ -229,6 +232,23 @@ def fit_arguments():
 
 
 T = np.array([[0.5, 0.5], [0.25, 0.75]])
+
+
+def small_split():
+    """Two 2x2 images of every class, one test image."""
+    x = np.random.default_rng(0).random((20, 4)).astype(np.float32)
+    return data.Split(x, np.arange(20) % 10, x[:1], np.array([0]), 10, image_shape=(2, 2))
+
+
+def sweep_run(k):
+    return {"square": np.array(k * k)}
+
+
+not_pair = st.sampled_from([(0.5,), 0.5, (0.5, 1.5), (-0.1, 0.5), (0.5, math.nan), "ab", None,
+                            (True, 0.5), (0.5, 0.5, 0.5), ("1", 1.0)])
+DOMINO_SETTINGS = dict(n=10, prevalence=(0.5, 0.5), reliability=(1.0, 0.8), doubles=0.1)
+invalid_settings = {"n": not_positive_int, "prevalence": not_pair, "reliability": not_pair,
+                    "doubles": not_probability}
 
 
 # -- the table --------------------------------------------------------------------------------------
@@ -442,6 +462,39 @@ TABLE: dict[str, Case] = {
                                         {"sequences": not_labels(2, ndim=None),
                                          "transition": st.sampled_from([T * 2, T[:1], None]),
                                          "initial": st.sampled_from([np.array([0.5, 0.6]), None])}),
+    # -- dominoes and sweeps -------------------------------------------------------------------------
+    "edf.dominoes.count_system": Case(lambda: dict(DOMINO_SETTINGS), invalid_settings),
+    "edf.dominoes.domino_counts": Case(lambda: dict(DOMINO_SETTINGS),
+                                       {**invalid_settings, "allow_empty": not_bool}),
+    "edf.dominoes.DominoCounts.shown": Case(lambda: dict(self=data.domino_counts(10), side=1),
+                                            {"side": st.sampled_from([2, -1, "left", None, 0.5])}),
+    "edf.dominoes.gratings": Case(lambda: dict(labels=np.array([1, 9]), simplicity=0.5, rng=rng()),
+                                  {"labels": st.sampled_from([np.array([0, 10]), np.array([-1]), np.array([1.0]),
+                                                              np.zeros((2, 2), np.int64), "1", None]),
+                                   "simplicity": not_probability,
+                                   "rng": not_generator,
+                                   "shape": st.sampled_from([(8,), (8, 0), (8, -1), 8, "ab", (8.0, 8), None])}),
+    "edf.dominoes.dominoes": Case(lambda: dict(split=small_split(), counts=data.domino_counts(10), simplicity=0.5,
+                                               rng=rng(), test_size=2),
+                                  {"split": st.sampled_from([3, None, "digits", np.ones(3)]),
+                                   "counts": st.sampled_from([{"double": 10}, 3, None]),
+                                   "simplicity": not_probability,
+                                   "rng": not_generator, "test_size": not_positive_int}),
+    "edf.dominoes.steps_to_learn": Case(lambda: dict(steps=np.array([0, 1, 3]), losses=np.array([2.0, 1.0, 0.5]),
+                                                     threshold=1.0),
+                                        {"steps": st.sampled_from([[0, 0, 1], [0, math.nan, 1], [3, 2, 1], "abc", None,
+                                                                   [[0, 1, 2]], [True, False, True]]),
+                                         "losses": st.sampled_from([[1.0, 2.0], [], "abc", None, [[1.0, 2.0, 3.0]]]),
+                                         "threshold": st.one_of(NAN_INF, NOT_NUMBER)}),
+    "edf.sweep.sweep": Case(lambda: dict(function=sweep_run, runs={"a": dict(k=2)}, jobs=1),
+                            {"function": not_function, "runs": st.sampled_from([[{"k": 1}], {"a/b": {}}, {"a": 3}, None,
+                                                                                {3: {}}, {"": {}}, {"-a": {}}]),
+                             "store": st.sampled_from([3, "", b"x"]),
+                             "jobs": st.one_of(st.integers(max_value=0), NOT_INTEGER.filter(lambda v: v is not None)),
+                             "scheduler": st.sampled_from([3, b"x", ["tcp://"]]), "desc": st.sampled_from([3, b"x"])}),
+    "edf.sweep.fingerprint": Case(lambda: dict(function=sweep_run, kwargs=dict(k=2)),
+                                  {"function": not_function, "kwargs": not_mapping}),
+    "edf.sweep.stored_runs": Case(lambda: dict(store=folder()), {"store": not_path}),
     # -- components: parameter packages ----------------------------------------------------------
     "edf.nn.affine_params": Case(lambda: dict(inputs=2, outputs=3, rng=rng()),
                                  {"inputs": not_positive_int, "outputs": not_positive_int, "rng": not_generator,

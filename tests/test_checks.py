@@ -161,6 +161,28 @@ def test_labels_are_converted_and_located():
         "a vector of integers in [0, 3) (classes=3)"
     assert not accepts(check, np.zeros((2, 2), np.int64), {"classes": 3})[0]
     assert not accepts(check, [], {"classes": 3})[0]
+    assert accepts(checks.labels(3, empty=True), np.zeros(0, np.int64))[0]
+
+
+def test_pairs_vectors_and_records():
+    pair = checks.pair(checks.probability, "a pair of probabilities")
+    assert accepts(pair, [0, 1]) == (True, (0.0, 1.0))
+    ok, invalid = accepts(pair, (0.5, 1.5))
+    assert not ok and invalid.got == "1.5 at position 1" and not invalid.wrong_type
+    assert accepts(pair, 0.5)[1].wrong_type and not accepts(pair, (0.1, 0.2, 0.3))[0]
+    increasing = checks.number_vector(increasing=True)
+    assert accepts(increasing, [0, 1, 3])[1].dtype == np.float64
+    assert accepts(increasing, [0, 2, 2])[1].got == "2.0 after 2.0 at position 2"
+    assert accepts(increasing, [0, math.nan])[1].got == "nan at position 1"
+    assert accepts(checks.number_vector(finite=False), [0, math.nan])[0]
+    assert not accepts(increasing, [[0, 1]])[0] and not accepts(increasing, [])[0]
+    assert not accepts(increasing, [True, False])[0]
+    same = checks.number_vector(length_of="steps")
+    assert accepts(same, [1, 2], {"steps": [0, 1, 2]})[1].got == "2 numbers for 3 in steps"
+    record = checks.having("x_train", "image_shape", words="a split")
+    split = data.digits()
+    assert accepts(record, split) == (True, split)
+    assert accepts(record, 3)[1].got == "int (no x_train)"
 
 
 def test_the_decorator_checks_positional_keyword_and_variadic_arguments_alike():

@@ -1,4 +1,4 @@
-"""The embedded data, the backprop lecture in quick mode, and the edf command."""
+"""The embedded data and the edf command (the lectures in quick mode: test_lecture_notebooks.py)."""
 import json
 import os
 import subprocess
@@ -27,18 +27,6 @@ def test_one_hot_and_minibatches():
     assert sorted(np.concatenate(batches)) == list(range(10))
 
 
-def test_backprop_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("backprop", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "W1.grad[i, j] += x[b, i] * h.grad[b, j]" in out  # the derived backward program
-    assert "h: (32, 128)" in out  # the inferred shapes
-    assert "criterion: >= 0.97" in out
-    assert metrics["test_accuracy"] > 0.9
-    saved = json.loads((tmp_path / "backprop_metrics.json").read_text())
-    assert saved["test_accuracy"] == metrics["test_accuracy"]
-    assert (tmp_path / "backprop.png").stat().st_size > 0
-
-
 def test_cli_lists_lectures_and_rejects_unknown(capsys):
     assert cli.main(["lecture", "list"]) == 0
     assert "backprop" in capsys.readouterr().out
@@ -64,36 +52,6 @@ def test_cli_show_errors_are_edf_messages(capsys):
     assert "--shape takes NAME=SIZE" in capsys.readouterr().err
 
 
-def test_cnn_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("cnn", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "max= " in out and "pad1[b, x+1, y+1, c] = image[b, x, y, c]" in out  # the program
-    assert "criterion: >= 0.98" in out
-    assert metrics["test_accuracy"] > 0.9
-    for name in ("cnn_curves.png", "cnn.png", "cnn_metrics.json"):
-        assert (tmp_path / name).stat().st_size > 0
-
-
-def test_sgd_temperature_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("sgd_temperature", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "slope d Loss / d lr at lr -> 0: measured" in out and "criterion: within 20%" in out
-    assert metrics["slope_error"] < 0.2  # holds already on the short run
-    assert (tmp_path / "sgd_temperature.png").stat().st_size > 0
-
-
-def test_conjugacy_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("conjugacy", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "for b, i, j: W1.grad_sq[i, j] += x.sq[b, i] * h1.grad.sq[b, j]" in out  # derived
-    assert "W1.grad_sq     [64, 32]             16.0 kB" in out  # and its memory
-    assert "SGD spread <= 15% and PerExampleAdam spread <= 5%" in out
-    assert metrics["spread"]["PerExampleAdam"] < 0.05  # holds already on the short run
-    assert metrics["spread"]["Adam x B"] > 0.5
-    assert len(metrics["curves"]["SGD"]["64"]) == 512 // 64 + 1
-    assert (tmp_path / "conjugacy.png").stat().st_size > 0
-
-
 def test_lecture_list_has_all(capsys):
     cli.main(["lecture", "list"])
     assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "conjugacy", "dominoes",
@@ -112,23 +70,6 @@ def test_seed_and_options_reach_every_lecture_through_lecture_all(monkeypatch):
     assert sorted(seen) == cli.lecture_names()
     for name, kwargs in seen.items():
         assert (kwargs["seed"], kwargs["quick"], kwargs["jobs"], kwargs["backend"]) == (7, True, 1, "numba"), name
-
-
-def test_bert_consistency_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("bert_consistency", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "with the true conditionals TV =" in out and "criterion: TV < 0.03" in out
-    assert metrics["tv_true_conditionals"] < 1e-12  # exact: the true conditionals give the population
-    assert metrics["tv_model"] < metrics["tv_independent"]  # even a short run beats independence
-    assert (tmp_path / "bert_consistency.png").stat().st_size > 0
-
-
-def test_vae_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("vae", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "full-covariance Gaussian" in out and "importance-sampled bound" in out
-    assert metrics["bound_valid"]  # -ELBO >= the tighter importance-sampled bound, always
-    assert (tmp_path / "vae.png").stat().st_size > 0
 
 
 def test_lectures_at_once_give_the_results_of_one_after_another(tmp_path, capsys):
@@ -165,35 +106,6 @@ def test_lecture_jobs_option():
         cli.lecture_jobs(["--jobs", "two"])
     with pytest.raises(EdfError, match="jobs must be a positive number"):
         cli.run_all_lectures(["--jobs", "0"], ["backprop", "cnn"])
-
-
-def test_dominoes_lecture_quick_meets_its_criteria_and_resumes_from_its_stored_runs(tmp_path, capsys):
-    metrics = cli.run_lecture("dominoes", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "doubles drawn in pairs" in out and "right only  blank  shown" in out  # the solve, as a table
-    assert "domino_counts: prevalence=(0.3, 0.9) with doubles=0.1" in out  # an impossible setting, named
-    assert "10 settings x 3 seeds = 30 runs" in out
-    for claim in ("the simpler pattern is learned first", "makes it learned sooner", "learned later or not at all"):
-        assert next(line for line in out.splitlines() if claim in line).endswith(": met"), claim
-    assert metrics["met"] == {"simplicity": True, "prevalence": True, "reliability": True}  # quick runs too
-    for name in ("dominoes.png", "dominoes_curves.png", "dominoes_examples.png", "dominoes_metrics.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert len(list((tmp_path / "dominoes_runs").glob("*.npz"))) == 30
-    # started again, it reads every run instead of training: the same numbers
-    again = cli.run_lecture("dominoes", ["--quick", "--out", str(tmp_path), "--jobs", "1"])
-    assert "dominoes: 30 of 30 runs read from" in capsys.readouterr().out
-    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in metrics.items() if k != "seconds"}
-
-
-def test_dominoes_sweep_on_a_dask_cluster_gives_the_serial_results():
-    distributed = pytest.importorskip("dask.distributed")
-    from edf.lectures import dominoes
-
-    options = dict(quick=True, steps=20, seeds=1)
-    serial = dominoes.run(jobs=1, **options)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        on_dask = dominoes.run(scheduler=cluster.scheduler_address, **options)
-    assert {k: v for k, v in on_dask.items() if k != "seconds"} == {k: v for k, v in serial.items() if k != "seconds"}
 
 
 def test_dominoes_lecture_rejects_bad_budgets():

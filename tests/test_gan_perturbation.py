@@ -1,6 +1,5 @@
 """The WGAN and perturbation lectures: their penalties against oracles, reweighting and the
-error accumulator, and both lectures in quick mode."""
-import json
+error accumulator (both lectures in quick mode: test_lecture_notebooks.py)."""
 
 import numpy as np
 import pytest
@@ -8,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import edf
-from edf import cli, nn
+from edf import nn
 from edf.data import AdjustedBatches, class_perturbation, digits, effective_sample_size
 from edf.testing import check_gradients
 from edf.lectures import wgan
@@ -171,29 +170,3 @@ def test_adjusted_batches_reject_bad_weights():
         AdjustedBatches(np.array([1.0, 0.0]), 4, np.random.default_rng(0))
     with pytest.raises(edf.EdfError, match="b_avg must be a positive finite number, got -1"):
         AdjustedBatches(np.ones(3), -1, np.random.default_rng(0))
-
-
-# -- the lectures, quick -----------------------------------------------------------------------
-def test_wgan_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("wgan", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "xm.grad[b, i] += h1.grad[b, j] * W1[i, j]" in out  # the gradient inside the GP loss
-    assert "endpoint1 += relu(gap1[b, c] / (1 * dist1[b, c] + 0.001) - 1) * sqrt(dist1[b, c])" in out
-    assert "criterion (endpoint penalty): all 8 modes and >= 90% within 3 sigma" in out
-    assert "criterion (endpoint penalty): all 10 classes and KL <= 0.15" in out
-    assert set(metrics["ring"]) == set(metrics["digits"]) == {"endpoint", "gradient"}
-    saved = json.loads((tmp_path / "wgan_metrics.json").read_text())
-    assert saved["digits"]["endpoint"]["kl"] == metrics["digits"]["endpoint"]["kl"]
-    assert (tmp_path / "wgan.png").stat().st_size > 0
-
-
-def test_perturbation_lecture_quick(tmp_path, capsys):
-    metrics = cli.run_lecture("perturbation", ["--quick", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "weighted maximum likelihood gives 0.300000 twos" in out
-    assert metrics["exact_ok"] and metrics["batch_ok"]  # exact even in a quick run
-    assert metrics["trained_prior"][2] == pytest.approx(0.3, abs=0.03)
-    assert 0 < metrics["wgan"]["perturbed"]["twos"] <= 1
-    assert metrics["collapse"]["ess_ink"][0] == pytest.approx(1.0)
-    assert metrics["collapse"]["ess_ink"] == sorted(metrics["collapse"]["ess_ink"], reverse=True)
-    assert (tmp_path / "perturbation.png").stat().st_size > 0

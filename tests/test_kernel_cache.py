@@ -55,20 +55,20 @@ def run_probe(cache: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("suffix", [".nbi", ".nbc"])
-def test_damaged_numba_cache_files_are_recompiled(tmp_path, suffix):
+def test_damaged_numba_cache_files_are_recompiled(tmp_path):
     first = run_probe(tmp_path)
     assert first.returncode == 0, first.stderr
-    damaged = sorted(tmp_path.glob(f"numba/__pycache__/*{suffix}"))
-    assert damaged, "numba wrote no cache files"
-    for path in damaged:
-        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a write cut short
-    second = run_probe(tmp_path)
-    assert second.returncode == 0, second.stderr
-    assert f"VALUE {np.tanh(1.0) * 3}"[:12] in second.stdout
-    assert "was damaged" in second.stderr and "compiled again" in second.stderr
-    third = run_probe(tmp_path)  # and the cache works again afterwards
-    assert third.returncode == 0 and "damaged" not in third.stderr
+    for suffix in (".nbi", ".nbc"):  # numba's index, then its compiled code
+        damaged = sorted(tmp_path.glob(f"numba/__pycache__/*{suffix}"))
+        assert damaged, "numba wrote no cache files"
+        for path in damaged:
+            path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a write cut short
+        again = run_probe(tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"VALUE {np.tanh(1.0) * 3}"[:12] in again.stdout
+        assert "was damaged" in again.stderr and "compiled again" in again.stderr, suffix
+    last = run_probe(tmp_path)  # and the cache works again afterwards
+    assert last.returncode == 0 and "damaged" not in last.stderr
 
 
 def test_unwritable_cache_folder_is_an_edf_error(monkeypatch, tmp_path):

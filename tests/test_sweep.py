@@ -129,12 +129,12 @@ def test_a_killed_sweep_restarted_redoes_only_the_unfinished_runs(tmp_path):
 
 
 def test_bad_sweeps_are_edf_errors(tmp_path):
-    with pytest.raises(EdfError, match=r"sweep: takes a function and a dict of runs \{name: keyword arguments\}, "
-                                       r"got function and list"):
+    with pytest.raises(EdfError, match=r"edf.sweep.sweep: runs must be a dict \{name: keyword arguments\} .*, "
+                                       r"got \[\{"):
         sweep(noisy_mean, [dict(scale=1.0, seed=0)])
-    with pytest.raises(EdfError, match="sweep: run names become file names: .* got 'a/b'"):
+    with pytest.raises(EdfError, match=r"sweep: runs must be .*\(they become file names\), got a run named 'a/b'"):
         sweep(noisy_mean, {"a/b": dict(scale=1.0, seed=0)})
-    with pytest.raises(EdfError, match="jobs must be a positive number of worker processes"):
+    with pytest.raises(EdfError, match="sweep: jobs must be None or a positive integer, got 0"):
         sweep(noisy_mean, RUNS, jobs=0)
     with pytest.raises(EdfError, match=r"sweep: run 'x' returned list; a run returns a dict of arrays"):
         sweep(lambda: [1, 2], {"x": {}}, jobs=1)

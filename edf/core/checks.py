@@ -210,6 +210,37 @@ def instance(kind: type | tuple[type, ...], words: str) -> Check:
     return Check(words, accept)
 
 
+def pair(inner: Check, words: str) -> Check:
+    """A (first, second) pair, a tuple or list of two items that ``inner`` accepts; a tuple."""
+
+    def accept(value, given):
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            raise Invalid(wrong_type=not isinstance(value, (tuple, list)))
+        items = []
+        for position, item in enumerate(value):
+            try:
+                items.append(inner.accept(item, given))
+            except Invalid as invalid:
+                raise Invalid(got=f"{shown(item)} at position {position}",
+                              wrong_type=invalid.wrong_type) from None
+        return tuple(items)
+
+    return Check(words, accept)
+
+
+def having(*fields: str, words: str) -> Check:
+    """An object with the attributes ``fields`` (a record such as edf.data.Split, by its shape:
+    the module that defines it need not be imported)."""
+
+    def accept(value, _):
+        missing = [name for name in fields if not hasattr(value, name)]
+        if missing:
+            raise Invalid(got=f"{type(value).__name__} (no {missing[0]})", wrong_type=True)
+        return value
+
+    return Check(words, accept)
+
+
 def optional(inner: Check) -> Check:
     """None, or what ``inner`` accepts."""
     return Check(f"None or {inner.requirement}",
@@ -369,10 +400,11 @@ def _numbers(value) -> np.ndarray:
 
 
 def labels(below: str | int | Callable[[Mapping], int] | None = None,
-           ndim: int | tuple[int, ...] | None = 1, of: str = "") -> Check:
+           ndim: int | tuple[int, ...] | None = 1, of: str = "", empty: bool = False) -> Check:
     """An integer array (``ndim`` axes, or one of several) whose values lie in ``[0, n)``: ``n``
     is the argument named ``below`` (``"classes"``), a number, or ``below(arguments)``, and
-    ``of`` says what it counts; with ``below=None`` any integers. Returned as an int64 array."""
+    ``of`` says what it counts; with ``below=None`` any integers. Not empty unless ``empty``.
+    Returned as an int64 array."""
     shapes = {1: "a vector", 2: "a matrix"}
 
     def accept(value, given):
@@ -391,8 +423,8 @@ def labels(below: str | int | Callable[[Mapping], int] | None = None,
         if array.dtype.kind not in "iu":  # booleans and floats are not labels, even 1.0
             raise Invalid(requirement=words, wrong_type=True)
         if ndim is not None and array.ndim not in ((ndim,) if isinstance(ndim, int) else ndim) \
-                or not array.size:
-            raise Invalid(requirement=words + ", not empty")
+                or not (array.size or empty):
+            raise Invalid(requirement=words + ("" if empty else ", not empty"))
         bad = np.flatnonzero((array < 0) | (array >= n)) if n is not None else ()
         if len(bad):
             position = np.unravel_index(bad[0], array.shape)
@@ -419,6 +451,31 @@ def vector(positive_entries: bool = False) -> Check:
             raise Invalid(got=f"{shown(array[bad[0]])} at position {bad[0]}")
         if not array.any():
             raise Invalid(got="all zeros")
+        return array
+
+    return Check(words, accept)
+
+
+def number_vector(finite: bool = True, increasing: bool = False, length_of: str | None = None) -> Check:
+    """A non-empty vector of real numbers: finite (or, with ``finite=False``, also inf and nan),
+    strictly increasing if ``increasing``, as long as the argument ``length_of`` if given.
+    Returned as a float64 array."""
+    words = "a non-empty vector of " + ("finite numbers" if finite else "numbers") + \
+        (", strictly increasing" if increasing else "") + (f", as long as {length_of}" if length_of else "")
+
+    def accept(value, given):
+        array = _numbers(value)
+        if array.ndim != 1 or not array.size or array.dtype.kind == "b":
+            raise Invalid(wrong_type=array.dtype.kind == "b")
+        array = array.astype(np.float64)
+        if length_of is not None and len(array) != len(given[length_of]):
+            raise Invalid(got=f"{len(array)} numbers for {len(given[length_of])} in {length_of}")
+        bad = np.flatnonzero(~np.isfinite(array)) if finite else ()
+        if len(bad):
+            raise Invalid(got=f"{shown(array[bad[0]])} at position {bad[0]}")
+        if increasing and np.any(np.diff(array) <= 0):
+            at = int(np.flatnonzero(np.diff(array) <= 0)[0]) + 1
+            raise Invalid(got=f"{shown(array[at])} after {shown(array[at - 1])} at position {at}")
         return array
 
     return Check(words, accept)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edf.core import checks
 from edf.core.errors import EdfError
 
 CLASSES = 10
@@ -39,28 +40,15 @@ CONSTRAINTS = ("normalisation", "doubles drawn in pairs", "left prevalence", "ri
                "left reliability", "right reliability", "doubles share")
 
 
-def _fraction(function: str, name: str, value) -> float:
-    """``value`` as a float in [0, 1], or an EdfError naming the function and the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or not 0 <= value <= 1:
-        raise EdfError(f"{function}: {name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _pair(function: str, name: str, value) -> tuple[float, float]:
-    """A (left, right) pair of fractions."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise EdfError(f"{function}: {name} takes a (left, right) pair of numbers in [0, 1], got {value!r}")
-    return _fraction(function, f"{name}[0]", value[0]), _fraction(function, f"{name}[1]", value[1])
-
-
-def _count(function: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise EdfError(f"{function}: {name} must be a whole number >= 1, got {value!r}")
-    return int(value)
+# What the settings of a domino set must be (edf.checks says so in every message).
+FRACTIONS = checks.pair(checks.probability, "a (left, right) pair of numbers in [0, 1]")
+SHAPE = checks.pair(checks.positive_int, "(rows, columns), two positive integers")
+SETTINGS = dict(n=checks.positive_int, prevalence=FRACTIONS, reliability=FRACTIONS,
+                doubles=checks.probability)
 
 
 # -- the count solve ------------------------------------------------------------------------------
+@checks.arguments(**SETTINGS)
 def count_system(n: int, prevalence: tuple[float, float], reliability: tuple[float, float],
                  doubles: float) -> tuple[np.ndarray, np.ndarray]:
     """The linear system A x = b whose solution x counts each of ``UNKNOWNS``; row k of A is
@@ -100,6 +88,7 @@ class DominoCounts:
     wrong: tuple[int, int] = field(compare=False)     # wrong left halves, wrong right halves
     exact: np.ndarray = field(compare=False, repr=False)  # the real solution of the system
 
+    @checks.arguments(side=checks.one_of((0, 1), "0 (left) or 1 (right)"))
     def shown(self, side: int) -> int:
         """How many dominoes show the left (0) or right (1) half."""
         return sum(count for kind, count in self.kinds.items() if SHOWS[kind][side])
@@ -142,6 +131,7 @@ def _infeasible(prevalence, reliability, doubles, allow_empty) -> str | None:
     return None
 
 
+@checks.arguments(**SETTINGS, allow_empty=checks.boolean)
 def domino_counts(n: int, prevalence: tuple[float, float] = (0.5, 0.5),
                   reliability: tuple[float, float] = (1.0, 1.0), doubles: float = 0.1,
                   allow_empty: bool = True) -> DominoCounts:
@@ -150,13 +140,9 @@ def domino_counts(n: int, prevalence: tuple[float, float] = (0.5, 0.5),
     naming the constraint. ``allow_empty=False`` forbids dominoes that show nothing: then the
     system has one unknown fewer than constraints, and only settings with
     prevalence[0] + prevalence[1] = 1 + doubles can be met."""
-    name = "domino_counts"
-    n = _count(name, "n", n)
-    prevalence, reliability = _pair(name, "prevalence", prevalence), _pair(name, "reliability", reliability)
-    doubles = _fraction(name, "doubles", doubles)
     problem = _infeasible(prevalence, reliability, doubles, allow_empty)
     if problem:
-        raise EdfError(f"{name}: {problem}")
+        raise EdfError(f"domino_counts: {problem}")
     A, b = count_system(n, prevalence, reliability, doubles)
     exact = np.linalg.solve(A, b)
     real = np.maximum(exact[[0, 2, 3, 4]], 0)  # doubles, left only, right only, empty; -0.0 -> 0
@@ -173,21 +159,15 @@ def domino_counts(n: int, prevalence: tuple[float, float] = (0.5, 0.5),
 GRATING_NOISE = 0.3  # standard deviation of the pixel noise on every grating
 
 
+@checks.arguments(labels=checks.labels(CLASSES, of="classes", empty=True), simplicity=checks.probability,
+                  rng=checks.generator, shape=SHAPE)
 def gratings(labels: np.ndarray, simplicity: float, rng: np.random.Generator,
              shape: tuple[int, int] = (8, 8)) -> np.ndarray:
     """One grating per label, flattened, pixels in [0, 1]: class k has orientation
     pi (k mod 5) / 5 and 1.75 (k < 5) or 3 (k >= 5) cycles across the image; its phase is the
     class's own (k * 2.4 rad) plus a random shift within +- pi (1 - simplicity); pixel noise of
     standard deviation ``GRATING_NOISE`` is added and the result clipped to [0, 1]."""
-    simplicity = _fraction("gratings", "simplicity", simplicity)
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or \
-            (labels.size and (labels.min() < 0 or labels.max() >= CLASSES)):
-        raise EdfError(f"gratings: labels must be a vector of integers in [0, {CLASSES}), got "
-                       f"{labels.dtype} {labels.shape}")
-    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-        raise EdfError(f"gratings: shape takes (rows, columns), got {shape!r}")
-    rows, cols = _count("gratings", "shape[0]", shape[0]), _count("gratings", "shape[1]", shape[1])
+    rows, cols = shape
     y, x = np.mgrid[0:rows, 0:cols] / max(rows, cols)  # positions in image widths
     angle = np.pi * (labels % 5) / 5
     cycles = np.where(labels < 5, 1.75, 3.0)
@@ -236,6 +216,10 @@ def _digits_of(classes: np.ndarray, x: np.ndarray, y: np.ndarray, rng: np.random
     return x[[pools[k][rng.integers(len(pools[k]))] for k in classes]]
 
 
+@checks.arguments(split=checks.having("x_train", "y_train", "x_test", "y_test", "image_shape",
+                                      words="an edf.data.Split of images (edf.data.digits())"),
+                  counts=checks.instance(DominoCounts, "counts from domino_counts(...)"),
+                  simplicity=checks.probability, rng=checks.generator, test_size=checks.positive_int)
 def dominoes(split, counts: DominoCounts, simplicity: float, rng: np.random.Generator,
              test_size: int = 500) -> Dominoes:
     """``counts.n`` training dominoes, digits from ``split`` (its training images) on the left and
@@ -243,10 +227,6 @@ def dominoes(split, counts: DominoCounts, simplicity: float, rng: np.random.Gene
     uniform over the classes. Wrong halves are spread at random over all the dominoes that show
     that half, so doubles and one-sided dominoes are equally reliable. The one-sided test sets
     take the split's test digits and ``test_size`` fresh gratings."""
-    simplicity = _fraction("dominoes", "simplicity", simplicity)
-    test_size = _count("dominoes", "test_size", test_size)
-    if not isinstance(counts, DominoCounts):
-        raise EdfError(f"dominoes: counts must come from domino_counts(...), got {type(counts).__name__}")
     shape = tuple(split.image_shape) if split.image_shape else None
     if shape is None or len(shape) != 2 or shape[0] * shape[1] != split.x_train.shape[1]:
         raise EdfError(f"dominoes: the split's rows must be images (image_shape), got {split.image_shape}")
@@ -271,21 +251,23 @@ def dominoes(split, counts: DominoCounts, simplicity: float, rng: np.random.Gene
 
 
 # -- reading a learning curve ---------------------------------------------------------------------
+@checks.arguments(steps=checks.number_vector(increasing=True),
+                  losses=checks.number_vector(finite=False, length_of="steps"),
+                  threshold=checks.number())
 def steps_to_learn(steps: np.ndarray, losses: np.ndarray, threshold: float) -> float:
     """When a learning curve (``losses`` evaluated at increasing ``steps``) first gets down to
     ``threshold``: between the last evaluation above it and the first at or below it, the loss
     is taken to change linearly in log(1 + step), as it does on these curves (the evaluations are
-    spaced evenly in log step). 0 if the curve starts there; inf if it never gets there."""
-    steps, losses = np.asarray(steps, np.float64), np.asarray(losses, np.float64)
-    if steps.ndim != 1 or steps.shape != losses.shape or steps.size == 0 or np.any(np.diff(steps) <= 0):
-        raise EdfError(f"steps_to_learn: steps and losses must be vectors of one length with steps "
-                       f"increasing, got shapes {steps.shape} and {losses.shape}")
+    spaced evenly in log step). 0 if the curve starts there; inf if it never gets there (a
+    diverged run's nan losses never get there)."""
     below = np.flatnonzero(losses <= threshold)
     if below.size == 0:
         return math.inf
     k = below[0]
     if k == 0:
         return float(steps[0])
+    if not np.isfinite(losses[k - 1]):  # no line to follow from a nan or inf loss
+        return float(steps[k])
     before, after = np.log1p(steps[k - 1]), np.log1p(steps[k])
     share = (losses[k - 1] - threshold) / (losses[k - 1] - losses[k])
     return float(np.clip(np.expm1(before + share * (after - before)), steps[k - 1], steps[k]))  # no round-off outside

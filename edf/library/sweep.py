@@ -23,13 +23,28 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from edf.library import parallel, storage
+from edf.core import checks
 from edf.core.errors import EdfError
+from edf.library import parallel, storage
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 FINGERPRINT = "_fingerprint"  # the field of each stored file that says which call made it
 
 
+def _runs(value, _):
+    if not isinstance(value, dict) or not all(isinstance(kwargs, dict) for kwargs in value.values()):
+        raise checks.Invalid(wrong_type=True)
+    bad = [name for name in value if not isinstance(name, str) or not NAME.fullmatch(name)]
+    if bad:  # names become file names
+        raise checks.Invalid(got=f"a run named {bad[0]!r}")
+    return value
+
+
+RUNS = checks.Check("a dict {name: keyword arguments} whose names are letters, digits and . _ = + - "
+                    "(they become file names)", _runs)
+
+
+@checks.arguments(function=checks.function, kwargs=checks.mapping)
 def fingerprint(function: Callable, kwargs: dict) -> str:
     """A digest of the function's name, its module's source and the call's arguments."""
     module = sys.modules.get(function.__module__)
@@ -66,7 +81,9 @@ def _stored(path: Path, expected: str) -> dict[str, np.ndarray] | None:
 
 
 def _run_named(function: Callable, name: str, kwargs: dict) -> tuple[str, Any]:
-    return name, function(**kwargs)
+    """(name, function(**kwargs)), computed with the fixed thread counts of every run (edf.parallel)."""
+    with parallel.fixed_threads():
+        return name, function(**kwargs)
 
 
 def _on_joblib(function: Callable, pending: dict[str, dict], jobs: int | None) -> Iterator[tuple[str, Any]]:
@@ -74,12 +91,11 @@ def _on_joblib(function: Callable, pending: dict[str, dict], jobs: int | None) -
     workers = parallel.worker_count(len(pending), jobs)
     if workers == 1:
         for name, kwargs in pending.items():
-            yield name, function(**kwargs)
+            yield _run_named(function, name, kwargs)
         return
     import joblib
 
-    threads = max(1, parallel.cores() // workers)
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=threads):
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=parallel.run_threads()):
         yield from joblib.Parallel(n_jobs=workers, return_as="generator_unordered")(
             joblib.delayed(_run_named)(function, name, kwargs) for name, kwargs in pending.items())
 
@@ -94,6 +110,9 @@ def _on_dask(function: Callable, pending: dict[str, dict], scheduler: str) -> It
             yield future.result()
 
 
+@checks.arguments(function=checks.function, runs=RUNS, store=checks.optional(checks.path),
+                  jobs=checks.optional(checks.positive_int), scheduler=checks.optional(checks.text),
+                  desc=checks.optional(checks.text))
 def sweep(function: Callable[..., dict], runs: dict[str, dict], store=None, jobs: int | None = None,
           scheduler: str | None = None, desc: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     """``{name: function(**kwargs)}`` for every ``name: kwargs`` in ``runs``, each result a dict of
@@ -104,16 +123,6 @@ def sweep(function: Callable[..., dict], runs: dict[str, dict], store=None, jobs
     level), its arguments picklable."""
     from tqdm import tqdm
 
-    if not callable(function) or not isinstance(runs, dict) or \
-            not all(isinstance(kwargs, dict) for kwargs in runs.values()):
-        raise EdfError(f"sweep: takes a function and a dict of runs {{name: keyword arguments}}, got "
-                       f"{type(function).__name__} and {type(runs).__name__}")
-    bad = [name for name in runs if not isinstance(name, str) or not NAME.fullmatch(name)]
-    if bad:
-        raise EdfError(f"sweep: run names become file names: letters, digits and . _ = + -, "
-                       f"got {bad[0]!r}")
-    if scheduler is None:
-        parallel.worker_count(max(1, len(runs)), jobs)  # a bad jobs fails before anything runs
     folder = None if store is None else Path(store)
     if folder is not None:
         try:
@@ -141,6 +150,7 @@ def sweep(function: Callable[..., dict], runs: dict[str, dict], store=None, jobs
     return {name: results[name] for name in runs}
 
 
+@checks.arguments(store=checks.path)
 def stored_runs(store) -> list[str]:
     """The names of the runs in ``store`` (whole or not), for reports and tests."""
     return sorted(path.stem for path in Path(store).glob("*.npz"))
