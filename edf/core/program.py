@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from edf.core import autodiff, checks, params, plans
-from edf.core.errors import EdfError, NonFiniteError, ProgramError, ShapeError
-from edf.core.guards import as_number_array, compute_dtype, one_thread_at_a_time
+from edf.core.errors import EdfError, ProgramError, ShapeError
+from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
 from edf.core.notation import format_program, format_statement, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
@@ -332,7 +332,8 @@ class Program:
         return dict(env)
 
     def _bind(self, inputs: Mapping) -> dict[str, np.ndarray]:
-
+        """The arrays of one run: those given, else the bound Parameters' values, checked and
+        converted to the program's one dtype (``edf.guards.input_arrays``)."""
         for name in inputs:
             if name in self._assigned:
                 op, number = self._assigned[name]
@@ -347,31 +348,17 @@ class Program:
             raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
                            f"{', '.join(missing)}: forward() needs every tensor the program "
                            f"reads without assigning ({', '.join(self.inputs)})")
-        raw = {}
+        values = {}
         for name in self.inputs:
             if name in self.feeds and name not in inputs:
-                continue  # made in _execute, once its shape is known
-            value = inputs.get(name, self.parameters.get(name))
-            if isinstance(value, Parameter):
-                self.parameters[name] = value
-                value = value.value
-            array = as_number_array(self.xp, value, f"input {name}")  # to the device, once, on GPUs
-            raw[name] = self.xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
-        # one rule on every target (edf.guards.compute_dtype): float32 or float64
-        dtype = compute_dtype({n: a.dtype for n, a in raw.items()
-                               if n not in self._index_tensors and n not in self.feeds})
-        env = {}
-        for name, array in raw.items():
-            if name in self._index_tensors:
-                if not np.issubdtype(array.dtype, np.integer):
-                    raise EdfError(f"{name} is used as an index, so it must hold integers; "
-                                   f"got {array.dtype}")
-                env[name] = array
-            else:
-                env[name] = array.astype(dtype, copy=False)
+                continue  # made when the plan runs, once its shape is known
+            values[name] = inputs.get(name, self.parameters.get(name))
+            if isinstance(values[name], Parameter):
+                self.parameters[name], values[name] = values[name], values[name].value
+        env = input_arrays(self.xp, values, self._index_tensors, self.feeds)
         if self.check_finite:
             for name in self.float_inputs:
-                self._require_finite(env[name], f"input {name}")
+                require_finite(self.xp, env[name], f"input {name}")
         return env
 
     def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
@@ -381,15 +368,9 @@ class Program:
         return plans.run(self, env, results, profile)
 
     def _check_statement(self, array, number: int) -> None:
+        """The finite check after statement ``number`` (``check_finite``)."""
         stmt = self.statements[number - 1]
-        self._require_finite(array, f"statement {number} `{format_statement(stmt)}`")
-
-    def _require_finite(self, array, where: str) -> None:
-        finite = self.xp.isfinite(array)
-        if not bool(finite.all()):
-            position = tuple(int(i) for i in self.xp.argwhere(~finite)[0])
-            raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
-                                 f"the first is {float(array[position])} at index {list(position)}")
+        require_finite(self.xp, array, f"statement {number} `{format_statement(stmt)}`")
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
