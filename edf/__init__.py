@@ -65,8 +65,9 @@ class _ShortNames(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.find_spec(full).loader.get_code(full)
 
 
-if not any(isinstance(finder, _ShortNames) for finder in sys.meta_path):
-    sys.meta_path.append(_ShortNames())
+# one finder, also when this module is reloaded (a reload makes a new _ShortNames class)
+sys.meta_path[:] = [f for f in sys.meta_path if (type(f).__module__, type(f).__qualname__) != ("edf", "_ShortNames")]
+sys.meta_path.append(_ShortNames())
 
 from edf.core.errors import (ArgumentError, ArgumentTypeError, EdfError, EinsteinSyntaxError,  # noqa: E402
                              NonFiniteError, ProgramError, ShapeError)

@@ -23,8 +23,7 @@ LONGEST_FUNCTION = 60  # lines, in edf/core and kernels/
 # ``edf.kernels`` package's interface; the kernels know the core's bottom layer only.
 ALLOWED = {
     "edf.core": {"edf.kernels"},
-    "edf.kernels": {"edf.core.ir", "edf.core.functions", "edf.core.errors", "edf.core.notation",
-                    "edf.core.checks"},  # notation checks its arguments with edf.core.checks
+    "edf.kernels": {"edf.core.ir", "edf.core.functions", "edf.core.errors", "edf.core.notation"},
     "edf.library": {"edf.core", "edf.kernels"},
     "edf.course": {"edf.core", "edf.library", "edf.kernels", "edf.lectures", "edf"},
     "edf": {"edf.core", "edf.library", "edf.testing"},  # edf/__init__.py

@@ -10,7 +10,7 @@ Read in this order:
     sandbox.py       confining the submission's process: its own user, limits, private folders
     pytest_tasks.py  the pytest plugin that records each exercise task's results
 
-The course imports the library and the core; nothing imports the course but the lectures and
-tests. This package's ``__init__`` imports nothing, so ``python -m edf.course.submission`` and
-``python -m edf.course.cli`` run their module once.
+The course imports the library and the core (and runs the lectures); nothing in the core, the
+library or the lectures imports the course. This package's ``__init__`` imports nothing, so
+``python -m edf.course.submission`` and ``python -m edf.course.cli`` run their module once.
 """
