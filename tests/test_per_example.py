@@ -355,3 +355,18 @@ def test_shape_declarations_with_axes_in_front():
                           ("shape G = [0] + W", "a range has at least 1 element")]:
         with pytest.raises(edf.EinsteinSyntaxError, match=re.escape(message)):
             edf.Program(text)
+
+
+def test_the_derivation_takes_statements_and_returns_statements():
+    """``edf.per_example.derive`` needs no Program: the forward statements and the ordinary
+    backward pass in, the per-example backward pass out (``Program.per_example`` runs it)."""
+    from edf.autodiff import backward
+    from edf.per_example import CONTRACTION, derive
+
+    prog = edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]\nfor b, j: loss += h[b, j] ** 2")
+    gradient = backward(prog.statements, prog.declarations, ["loss"], ["x", "W"])
+    derived = derive(prog.statements, gradient, ["loss"], ["x", "W"], batch="b")
+    assert derived.backward.statements[:derived.ordinary] == gradient.statements
+    assert derived.choices["W"].method == CONTRACTION and "x" not in derived.choices
+    assert derived.results == ["W.grad_sq"]
+    assert list(derived.backward.statements) == prog.per_example("loss", batch="b").program.statements
