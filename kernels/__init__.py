@@ -10,11 +10,12 @@ The one interface the core uses (``edf.core.plans``, ``edf.core.program``):
 - ``available_targets``, ``resolve_target``, ``array_module``: the targets and their arrays.
 
 Kernels know the statement IR and nothing of programs, parameters or training. Read in this
-order: lower.py (a statement as a loop nest), emit.py (the one renderer of loop nests, with a
-language table per target) and python_codegen.py, reference.py, numpy_backend.py, numba_cpu.py,
-fuse.py (statements fused into one nest), numba_cuda.py, cupy_cuda.py; then tracing.py (a
-program's NumPy calls recorded), plan.py (tidied and written out as one function), memory.py
-(where a plan's scratch lives) and threads.py (work split over threads).
+order: lower.py (a statement as a loop nest), emit.py (the one renderer of loop nests, with the
+language tables), python_codegen.py and c_codegen.py (Python and CUDA C source), then the
+targets: reference.py, numpy_backend.py, numba_cpu.py with fuse.py (statements fused into one
+nest), numba_cuda.py, cupy_cuda.py; then tracing.py (a program's NumPy calls recorded),
+plan.py (tidied and written out as one function), memory.py (where a plan's scratch lives) and
+threads.py (work split over threads).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 
 from edf.core.functions import FUNCTIONS
-from edf.core.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary
+from edf.core.ir import Call, Expr, Num, Ref, Statement, Unary
 
 _BINARY = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
