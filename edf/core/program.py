@@ -17,10 +17,12 @@ Declarations complete the text where shapes say too little (see ``edf.notation``
     range px1 = 2, py1 = 2                 # a 2x2 pooling window: no tensor has that size
     shape pad1 = x + (0, 2, 2, 0)           # a padded copy: larger than every write to it
 
-so ``Program(prog.source())`` is always the same program. The class reads in four parts:
+so ``Program(prog.source())`` is always the same program. The class reads in three parts:
 build (``append``: statements and declarations, checked as they come), check (what the program
-reads and defines; ``layout``), plan (per input signature: shapes, kernels, the compiled plan)
-and run (``forward``, ``backward``). Deriving the backward program is ``edf.autodiff``'s job.
+reads and defines; ``layout``) and run (``forward``, ``backward``). How a run is carried out
+for one input signature (kernels, the compiled plan) is ``edf.plans``' job; deriving the
+backward statements is ``edf.autodiff``'s, and the per-example ones ``edf.per_example``'s:
+both take statements and return statements, and this class makes Programs of them.
 
 The rules that make backprop a simple reverse pass:
 - a tensor is assigned either once with ``=``, or by any number of ``+=`` statements, or by any
