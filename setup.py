@@ -34,5 +34,5 @@ setup(
         "dask": ["dask[distributed]>=2024.1"],
         "mutation": ["mutmut>=3.3"],  # mutation testing (README, "Development"); not in CI
     },
-    entry_points={"console_scripts": ["edf=edf.cli:main"]},
+    entry_points={"console_scripts": ["edf=edf.course.cli:main"]},
 )

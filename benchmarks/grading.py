@@ -9,7 +9,7 @@ two, so every grading runs the exercise's real grader. Wall times: run it on a q
     python benchmarks/grading.py --exercise 1 --submissions 8 --workers 2 --dask
     python benchmarks/grading.py --submissions 40 --parallel-only   # one class, K workers
 
-Every submission is graded as grading does it (edf.course): the grader's pytest in one process,
+Every submission is graded as grading does it (edf.grading): the grader's pytest in one process,
 the student's code in a confined process of its own (as root: a user of its own per
 submission), so the times include both processes and the confinement.
 """
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edf import course
+from edf import grading
 
 
 def make_class(exercise: Path, folder: Path, count: int) -> None:
@@ -34,7 +34,7 @@ def make_class(exercise: Path, folder: Path, count: int) -> None:
 
 def timed(exercise: Path, submissions: Path, out: Path, **how) -> float:
     start = time.perf_counter()
-    course.grade_all(exercise, submissions, out, **how)
+    grading.grade_all(exercise, submissions, out, **how)
     return time.perf_counter() - start
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask", action="store_true", help="the parallel run on a Dask LocalCluster")
     parser.add_argument("--parallel-only", action="store_true", help="time only the run with K workers")
     args = parser.parse_args(argv)
-    exercise = course.find_exercise(args.exercise)
+    exercise = grading.find_exercise(args.exercise)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         make_class(exercise, scratch / "class", args.submissions)

@@ -21,10 +21,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, value_refs
-from edf.program import Program
+from edf.core import checks, plans
+from edf.core.errors import EdfError
+from edf.core.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, value_refs
+from edf.core.program import Program
 
 
 class GradientMismatch(EdfError, AssertionError):
@@ -97,7 +97,7 @@ def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
 
 
 @checks.arguments(source=checks.instance((str, Program), "program text or a Program"),
-                  inputs=checks.number_arrays, backend=checks.backend, oracle=checks.backend,
+                  inputs=checks.number_arrays, backend=plans.backend, oracle=plans.backend,
                   seed=checks.count, rtol=checks.non_negative, atol=checks.non_negative)
 def check_backend(source: str | Program, inputs: Mapping[str, np.ndarray], backend: str, *,
                   oracle: str = "reference", seed: int = 0, rtol: float = 1e-10,
@@ -105,7 +105,7 @@ def check_backend(source: str | Program, inputs: Mapping[str, np.ndarray], backe
     """Assert that ``backend`` computes what ``oracle`` does: every defined tensor forward, and
     every input's gradient for random seeds on the program's outputs (arrays on a GPU are copied
     back to compare). ``source`` is program text or a Program (whose declarations are kept)."""
-    from edf.params import to_numpy
+    from edf.core.params import to_numpy
 
     program = source if isinstance(source, Program) else Program(source)
     tested, trusted = program.with_backend(backend), program.with_backend(oracle)

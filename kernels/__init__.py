@@ -1,9 +1,21 @@
 """Compilers from one statement to an executable kernel, one module per target.
 
-The one interface: ``compile_statement(stmt, ranges, shapes, dtypes, target)`` returns a
-callable ``kernel(env)`` that applies the statement to the arrays in ``env`` (a dict from tensor
-name to array), updating the target array in place. Kernels are cached by that key. Kernels know
-the statement IR and nothing of programs, parameters or training.
+The one interface the core uses (``edf.core.plans``, ``edf.core.program``):
+
+- ``compile_statement(stmt, ranges, shapes, dtypes, target)`` returns a callable ``kernel(env)``
+  that applies the statement to the arrays in ``env`` (a dict from tensor name to array),
+  updating the target array in place. Kernels are cached by that key.
+- ``compile_plan(...)`` traces a whole program's kernels into one generated function (a
+  ``Plan``) on the targets where ``plans_for(target)``; its scratch lives in an ``Arena``.
+- ``available_targets``, ``resolve_target``, ``array_module``: the targets and their arrays.
+
+Kernels know the statement IR and nothing of programs, parameters or training. Read in this
+order: lower.py (a statement as a loop nest), emit.py (the one renderer of loop nests, with the
+language tables), python_codegen.py and c_codegen.py (Python and CUDA C source), then the
+targets: reference.py, numpy_backend.py, numba_cpu.py with fuse.py (statements fused into one
+nest), numba_cuda.py, cupy_cuda.py; then tracing.py (a program's NumPy calls recorded),
+plan.py (tidied and written out as one function), memory.py (where a plan's scratch lives) and
+threads.py (work split over threads).
 """
 from __future__ import annotations
 
@@ -12,8 +24,11 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-if TYPE_CHECKING:  # edf imports kernels; importing edf here at run time would be circular
-    from edf.ir import Statement
+from edf.kernels.memory import Arena  # noqa: F401  (the interface: see above)
+from edf.kernels.plan import Plan, compile_plan  # noqa: F401
+
+if TYPE_CHECKING:
+    from edf.core.ir import Statement
 
 Kernel = Callable[[dict], None]
 
@@ -78,7 +93,7 @@ def compile_statement(stmt: Statement, ranges: Mapping[str, int], shapes: Mappin
 
 @lru_cache(maxsize=4096)
 def _compile_cached(key) -> Kernel:
-    from edf.errors import EdfError
+    from edf.core.errors import EdfError
 
     stmt, ranges, shapes, dtypes, target = key
     compilers = _targets()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from edf.functions import FUNCTIONS
-from edf.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
-from edf.kernels.lower import LoopNest
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
+
+if TYPE_CHECKING:  # a type only: lower imports this module to describe its loop nests
+    from edf.kernels.lower import LoopNest
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
@@ -246,17 +249,17 @@ class NotationCode(Emitter):
             self.extents = {item.name: str(item.extent) for item in self.sized}
 
     def affine(self, expr: Affine, times: str = "*") -> str:
-        from edf.notation import format_affine
+        from edf.core.notation import format_affine
 
         return format_affine(expr)
 
     def expr(self, e: Expr) -> str:
-        from edf.notation import format_expr
+        from edf.core.notation import format_expr
 
         return format_expr(e)
 
     def ref(self, ref: Ref) -> str:
-        from edf.notation import format_ref
+        from edf.core.notation import format_ref
 
         return format_ref(ref)
 

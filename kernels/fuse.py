@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edf.ir import Affine, Ref, Statement, map_refs, statement_refs
+from edf.core.ir import Affine, Ref, Statement, map_refs, statement_refs
 from edf.kernels.lower import LoopNest, lower
 
 

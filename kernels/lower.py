@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edf.ir import (Affine, Binary, Expr, Num, Ref, Statement, Unary, children, map_refs, ref_indices,
+from edf.core.ir import (Affine, Binary, Expr, Num, Ref, Statement, Unary, children, map_refs, ref_indices,
                     statement_refs)
-from edf.notation import format_affine, format_statement
+from edf.core.notation import format_affine, format_statement
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from typing import Sequence
 
 import numpy as np
 
-from edf.errors import EdfError
-from edf.functions import FUNCTIONS
-from edf.ir import Call, Expr, Ref, Statement, children, statement_refs
+from edf.core.errors import EdfError
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import Call, Expr, Ref, Statement, children, statement_refs
 from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors

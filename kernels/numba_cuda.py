@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from edf.errors import EdfError
-from edf.ir import Statement, ref_indices
+from edf.core.errors import EdfError
+from edf.core.ir import Statement, ref_indices
 from edf.kernels.lower import LoopNest, is_gemm, lower
 from edf.kernels.python_codegen import PythonCode
 

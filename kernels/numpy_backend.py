@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from edf.functions import FUNCTIONS
-from edf.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, children,
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import (Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, children,
                     ref_indices, value_refs)
 from edf.kernels.lower import one_to_one, split_terms
 

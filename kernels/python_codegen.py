@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from edf.ir import Ref
-from edf.functions import FUNCTIONS
+from edf.core.ir import Ref
+from edf.core.functions import FUNCTIONS
 from edf.kernels.emit import Emitter
 from edf.kernels.lower import LoopNest
 

@@ -12,8 +12,8 @@ import itertools
 
 import numpy as np
 
-from edf.functions import FUNCTIONS
-from edf.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import Call, Expr, Num, Ref, Statement, Unary
 
 _BINARY = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,

@@ -44,7 +44,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import edf
-from edf import nn, parallel, per_example, report
+from edf import nn, parallel, report
 from edf.data import digits, one_hot
 
 # %% [markdown]
@@ -154,7 +154,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
     prog, p, loss = build(np.random.default_rng(seed), data.x_train.shape[1], data.classes)
     print("The model:\n" + prog.source() + "\n")
     shapes = dict(x=(64, data.x_train.shape[1]), y=(64, data.classes))
-    print(per_example.derive(prog, loss, batch="b").describe(**shapes) + "\n")
+    print(prog.per_example(loss, batch="b").describe(**shapes) + "\n")
 
     grid = [(method, batch) for method in METHODS for batch in BATCH_SIZES]
     start = time.perf_counter()

@@ -162,7 +162,7 @@ def perturbed_vae(split, weights, epochs: int, seed: int, backend=None) -> dict:
     trainer = prog.with_backend(backend or prog.backend)  # a copy, to which the weighted loss is added
     trainer.append("for b: weighted += w[b] * (distortion[b] + rate[b])")
     weights = np.ones(len(split.x_train)) if weights is None else weights
-    trained = vae.parameters(p.encoder, p.prior, p.decoder)
+    trained = edf.parameters([p.encoder, p.prior, p.decoder])
     optimizer = edf.optim.Adam(trained, lr=3e-5)
     names = trainer.parameter_names(trained)
     batches = AdjustedBatches(weights, B_AVG, rng)

@@ -125,10 +125,6 @@ def sample_means(p, n: int, rng: np.random.Generator) -> np.ndarray:
     return edf.to_numpy(decoder.forward(z=z.astype(np.float32))[mean])
 
 
-def parameters(*packages):
-    return [q for package in packages for q in edf.parameters(package)]
-
-
 # %% [markdown]
 # ## Training and measuring
 
@@ -136,8 +132,8 @@ def parameters(*packages):
 def train(prog, p, data, epochs: int, rng, beta: float = 1.0, mode: str = "joint", lr: float = 6e-5):
     """mode: "joint" (everything on D + beta R), "frozen" (the encoder stays as initialised),
     or "rate" (the encoder minimises the rate alone; prior and decoder minimise the ELBO)."""
-    model = parameters(p.prior, p.decoder)
-    encoder = parameters(p.encoder)
+    model = edf.parameters([p.prior, p.decoder])
+    encoder = edf.parameters(p.encoder)
     trained = model + (encoder if mode != "frozen" else [])
     optimizer = edf.optim.Adam(trained, lr=lr)
     model_names, encoder_names = prog.parameter_names(model), prog.parameter_names(encoder)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edf.kernels import cupy_cuda, numpy_backend
+from edf.kernels import c_codegen, cupy_cuda, numpy_backend
 from edf.kernels.lower import is_gemm
 
 SHIM = r"""
@@ -75,7 +75,7 @@ class HostCudaKernel(cupy_cuda.CupyKernel):
     """A CupyKernel whose launch runs on the CPU."""
 
     def __call__(self, env: dict) -> None:
-        code = cupy_cuda.CCode(self.nest, {t: env[t].dtype for t in self.tensors})
+        code = c_codegen.CCode(self.nest, {t: env[t].dtype for t in self.tensors})
         library = compile_on_host(self.source, code.parameters())
         arrays = [env[t] for t in self.tensors]
         for array in arrays:

@@ -41,6 +41,7 @@ MODULES = ["edf", "edf.nn", "edf.optim", "edf.train", "edf.data", "edf.params", 
 
 # Public callables that take arguments but need no entry, and why.
 EXEMPT = {
+    "edf.params.package_with": "an argument check (edf.checks' vocabulary) for the functions it guards",
     "edf.data.Split": "a dataclass record of arrays, made by edf.data's loaders",
     "edf.testing.ProgramCase": "a dataclass record, made by edf.testing.programs()",
     "edf.train.History": "a dataclass whose one field starts empty; History.add checks what goes in",
@@ -69,16 +70,17 @@ def public_callables() -> dict[str, Callable]:
             if inspect.ismodule(obj) or not callable(obj) or (
                     isinstance(obj, type) and issubclass(obj, BaseException)):
                 continue
-            if module_name != "edf" and getattr(obj, "__module__", None) != module_name:
+            module_of = checks.short_module_name(getattr(obj, "__module__", None) or "")
+            if module_name != "edf" and module_of != module_name:
                 continue  # imported from elsewhere: counted where it is defined
             if not inspect.isfunction(obj) and not isinstance(obj, type):
                 continue  # hypothesis strategies and other callable values
             qualname = obj.__qualname__.rpartition("<locals>.")[2]  # hypothesis' composite
-            found[f"{obj.__module__}.{qualname}"] = obj
+            found[f"{module_of}.{qualname}"] = obj
             if isinstance(obj, type):
                 for attribute, member in vars(obj).items():
                     if not attribute.startswith("_") and inspect.isfunction(member):
-                        found[f"{obj.__module__}.{obj.__qualname__}.{attribute}"] = member
+                        found[f"{module_of}.{obj.__qualname__}.{attribute}"] = member
     return {name: f for name, f in found.items() if _takes_arguments(
         f.__init__ if isinstance(f, type) else f)}
 
@@ -165,6 +167,10 @@ def program():
     return edf.Program(SOURCE, backend="numpy")
 
 
+def batched_program():
+    return edf.Program("for b, i: loss += x[b, i] * W[i]", backend="numpy")
+
+
 def program_run():
     prog = program()
     prog.forward(x=np.ones(2), W=np.ones((2, 3)))
@@ -183,7 +189,7 @@ def folder() -> Path:
 
 def saved_package():
     p, path = package(), folder() / "weights.npz"
-    params.save(p, path)
+    storage.save(p, path)
     return p, path
 
 
@@ -335,6 +341,10 @@ TABLE: dict[str, Case] = {
                                          "wrt": st.sampled_from([3, [3], ("x", None)])}),
     "edf.program.Program.backward_source": Case(lambda: dict(self=program(), outputs="loss"),
                                                 {"outputs": st.sampled_from([3, [3], []]), "wrt": st.sampled_from([3, [3]])}),
+    "edf.program.Program.per_example": Case(lambda: dict(self=batched_program(), outputs="loss", batch="b"),
+                                            {"outputs": st.sampled_from([3, [3], []]), "wrt": st.sampled_from([3, [3]]),
+                                             "batch": st.sampled_from([3, "", "b b", None]),
+                                             "materialise": st.sampled_from([1, "yes", None])}),
     "edf.program.Program.with_gradients": Case(lambda: dict(self=program(), outputs="loss"),
                                                {"outputs": st.sampled_from([3, [3], []]), "wrt": st.sampled_from([3, [3]])}),
     # -- parameters and files ------------------------------------------------------------------
@@ -348,11 +358,11 @@ TABLE: dict[str, Case] = {
     "edf.params.named_parameters": Case(lambda: dict(package=package()),
                                         {"package": not_package, "prefix": not_text}),
     "edf.params.parameters": Case(lambda: dict(package=package()), {"package": not_package}),
-    "edf.params.save": Case(lambda: dict(package=package(), path=folder() / "w.npz"),
+    "edf.storage.save": Case(lambda: dict(package=package(), path=folder() / "w.npz"),
                             {"package": not_package, "path": not_path}),
-    "edf.params.load": Case(lambda: dict(zip(("package", "path"), saved_package())),
+    "edf.storage.load": Case(lambda: dict(zip(("package", "path"), saved_package())),
                             {"package": not_package, "path": not_path}),
-    "edf.params.match_arrays": Case(lambda: dict(package=package(), arrays={"0": np.ones(3), "1": np.ones((2, 2))}, where="here"),
+    "edf.storage.match_arrays": Case(lambda: dict(package=package(), arrays={"0": np.ones(3), "1": np.ones((2, 2))}, where="here"),
                                     {"package": not_package, "arrays": not_arrays, "where": not_text,
                                      "prefix": not_text}),
     "edf.storage.write_arrays": Case(lambda: dict(path=folder() / "a.npz", arrays={"x": np.ones(2)}),

@@ -108,5 +108,25 @@ def test_backward_program_is_a_program_that_parses():
 def test_gradients_of_gradients_get_their_own_tag():
     prog = edf.Program("for i: y[i] = x[i] ** 3").with_gradients("y")
     prog.append("for i: p += x.grad[i] ** 2")
-    assert gradient_tag(prog) == ".grad2"
+    assert gradient_tag(prog.tensors) == ".grad2"
     assert "x.grad2[i]" in prog.backward_source("p")
+
+
+def test_the_swap_rule_takes_statements_and_returns_statements():
+    """``edf.autodiff.backward`` needs no Program: parsed statements in, statements out, the
+    same ones ``Program.gradient_program`` runs."""
+    from edf.autodiff import Backward, backward
+    from edf.notation import parse_program
+
+    text = "range w = 3\nfor b, i: h[b] += x[b, i] * W[i]\nfor b, k: loss += h[b] + c[k]"
+    items = parse_program(text)
+    statements = [s for s in items if not isinstance(s, edf.ir.Range)]
+    declarations = [d for d in items if isinstance(d, edf.ir.Range)]
+    derived = backward(statements, declarations, ["loss"], ["W"])
+    assert isinstance(derived, Backward) and derived.seeds == {"loss": "loss.grad"} and derived.tag == ".grad"
+    assert all(isinstance(s, edf.ir.Statement) for s in derived.statements)
+    gradient = edf.Program(text).gradient_program("loss", wrt=["W"])
+    assert list(derived.statements) == gradient.statements
+    assert list(derived.declarations) == gradient.declarations
+    # the summed index k no longer mentioned: its range declared under a fresh name
+    assert edf.ir.Range("k1", edf.ir.AxisOf("c", 0)) in derived.declarations

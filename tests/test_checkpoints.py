@@ -51,7 +51,7 @@ def test_the_same_path_saves_and_loads(tmp_path):
     other, other_opt, other_rng = trained(seed=5)
     assert load_checkpoint(str(tmp_path / "ckpt"), other, other_opt, other_rng) == {"epoch": 2}
     assert_unchanged(saved, other, other_opt, other_rng)
-    edf.params.save(params, tmp_path / "weights")
+    edf.storage.save(params, tmp_path / "weights")
     assert sorted(os.listdir(tmp_path)) == ["ckpt", "weights"]
 
 
@@ -186,14 +186,14 @@ def test_a_bad_checkpoint_changes_nothing(tmp_path, corruption):
 
 def test_params_load_checks_everything_first(tmp_path):
     params, _, _ = trained()
-    edf.params.save(params, tmp_path / "weights")
+    edf.storage.save(params, tmp_path / "weights")
     ragged = SimpleNamespace(c=edf.Parameter(np.ones(())), w=edf.Parameter(np.ones(1)))
     with pytest.raises(EdfError, match=r"weights: field 'w' has shape \(3,\), but the parameter w has shape \(1,\)"):
-        edf.params.load(ragged, tmp_path / "weights")
+        edf.storage.load(ragged, tmp_path / "weights")
     np.testing.assert_array_equal(ragged.c.value, 1.0)  # c, checked first, was not assigned
     truncate(tmp_path / "weights")
     with pytest.raises(EdfError, match="weights is not a readable .npz file"):
-        edf.params.load(params, tmp_path / "weights")
+        edf.storage.load(params, tmp_path / "weights")
 
 
 def test_any_generator_round_trips(tmp_path):

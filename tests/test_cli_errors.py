@@ -82,5 +82,5 @@ def test_no_traceback_from_the_installed_command_unless_asked():
     assert len(lines(done.stderr)) == 1 and done.stderr.startswith("edf: ")
     debug = subprocess.run(command + ["--debug"], capture_output=True, text=True)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
-    assert lines(debug.stderr)[-1].startswith("edf.errors.ArgumentError: edf.program.Program: "
+    assert lines(debug.stderr)[-1].startswith("edf.core.errors.ArgumentError: edf.program.Program: "
                                               "backend must be one of")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edf import cli, course, sandbox
+from edf import cli, grading, sandbox
 from edf.errors import EdfError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +76,8 @@ def test_autograder_zip_layout(autograder_zip):
         names = set(archive.namelist())
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
         requirements = archive.read("requirements.txt").decode().split()
-    assert {"setup.sh", "run_autograder", "requirements.txt", "edf/setup.py", "edf/edf/course.py",
-            "edf/edf/submission.py", "grader/pytest.ini", "grader/exercises/conftest.py",
+    assert {"setup.sh", "run_autograder", "requirements.txt", "edf/setup.py", "edf/edf/course/grading.py",
+            "edf/edf/course/submission.py", "grader/pytest.ini", "grader/exercises/conftest.py",
             "grader/exercises/04_optimizers/test_grader.py"} <= names
     # only what the autograder needs: no solutions, starters, mutants, tests, benchmarks, notebooks
     for name in names - {"setup.sh", "run_autograder", "requirements.txt", "edf/setup.py", "edf/README.md"}:
@@ -188,7 +188,7 @@ SUBMISSIONS = {
     "other_file_name": ({"my_answer.py": ADD + MUL + SCALE, "notes.txt": "hello"}, (1, 1, 1), "graded"),
     "nothing": ({"notes.txt": "I did not do it"}, (0, 0, 0), "no submission file"),
 }
-CLASS_LIMITS = course.Limits(seconds=120, call_seconds=10, memory=3 * 2 ** 30, file_size=32 * 2 ** 20,
+CLASS_LIMITS = grading.Limits(seconds=120, call_seconds=10, memory=3 * 2 ** 30, file_size=32 * 2 ** 20,
                              disk=64 * 2 ** 20, processes=32)
 
 
@@ -231,7 +231,7 @@ def test_a_class_graded_on_a_dask_cluster(tmp_path):
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     out = tmp_path / "grades.csv"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        grades = course.grade_all(exercise, submissions, out, scheduler=cluster.scheduler_address, limits=CLASS_LIMITS)
+        grades = grading.grade_all(exercise, submissions, out, scheduler=cluster.scheduler_address, limits=CLASS_LIMITS)
     rows = {row["submission"]: row for row in csv.DictReader(out.open())}
     assert len(rows) == len(SUBMISSIONS)
     for name, (_, scores, status) in SUBMISSIONS.items():
@@ -251,18 +251,18 @@ def test_a_class_graded_on_a_dask_cluster(tmp_path):
 
 def test_a_run_past_its_time_limit_keeps_what_finished(tmp_path):
     exercise = fake_course(tmp_path / "course")
-    grader = course.grader_files(exercise)
-    tasks = course.collect(grader, exercise.name)
+    grader = grading.grader_files(exercise)
+    tasks = grading.collect(grader, exercise.name)
     slow = ADD + SCALE + "def mul(a, b):\n    import time\n    time.sleep(600)\n"
-    grade = course.grade_files(grader, exercise.name, tasks, {"starter.py": slow.encode()}, "slow",
-                               course.Limits(seconds=20))
+    grade = grading.grade_files(grader, exercise.name, tasks, {"starter.py": slow.encode()}, "slow",
+                               grading.Limits(seconds=20))
     assert grade.status == "time limit (20 s)" and [t.score for t in grade.tasks] == [1, 0, 0]
     assert "did not finish: time limit (20 s)" in grade.tasks[1].output
 
 
 def test_grade_all_on_joblib_from_the_command_line(tmp_path, capsys, monkeypatch):
     exercise = fake_course(tmp_path / "course")
-    monkeypatch.setattr(course, "find_exercise", lambda number: exercise)
+    monkeypatch.setattr(grading, "find_exercise", lambda number: exercise)
     submissions = make_class(tmp_path / "submissions", {n: SUBMISSIONS[n][0] for n in ("correct", "half", "wrong")})
     out = tmp_path / "out" / "grades.csv"
     assert cli.main(["exercise", "grade-all", "90", str(submissions), "--out", str(out), "--jobs", "2"]) == 0
@@ -279,27 +279,27 @@ def test_grade_all_on_joblib_from_the_command_line(tmp_path, capsys, monkeypatch
     assert cli.main(["exercise", "grade-all", "90", str(submissions), "--out", "g.csv", "--time-limit", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
     with pytest.raises(EdfError, match="jobs must be a positive number"):
-        course.grade_all(exercise, submissions, tmp_path / "g.csv", jobs=0)
+        grading.grade_all(exercise, submissions, tmp_path / "g.csv", jobs=0)
 
 
 def test_grading_discovers_tasks_from_markers_not_names(tmp_path):
     exercise = fake_course(tmp_path)
-    tasks = course.collect(course.grader_files(exercise), exercise.name)
+    tasks = grading.collect(grading.grader_files(exercise), exercise.name)
     assert [(t.name, t.title, len(t.tests)) for t in tasks] == [
         ("ex90_1", "exercise 90.1, addition", 2), ("ex90_2", "exercise 90.2, multiplication", 1),
         ("ex90_3", "exercise 90.3, scaling", 1)]
     (exercise / "test_grader.py").write_text("def test_unmarked():\n    pass\n")
     with pytest.raises(EdfError, match="no tests marked with a task"):
-        course.collect(course.grader_files(exercise), exercise.name)
+        grading.collect(grading.grader_files(exercise), exercise.name)
 
 
 def test_results_json_survives_a_crash_before_any_test(tmp_path):
     exercise = fake_course(tmp_path / "course")
-    grader = course.grader_files(exercise)
-    tasks = course.collect(grader, exercise.name)
-    grade = course.grade_files(grader, exercise.name, tasks, {"starter.py": b"import os\nos.kill(os.getpid(), 9)\n"},
-                               "killed", course.Limits(seconds=60))
-    results = course.gradescope_results(grade)
+    grader = grading.grader_files(exercise)
+    tasks = grading.collect(grader, exercise.name)
+    grade = grading.grade_files(grader, exercise.name, tasks, {"starter.py": b"import os\nos.kill(os.getpid(), 9)\n"},
+                               "killed", grading.Limits(seconds=60))
+    results = grading.gradescope_results(grade)
     assert json.loads(json.dumps(results))["score"] == 0
     assert grade.status == "graded; starter.py could not be imported: its process ended while importing it: SIGKILL, killed"
     assert results["output"].startswith("Your code: starter.py could not be imported")
@@ -427,7 +427,7 @@ ATTACKS = {"plugin_writer": PLUGIN_WRITER, "report_class": REPORT_CLASS, "atexit
 @pytest.fixture(scope="module")
 def forged_ids():
     """(test id, task) of every test of exercise 1's grader, as an attacker who ran it knows them."""
-    tasks = course.collect(course.grader_files(EXERCISE1), EXERCISE1.name)
+    tasks = grading.collect(grading.grader_files(EXERCISE1), EXERCISE1.name)
     return [(test, task.name) for task in tasks for test in task.tests]
 
 
@@ -442,7 +442,7 @@ def test_attacks_score_an_honest_zero_in_class_grading(tmp_path, forged_ids):
     attackers["a_honest"] = {"starter.py": (EXERCISE1 / "solution.py").read_text()}  # the one to steal from
     submissions = make_class(tmp_path / "submissions", attackers)
     out = tmp_path / "grades.csv"
-    course.grade_all(EXERCISE1, submissions, out, jobs=2, limits=course.Limits(seconds=120))
+    grading.grade_all(EXERCISE1, submissions, out, jobs=2, limits=grading.Limits(seconds=120))
     time.sleep(1)  # a surviving rewriter would be at work by now
     rows = {row["submission"]: row for row in csv.DictReader(out.open())}
     assert rows.pop("a_honest")["score"] == "4"
@@ -459,7 +459,7 @@ def run_attack(zip_path: Path, root: Path, code: str):
 
 def test_attacks_score_an_honest_zero_on_gradescope(tmp_path, forged_ids):
     zip_path = tmp_path / "ex1.zip"
-    course.package(EXERCISE1, zip_path)
+    grading.package(EXERCISE1, zip_path)
     marker = f"edf-attack-{os.getpid()}-{tmp_path.name}"
     with ThreadPoolExecutor(2) as pool:
         runs = {name: pool.submit(run_attack, zip_path, tmp_path / name, attack(code, forged_ids, marker))
@@ -495,14 +495,14 @@ def test_hidden_tests_grade_but_are_not_handed_out(tmp_path, monkeypatch):
     for name, text in {"README.md": "# Exercise 90", "starter.py": TODO, "solution.py": MUL}.items():
         (exercise / name).write_text(text)
     (exercise.parent / "README.md").write_text("# Exercises\n\n## For course staff\n\nsecrets\n")
-    grader = course.grader_files(exercise)
+    grader = grading.grader_files(exercise)
     assert "exercises/90_fake/test_hidden_cases.py" in grader and "exercises/90_fake/solution.py" not in grader
-    tasks = course.collect(grader, exercise.name)
+    tasks = grading.collect(grader, exercise.name)
     assert [len(t.tests) for t in tasks] == [2, 2, 1]
-    grade = course.grade_files(grader, exercise.name, tasks, {"starter.py": (ADD + MUL + SCALE).encode()}, "s")
+    grade = grading.grade_files(grader, exercise.name, tasks, {"starter.py": (ADD + MUL + SCALE).encode()}, "s")
     assert grade.score == 3
-    monkeypatch.setattr(course, "ROOT", tmp_path / "course")
-    written = course.export(tmp_path / "edition")
+    monkeypatch.setattr(grading, "ROOT", tmp_path / "course")
+    written = grading.export(tmp_path / "edition")
     assert [n for n in written if n.startswith("exercises/90_fake/")] == [
         "exercises/90_fake/README.md", "exercises/90_fake/starter.py", "exercises/90_fake/test_grader.py"]
     assert "secrets" not in (tmp_path / "edition" / "exercises" / "README.md").read_text()

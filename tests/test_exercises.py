@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from edf import cli, course
+from edf import cli, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = sorted(p for p in (ROOT / "exercises").iterdir() if p.is_dir() and p.name[:2].isdigit())
 MUTANTS = ROOT / "tests" / "exercise_mutants"
 
 
-tasks = course.exercise_tasks
+tasks = grading.exercise_tasks
 
 
 def start(folder: Path, impl: str, report: Path) -> subprocess.Popen:

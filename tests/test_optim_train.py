@@ -119,9 +119,9 @@ def test_checkpoint_must_fit_the_package(tmp_path):
     save_checkpoint(tmp_path / "c.npz", params)
     with pytest.raises(EdfError, match="does not fit this package"):
         load_checkpoint(tmp_path / "c.npz", SimpleNamespace(w=edf.Parameter(np.zeros(3))))
-    edf.params.save(params, tmp_path / "p.npz")
+    edf.storage.save(params, tmp_path / "p.npz")
     other = SimpleNamespace(w=edf.Parameter(np.ones(3)), c=edf.Parameter(np.ones(())))
-    edf.params.load(other, tmp_path / "p.npz")
+    edf.storage.load(other, tmp_path / "p.npz")
     np.testing.assert_array_equal(other.w.value, params.w.value)
 
 

@@ -8,7 +8,7 @@ def test_import_edf_brings_its_submodules():
               "print(edf.data.digits, edf.train.fit, edf.nn.affine, edf.optim.Adam, edf.testing.check_gradients)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("<function") == 4 and "<class 'edf.optim.Adam'>" in done.stdout
+    assert done.stdout.count("<function") == 4 and "<class 'edf.library.optim.Adam'>" in done.stdout
 
 
 def test_kernels_and_lectures_are_inside_edf(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import edf
-from edf import nn, per_example
+from edf import nn
 from edf.errors import EdfError, ProgramError
 from edf.ir import Affine, Ref, Shape, Statement, statement_refs
 from edf.testing import programs
@@ -119,7 +119,7 @@ def test_per_example_gradients_match_each_example_run_alone(name, prog, loss, da
                                    atol=1e-12, err_msg=f"{name}: sum of squares of {param}")
         np.testing.assert_allclose(squares[param], summed[param], rtol=1e-12, atol=1e-12)
         assert prog.parameters[param].grad_sq.shape == prog.parameters[param].value.shape
-    choices = per_example.derive(prog, loss, batch="b").choices
+    choices = prog.per_example(loss, batch="b").choices
     for param, method in expected.items():
         assert choices[param].method.startswith({"contraction": "sum of squares",
                                                  "materialised": "per-example"}[method]), choices[param]
@@ -159,7 +159,7 @@ def test_per_example_statements_run_on_every_target(backend):
 
 def test_what_was_chosen_is_printed_with_its_memory():
     _, prog, loss, data, _, _ = CASES[0]  # the MLP: contractions, no per-example tensor
-    text = per_example.derive(prog, loss, batch="b").describe(**data)
+    text = prog.per_example(loss, batch="b").describe(**data)
     assert "  W1     sum of squares by one contraction: one product term per example and element" in text
     assert "for k0, k1:  x.sq[k0, k1] = x[k0, k1] ** 2" in text  # each square made once
     assert "for b, i, j: W1.grad_sq[i, j] += x.sq[b, i] * h1.grad.sq[b, j]" in text  # one GEMM
@@ -168,7 +168,7 @@ def test_what_was_chosen_is_printed_with_its_memory():
     assert "x.sq           [3, 4]               96 bytes" in text
     assert "grad_b" not in text and "total                               752 bytes" in text
     _, prog, loss, data, _, _ = CASES[1]  # the convolution: materialised
-    conv = per_example.derive(prog, loss, batch="b")
+    conv = prog.per_example(loss, batch="b")
     text = conv.describe(**data)
     assert "  W1     per-example gradients materialised: x, y are summed within each example" in text
     assert "W1.grad_b      [3, 3, 3, 2, 3]      1.3 kB" in text
@@ -197,10 +197,10 @@ def test_a_weight_used_twice_or_through_a_parameter_expression_is_materialised()
         single = prog.backward("loss")
         for name in params:
             np.testing.assert_allclose(got[f"{name}.grad_b"][k], single[name], rtol=1e-10, atol=1e-12)
-    choices = per_example.derive(prog, "loss", batch="b").choices
+    choices = prog.per_example("loss", batch="b").choices
     assert "2 statements" in choices["W"].reason and "parameters alone" in choices["s"].reason
     np.testing.assert_allclose(auto["W.grad_sq"], (got["W.grad_b"] ** 2).sum(0), rtol=1e-10)
-    assert "V.grad_b" in per_example.derive(prog, "loss", batch="b").source()
+    assert "V.grad_b" in prog.per_example("loss", batch="b").source()
 
 
 def test_batch_statistics_and_regularisers_have_no_per_example_gradient():
@@ -230,13 +230,13 @@ def test_batch_statistics_and_regularisers_have_no_per_example_gradient():
 def test_the_batch_index_must_stand_alone_on_one_axis(source, message):
     prog = edf.Program(source)
     with pytest.raises(ProgramError, match=message):
-        per_example.derive(prog, batch="b")
+        prog.per_example(batch="b")
 
 
 def test_an_unknown_batch_index_is_named():
     prog = edf.Program("for b, i: loss += x[b, i] * W[i]")
     with pytest.raises(EdfError, match=r"no statement of the program loops over the batch index 'n'"):
-        per_example.derive(prog, batch="n")
+        prog.per_example(batch="n")
 
 
 # -- random programs, given a batch index -------------------------------------------------------
@@ -333,7 +333,7 @@ def test_the_per_example_program_is_whole_in_its_text():
     """Per-example gradients are declared ``[B, *W.shape]`` in the notation, so the printed
     per-example program parses back and runs to the same values."""
     name, prog, loss, data, _, _ = CASES[2]  # the embedding: a data-dependent, batched target
-    derived = per_example.derive(prog, loss, batch="b", materialise=True)
+    derived = prog.per_example(loss, batch="b", materialise=True)
     text = derived.program.source()
     assert "shape E1.grad_b = [tok.shape[0]] + E1" in text
     again = edf.Program(text)
@@ -355,3 +355,18 @@ def test_shape_declarations_with_axes_in_front():
                           ("shape G = [0] + W", "a range has at least 1 element")]:
         with pytest.raises(edf.EinsteinSyntaxError, match=re.escape(message)):
             edf.Program(text)
+
+
+def test_the_derivation_takes_statements_and_returns_statements():
+    """``edf.per_example.derive`` needs no Program: the forward statements and the ordinary
+    backward pass in, the per-example backward pass out (``Program.per_example`` runs it)."""
+    from edf.autodiff import backward
+    from edf.per_example import CONTRACTION, derive
+
+    prog = edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]\nfor b, j: loss += h[b, j] ** 2")
+    gradient = backward(prog.statements, prog.declarations, ["loss"], ["x", "W"])
+    derived = derive(prog.statements, gradient, ["loss"], ["x", "W"], batch="b")
+    assert derived.backward.statements[:derived.ordinary] == gradient.statements
+    assert derived.choices["W"].method == CONTRACTION and "x" not in derived.choices
+    assert derived.results == ["W.grad_sq"]
+    assert list(derived.backward.statements) == prog.per_example("loss", batch="b").program.statements

@@ -34,13 +34,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edf import ir
-from edf.errors import EdfError
-from edf.functions import FUNCTIONS
+from edf.core import ir
+from edf.core.ir import INDEX_NAME, TENSOR_NAME
+from edf.core.errors import EdfError
+from edf.core.functions import FUNCTIONS
 from edf.kernels.lower import Loop, LoopNest, Solved
-from edf.notation import INDEX_NAME, TENSOR_NAME
-from edf.params import Parameter
-from edf.program import Program
+from edf.core.params import Parameter
+from edf.core.program import Program
 
 ARRAY_KINDS = "biufc"  # bool, integers, floats, complex: no objects, no structured records
 GENERATORS = {"PCG64": np.random.PCG64, "PCG64DXSM": np.random.PCG64DXSM}  # JSON-plain states

@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from edf.errors import ArgumentError, ArgumentTypeError
+from edf.core import ir
+from edf.core.errors import ArgumentError, ArgumentTypeError
 
 
 class Invalid(Exception):
@@ -71,9 +72,18 @@ _repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict = 60, 60, 6, 4
 
 
 def name_of(function: Callable) -> str:
-    """``edf.optim.SGD`` for ``SGD.__init__``, ``edf.data.one_hot`` for ``one_hot``."""
+    """``edf.optim.SGD`` for ``SGD.__init__``, ``edf.data.one_hot`` for ``one_hot``: by the
+    short name of its module, the one users write (``edf.optim`` is ``edf.library.optim``)."""
     qualname = function.__qualname__.removesuffix(".__init__").rpartition("<locals>.")[2]
-    return f"{function.__module__}.{qualname}"
+    return f"{short_module_name(function.__module__)}.{qualname}"
+
+
+def short_module_name(module: str) -> str:
+    """``edf.optim`` for ``edf.library.optim``: a module in one of edf's rooms (core, library,
+    course) also answers to ``edf.<name>`` (see ``edf/__init__.py``)."""
+    parts = module.split(".")
+    rooms = ("core", "library", "course")
+    return f"edf.{parts[2]}" if len(parts) == 3 and parts[:1] == ["edf"] and parts[1] in rooms else module
 
 
 def check(value, requirement: Check, name: str, where: str, arguments: Mapping[str, Any] = {}):
@@ -282,14 +292,12 @@ mapping = instance(Mapping, "a dict")
 
 # -- names in the notation -------------------------------------------------------------------------
 def _matching(pattern: str, words: str) -> Check:
-    """Text matching one of the notation's name patterns (``edf.notation.TENSOR_NAME``...)."""
+    """Text matching one of the notation's name patterns (``edf.ir.TENSOR_NAME``...)."""
 
     def accept(value, _):
-        from edf import notation  # imported here: the notation checks its own arguments with these
-
         if not isinstance(value, str):
             raise Invalid(wrong_type=True)
-        if not getattr(notation, pattern).match(value):
+        if not getattr(ir, pattern).match(value):
             raise Invalid()
         return value
 
@@ -578,48 +586,6 @@ seed_arrays = Check("an output's name, or a non-empty dict from output names to 
                     _seed_arrays)
 
 
-# -- parameters ------------------------------------------------------------------------------------
-def _package(value, _):
-    from edf.params import _collect  # edf.params checks its own arguments with this module
-
-    if not _collect(value):
-        raise Invalid(got=f"{shown(value)}, which holds no Parameter")
-    return value
-
-
-package = Check("a parameter package (a Parameter, or an object, list or dict holding "
-                "Parameters)", _package)
-
-
-def package_with(**fields: int | Check) -> Check:
-    """A package with these attributes: ``W=2`` a Parameter with 2 axes, ``norm=check`` an
-    attribute that ``check`` accepts (a package within the package)."""
-    words = "a package with " + ", ".join(
-        f"{name} (a Parameter with {want} axes)" if isinstance(want, int) else name
-        for name, want in fields.items())
-
-    def accept(value, given):
-        from edf.params import Parameter
-
-        for name, want in fields.items():
-            found = getattr(value, name, None)
-            if isinstance(want, Check):
-                try:
-                    want.accept(found, given)
-                except Invalid as invalid:
-                    raise Invalid(got=f"a package whose {name} is {shown(found)} (it must be "
-                                      f"{invalid.requirement or want.requirement})",
-                                  wrong_type=invalid.wrong_type) from None
-            elif not isinstance(found, Parameter):
-                raise Invalid(got=f"{shown(value)} (its {name} is {shown(found)})",
-                              wrong_type=True)
-            elif found.value.ndim != want:
-                raise Invalid(got=f"a package whose {name} has shape {found.shape}")
-        return value
-
-    return Check(words, accept)
-
-
 def each(inner: Check, words: str, empty: bool = False) -> Check:
     """A list (or tuple), non-empty unless ``empty``, whose every item ``inner`` accepts;
     returned as a list."""
@@ -643,9 +609,7 @@ def each(inner: Check, words: str, empty: bool = False) -> Check:
 
 # -- programs --------------------------------------------------------------------------------------
 def _item(value, _):
-    from edf.ir import Range, Shape, Statement
-
-    if not isinstance(value, (str, Statement, Range, Shape)):
+    if not isinstance(value, (str, ir.Statement, ir.Range, ir.Shape)):
         raise Invalid(wrong_type=True)
     return value
 
@@ -675,8 +639,6 @@ def _ir(*kinds: str) -> Check:
     """An object of one of the IR classes named (``edf.ir``: Statement, Range, Shape)."""
 
     def accept(value, _):
-        from edf import ir
-
         if not isinstance(value, tuple(getattr(ir, kind) for kind in kinds)):
             raise Invalid(wrong_type=True)
         return value
@@ -687,12 +649,3 @@ def _ir(*kinds: str) -> Check:
 ir_statement = _ir("Statement")
 ir_statements = each(ir_statement, "a list of Statements", empty=True)
 ir_declarations = each(_ir("Range", "Shape"), "a list of declarations (Range, Shape)", empty=True)
-
-
-def _backends(_):
-    from edf.kernels import available_targets
-
-    return available_targets()
-
-
-backend = one_of(_backends)

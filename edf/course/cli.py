@@ -24,8 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from edf import course, parallel, report
-from edf.errors import EdfError
+from edf.course import grading as course
+from edf.library import parallel, report
+from edf.core.errors import EdfError
 
 
 def lecture_names() -> list[str]:
@@ -62,7 +63,7 @@ def lecture_jobs(options: list[str]) -> int | None:
 def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
     """``edf lecture all``: every lecture with these options, as many at once as cores (or
     ``--jobs K``) allow. With one at a time they run here, one after another; otherwise each runs
-    in a process of its own (``python -m edf.cli lecture NAME ...``) with its numeric libraries
+    in a process of its own (``python -m edf.course.cli lecture NAME ...``) with its numeric libraries
     capped at its share of the cores, and its printed output is shown whole when it ends. Every
     lecture seeds its own generators and computes with the fixed thread counts of
     ``edf.parallel.fixed_threads``, so the results are those of running them one by one.
@@ -79,7 +80,7 @@ def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
 
     def lecture_process(name: str) -> tuple[subprocess.CompletedProcess, float]:
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "edf.cli", "lecture", name, *options], env=env,
+        done = subprocess.run([sys.executable, "-m", "edf.course.cli", "lecture", name, *options], env=env,
                               capture_output=True, text=True)
         return done, time.perf_counter() - start
 
@@ -124,7 +125,7 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 
 def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
-    from edf.program import Program
+    from edf.core.program import Program
 
     prog = Program("\n".join(statements), backend=backend)
     parts = ["program:", _indent(prog.source()),
@@ -291,6 +292,6 @@ def exercise(args) -> int:
     return 0
 
 
-if __name__ == "__main__":  # ``python -m edf.cli``: how ``edf lecture all`` starts each lecture
+if __name__ == "__main__":  # ``python -m edf.course.cli``: how ``edf lecture all`` starts each lecture
     sys.exit(main())
 

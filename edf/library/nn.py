@@ -21,10 +21,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edf import checks
-from edf.functions import FUNCTIONS
-from edf.params import Parameter
-from edf.program import Program
+from edf.core import checks, params
+from edf.core.functions import FUNCTIONS
+from edf.core.params import Parameter
+from edf.core.program import Program
 
 
 def _names(batch: str) -> list[str]:
@@ -88,9 +88,9 @@ def _not_in(batch: str) -> checks.Check:
 _activation = checks.one_of(lambda _: sorted(FUNCTIONS))
 _rate = checks.number(0, 1, high_open=True, words="a probability in [0, 1)")
 _sizes = checks.each(checks.positive_int, "a list of positive integers (layer widths)")
-_affine = checks.package_with(W=2, b=1)
-_layer_norm = checks.package_with(gain=1, bias=1)
-_attention = checks.package_with(Wq=3, Wk=3, Wv=3, Wo=3)
+_affine = params.package_with(W=2, b=1)
+_layer_norm = params.package_with(gain=1, bias=1)
+_attention = params.package_with(Wq=3, Wk=3, Wv=3, Wo=3)
 
 
 def _index(names) -> str:
@@ -176,7 +176,7 @@ def affine(prog: Program, p, x: str, batch: str = "b") -> str:
     return h
 
 
-@checks.arguments(prog=_program, p=checks.package_with(layers=checks.each(_affine, "a list of affine packages")),
+@checks.arguments(prog=_program, p=params.package_with(layers=checks.each(_affine, "a list of affine packages")),
                   batch=checks.index_list(reserved="ij"), x=_reads(("batch", 1)), fn=_activation)
 def mlp(prog: Program, p, x: str, batch: str = "b", fn: str = "relu") -> str:
     """Affine layers with ``fn`` between them (none after the last): a multilayer perceptron."""
@@ -222,7 +222,7 @@ def pad2d(prog: Program, x: str, padding: int) -> str:
     return padded
 
 
-@checks.arguments(prog=_program, p=checks.package_with(W=4, b=1), x=_reads(4),
+@checks.arguments(prog=_program, p=params.package_with(W=4, b=1), x=_reads(4),
                   stride=checks.positive_int, padding=checks.count)
 def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
     """out[b, x, y, j] = sum W[dx, dy, i, j] in[b, stride*x+dx, stride*y+dy, i] + b[j], where
@@ -271,7 +271,7 @@ def avg_pool2d(prog: Program, x: str, size: int = 2, stride: int | None = None) 
     return _pool(prog, x, size, stride, "+=", f" / {size * size}")
 
 
-@checks.arguments(prog=_program, p=checks.package_with(W=4, b=1), x=_reads(4))
+@checks.arguments(prog=_program, p=params.package_with(W=4, b=1), x=_reads(4))
 def image_affine(prog: Program, p, x: str) -> str:
     """out[b, j] = sum_{x, y, c} in[b, x, y, c] W[x, y, c, j] + b[j]: an affine layer on a whole
     image; in Einstein notation nothing needs flattening. W has shape (X, Y, C, J)."""
@@ -335,7 +335,7 @@ def layer_norm(prog: Program, p, x: str, batch: str = "b", eps: float = 1e-5) ->
     return out
 
 
-@checks.arguments(prog=_program, p=checks.package_with(E=2), batch=checks.index_list(reserved="d"),
+@checks.arguments(prog=_program, p=params.package_with(E=2), batch=checks.index_list(reserved="d"),
                   tokens=_reads(("batch", 0), values=False))
 def embedding(prog: Program, p, tokens: str, batch: str = "b, t") -> str:
     """out[..., d] = E[tokens[...], d]: a table lookup through an integer tensor."""
@@ -386,7 +386,7 @@ def self_attention(prog: Program, p, x: str) -> str:
     return out
 
 
-@checks.arguments(prog=_program, p=checks.package_with(norm1=_layer_norm, attention=_attention,
+@checks.arguments(prog=_program, p=params.package_with(norm1=_layer_norm, attention=_attention,
                                                            norm2=_layer_norm, up=_affine, down=_affine),
                   x=_reads(3))
 def transformer_block(prog: Program, p, x: str) -> str:

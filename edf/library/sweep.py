@@ -23,8 +23,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from edf import checks, parallel, storage
-from edf.errors import EdfError
+from edf.core import checks
+from edf.core.errors import EdfError
+from edf.library import parallel, storage
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
 FINGERPRINT = "_fingerprint"  # the field of each stored file that says which call made it

@@ -1,7 +1,11 @@
-"""Checks at a Program's edges, each called from one place: input arrays, memory, threads.
+"""Checks at a Program's edges, each called from one place: input arrays, finite values, memory,
+threads.
 
 They turn what would otherwise escape as a raw NumPy error, a silently wrong number or a
-machine brought to its knees into an ``EdfError`` naming what was wrong and where.
+machine brought to its knees into an ``EdfError`` naming what was wrong and where::
+
+    prog.forward(x=["1", "2"])     # ArgumentTypeError: input x holds text (dtype <U1), not numbers
+    compute_dtype({"x": np.float16, "W": np.float64})    # float64: one rule on every target
 """
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ from typing import Mapping
 
 import numpy as np
 
-from edf.errors import ArgumentTypeError, EdfError, ProgramError
-from edf.notation import format_statement
+from edf.core.errors import ArgumentTypeError, EdfError, NonFiniteError, ProgramError
+from edf.core.notation import format_statement
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
           "V": "records"}
@@ -59,6 +63,32 @@ def compute_dtype(dtypes: Mapping[str, np.dtype], what: str = "input ") -> np.dt
                                     f"(.astype(np.float64))")
         floats.append(np.dtype(np.float32) if dtype.itemsize < 4 else dtype)
     return np.result_type(*floats) if floats else np.dtype(np.float64)
+
+
+def input_arrays(xp, values: Mapping, index_tensors: set[str], made: Mapping) -> dict:
+    """A program's inputs (``values``: name -> array or nested lists) as C-ordered arrays of
+    ``xp`` (copied to the device once, on GPUs), in one dtype by ``compute_dtype``; the tensors
+    in ``index_tensors`` keep their integer type, and those in ``made`` (fed by the program
+    itself) do not count towards the dtype."""
+    raw = {}
+    for name, value in values.items():
+        array = as_number_array(xp, value, f"input {name}")
+        raw[name] = xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
+    dtype = compute_dtype({n: a.dtype for n, a in raw.items() if n not in index_tensors and n not in made})
+    for name, array in raw.items():
+        if name in index_tensors and not np.issubdtype(array.dtype, np.integer):
+            raise EdfError(f"{name} is used as an index, so it must hold integers; got {array.dtype}")
+    return {n: a if n in index_tensors else a.astype(dtype, copy=False) for n, a in raw.items()}
+
+
+def require_finite(xp, array, where: str) -> None:
+    """Raise ``NonFiniteError`` if ``array`` holds inf or NaN, naming ``where`` it came from, how
+    many and the first one's index."""
+    finite = xp.isfinite(array)
+    if not bool(finite.all()):
+        position = tuple(int(i) for i in xp.argwhere(~finite)[0])
+        raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
+                             f"the first is {float(array[position])} at index {list(position)}")
 
 
 def memory_bytes(xp) -> int | None:

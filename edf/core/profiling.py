@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from edf.errors import EdfError
+from edf.core.errors import EdfError
 from edf.kernels import plans_for
-from edf.notation import format_statement
+from edf.core.notation import format_statement
 
 if TYPE_CHECKING:
-    from edf.program import Program
+    from edf.core.program import Program
 
 
 @dataclass

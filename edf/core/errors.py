@@ -1,7 +1,10 @@
 """The exceptions edf raises for mistakes a user can make.
 
 Every error names what was wrong and where: the statement, the index, the tensor.
-Catch ``EdfError`` to catch them all.
+Catch ``EdfError`` to catch them all::
+
+    >>> edf.Program("for i: y[i] = x[i]").forward(x=np.ones(3), z=np.ones(3))
+    EdfError: unknown input 'z'; the program's inputs are: x
 """
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
+from edf.core import checks
+from edf.core.errors import EdfError
 
 CLASSES = 10
 KINDS = ("double", "left only", "right only", "empty")  # which halves a domino shows

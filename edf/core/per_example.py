@@ -24,8 +24,9 @@ Each squared tensor is made once (``x.sq[k0, k1] = x[k0, k1] ** 2``) and shared,
 contraction is a plain product, ``x.sq[b, i] * h.grad.sq[b, j]``: one GEMM on every target.
 Otherwise (a convolution sums over positions within each example, a weight used twice sums two
 statements, an embedding is written through a data-dependent index) the per-example gradient is
-materialised and squared. ``derive`` chooses per parameter; ``PerExample.describe`` prints the
-choices and the memory each takes.
+materialised and squared. ``derive`` chooses per parameter (statements in, statements out);
+``Program.per_example`` makes a Program of them, and ``PerExample.describe`` prints the choices
+and the memory each takes.
 
 Per-example gradients exist only when the examples do not interact: the loss must be a sum of
 one term per example. So the only statements that may sum over the batch index are those that
@@ -35,16 +36,15 @@ batch index must stand alone on one axis of each tensor that has it.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from edf.autodiff import mul, power
-from edf.errors import EdfError, ProgramError
-from edf.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, map_refs, statement_refs
-from edf.notation import format_affine, format_program, format_statement
+from edf.core.autodiff import Backward, mul, power
+from edf.core.errors import EdfError, ProgramError
+from edf.core.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, map_refs, statement_refs
+from edf.core.notation import format_affine, format_program, format_statement
 
 CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
 UNREACHED = "no per-example statements"
@@ -60,25 +60,44 @@ class Choice:
     statements: list[Statement] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Derivation:
+    """What ``derive`` returns: the per-example backward pass (the ordinary backward statements,
+    then ``ordinary`` onwards the per-example ones) and what was chosen for each parameter."""
+
+    backward: Backward
+    batch: str
+    choices: dict[str, Choice]
+    results: list[str]  # tensors backward(per_example=...) returns besides the gradients
+    ordinary: int  # how many of the statements are the ordinary backward pass
+
+
 @dataclass
 class PerExample:
-    """The per-example backward program of a Program, with what was chosen for each parameter.
+    """A Program's per-example backward program (``Program.per_example``), with what was chosen
+    for each parameter, to read and to size.
 
     ``program`` is the ordinary backward program followed by the per-example statements; it
     defines ``P.grad`` (summed over the batch, as usual), ``P.grad_sq`` (the sum over examples of
     the squared per-example gradients) and, where materialised, ``P.grad_b[b, ...]``.
+    ``forward`` is the differentiated Program (for the shapes of its inputs).
     """
 
-    program: object  # edf.Program
-    batch: str
-    choices: dict[str, Choice]
-    results: list[str]  # tensors backward(per_example=...) returns besides the gradients
+    program: object  # edf.Program, made by Program.per_example
     forward: object  # the differentiated edf.Program
-    ordinary: int  # how many of program's statements are the ordinary backward program
+    derivation: Derivation
+
+    @property
+    def batch(self) -> str:
+        return self.derivation.batch
+
+    @property
+    def choices(self) -> dict[str, Choice]:
+        return self.derivation.choices
 
     def source(self) -> str:
         """The per-example statements alone (what follows the ordinary backward program)."""
-        return format_program(self.program.statements[self.ordinary:])
+        return format_program(self.derivation.backward.statements[self.derivation.ordinary:])
 
     def describe(self, **shapes) -> str:
         """What was chosen for each parameter and why, the statements, and, given the forward
@@ -99,7 +118,7 @@ class PerExample:
         """``{tensor: (shape, bytes)}`` for every tensor the per-example statements add, given
         the forward program's input shapes (or arrays)."""
         layout, itemsize = self._layout(shapes)
-        added = dict.fromkeys(s.target.name for s in self.program.statements[self.ordinary:])
+        added = dict.fromkeys(s.target.name for s in self.derivation.backward.statements[self.derivation.ordinary:])
         return {name: (layout.shapes[name], math.prod(layout.shapes[name]) * itemsize) for name in added}
 
     def memory_rows(self, **shapes) -> list[str]:
@@ -252,45 +271,43 @@ def _data_index(ref: Ref) -> str:
     return next(e.name for e in ref.index if isinstance(e, Ref))
 
 
-def derive(prog, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None,
-           batch: str = "b", materialise: bool = False) -> PerExample:
-    """The per-example backward program of ``prog`` over the batch index ``batch`` (cached).
+def derive(statements: Sequence[Statement], gradient: Backward, outputs: Sequence[str],
+           wrt: Sequence[str], batch: str = "b", materialise: bool = False) -> Derivation:
+    """The per-example backward pass of a program (its forward ``statements`` and ordinary
+    backward pass ``gradient``) over the batch index ``batch``: ``gradient`` followed by the
+    per-example statements. ``Program.per_example`` calls this and makes a Program of it.
 
-    For every input in ``wrt`` (default: all floating-point inputs) that has no batch index (the
-    parameters) it computes ``P.grad_sq``, the sum over examples of the squared per-example
-    gradients, by one contraction where possible; with ``materialise=True`` (or where the
-    contraction does not apply) also the per-example gradients ``P.grad_b[b, ...]``.
+    For every input in ``wrt`` that has no batch index (the parameters) it computes
+    ``P.grad_sq``, the sum over examples of the squared per-example gradients, by one
+    contraction where possible; with ``materialise=True`` (or where the contraction does not
+    apply) also the per-example gradients ``P.grad_b[b, ...]``.
     """
-    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (prog.output,))
-    wrt = tuple(prog.float_inputs if wrt is None else wrt)
-    cache = _CACHE.setdefault(prog, {})
-    key = (len(prog.statements), tuple(prog.declarations), outputs, wrt, batch, materialise)
-    if key not in cache:
-        cache[key] = _derive(prog, outputs, wrt, batch, materialise)
-    return cache[key]
-
-
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
-    gradient = prog.gradient_program(outputs, wrt)
     tag = gradient.tag
-    axes = batch_axes(prog.statements, batch)
-    _check_independent(prog.statements, batch, axes, outputs)
+    axes = batch_axes(statements, batch)
+    _check_independent(statements, batch, axes, outputs)
     per_statement = _batched_statements(gradient.statements, tag, axes, outputs, batch)
     # per-example gradients are shaped [B, *A.shape]: ``shape W.grad_b = [x.shape[0]] + W``
     shapes = [Shape(per.target.name, original.target.name[: -len(tag)], (), (_carrier(per, batch),))
               for original, per, _ in per_statement]
-
     choices: dict[str, Choice] = {}
     squares = _Squares({r.name: len(r.index) for s in gradient.statements for r in statement_refs(s)})
     for param in (n for n in wrt if n not in axes):
         shapes.append(Shape(param + tag + "_sq", param))
         mine = [item for item in per_statement if item[0].target.name == param + tag]
         choices[param] = _choose(param, tag, mine, batch, materialise, squares)
+    added = [*_shared(per_statement, choices, tag), *squares.statements.values(),
+             *(s for c in choices.values() for s in c.statements)]
+    used = {r.name for stmt in [*gradient.statements, *added] for r in statement_refs(stmt)}
+    backward = Backward((*gradient.declarations, *(d for d in shapes if d.tensor in used)),
+                        (*gradient.statements, *added), gradient.seeds, tag)
+    reached = [c.parameter for c in choices.values() if c.method != UNREACHED]  # others: left out
+    results = [p + tag + "_sq" for p in reached] + ([p + tag + "_b" for p in reached] if materialise else [])
+    return Derivation(backward, batch, choices, results, len(gradient.statements))
 
-    # the per-example gradients of intermediates that materialised parameters read, found backwards
+
+def _shared(per_statement: list, choices: Mapping[str, Choice], tag: str) -> list[Statement]:
+    """The per-example gradients of intermediates that materialised parameters read, found
+    backwards from those parameters."""
     needed = {param + tag + "_b" for param, c in choices.items() if c.method == MATERIALISED}
     batched = {per.target.name for _, per, _ in per_statement}
     shared = []
@@ -299,14 +316,7 @@ def _derive(prog, outputs, wrt, batch, materialise) -> PerExample:
             needed |= {r.name for r in statement_refs(per) if r.name in batched}
             if original.target.name[: -len(tag)] not in choices:
                 shared.insert(0, per)
-    statements = [*gradient.statements, *shared, *squares.statements.values(),
-                  *(s for c in choices.values() for s in c.statements)]
-    used = {r.name for stmt in statements for r in statement_refs(stmt)}
-    program = gradient.copy([*gradient.declarations, *(d for d in shapes if d.tensor in used), *statements])
-    program.seeds, program.tag = gradient.seeds, tag
-    reached = [c.parameter for c in choices.values() if c.method != UNREACHED]  # others: left out
-    results = [p + tag + "_sq" for p in reached] + ([p + tag + "_b" for p in reached] if materialise else [])
-    return PerExample(program, batch, choices, results, prog, len(gradient.statements))
+    return shared
 
 
 def _batched_statements(statements, tag: str, axes, outputs,

@@ -1,8 +1,12 @@
-"""Parameters and parameter packages.
+"""Parameters and parameter packages: what a Program binds (``Program.bind``, ``forward``) and
+where ``backward`` writes gradients.
 
 A ``Parameter`` is an array an optimizer updates. A *package* is any plain Python object whose
 attributes are Parameters or other packages (or lists/dicts of them), so a model's structure is
-ordinary Python. Sharing a package shares its weights: the same Parameter object is found once.
+ordinary Python. Sharing a package shares its weights: the same Parameter object is found once::
+
+    p = SimpleNamespace(layer1=SimpleNamespace(W=Parameter(w1), b=Parameter(b1)), head=[Parameter(w2)])
+    named_parameters(p)     # {"layer1.W": ..., "layer1.b": ..., "head.0": ...}
 """
 from __future__ import annotations
 
@@ -10,10 +14,46 @@ from typing import Iterator
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
-from edf.guards import as_number_array, compute_dtype
-from edf.storage import read_arrays, write_arrays
+from edf.core import checks
+from edf.core.guards import as_number_array, compute_dtype
+
+
+# -- argument checks for packages: edf.core.checks' vocabulary, written here beside Parameter ------
+def _package(value, _):
+    if not _collect(value):
+        raise checks.Invalid(got=f"{checks.shown(value)}, which holds no Parameter")
+    return value
+
+
+package = checks.Check("a parameter package (a Parameter, or an object, list or dict holding "
+                       "Parameters)", _package)
+
+
+def package_with(**fields: int | checks.Check) -> checks.Check:
+    """A package with these attributes: ``W=2`` a Parameter with 2 axes, ``norm=check`` an
+    attribute that ``check`` accepts (a package within the package)."""
+    words = "a package with " + ", ".join(
+        f"{name} (a Parameter with {want} axes)" if isinstance(want, int) else name
+        for name, want in fields.items())
+
+    def accept(value, given):
+        for name, want in fields.items():
+            found = getattr(value, name, None)
+            if isinstance(want, checks.Check):
+                try:
+                    want.accept(found, given)
+                except checks.Invalid as invalid:
+                    raise checks.Invalid(got=f"a package whose {name} is {checks.shown(found)} "
+                                             f"(it must be {invalid.requirement or want.requirement})",
+                                         wrong_type=invalid.wrong_type) from None
+            elif not isinstance(found, Parameter):
+                raise checks.Invalid(got=f"{checks.shown(value)} (its {name} is {checks.shown(found)})",
+                                     wrong_type=True)
+            elif found.value.ndim != want:
+                raise checks.Invalid(got=f"a package whose {name} has shape {found.shape}")
+        return value
+
+    return checks.Check(words, accept)
 
 
 class Parameter:
@@ -45,7 +85,7 @@ def to_numpy(array) -> np.ndarray:
     return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
-@checks.arguments(package=checks.package, prefix=checks.text)
+@checks.arguments(package=package, prefix=checks.text)
 def named_parameters(package, prefix: str = "") -> dict[str, Parameter]:
     """Every Parameter in ``package`` by dotted path (``"layer1.W"``); shared ones appear once."""
     return _collect(package, prefix)
@@ -80,46 +120,7 @@ def _collect(package, prefix: str = "") -> dict[str, Parameter]:
     return found
 
 
-@checks.arguments(package=checks.package)
+@checks.arguments(package=package)
 def parameters(package) -> list[Parameter]:
     """The Parameters of a package (or of a list of Parameters), each once."""
     return list(_collect(package).values())
-
-
-@checks.arguments(package=checks.package, path=checks.path)
-def save(package, path) -> None:
-    """Write every Parameter of ``package`` to an ``.npz`` file at ``path`` (exactly; written
-    atomically, see ``edf.storage``), each named by its dotted path."""
-    write_arrays(path, {name: to_numpy(p.value) for name, p in _collect(package).items()})
-
-
-@checks.arguments(package=checks.package, path=checks.path)
-def load(package, path) -> None:
-    """Read values saved by ``save`` into the Parameters of ``package`` (same structure).
-    Everything is read and checked first: on any error no parameter has changed."""
-    for parameter, value in match_arrays(package, read_arrays(path), str(path)):
-        parameter.value[...] = value
-
-
-@checks.arguments(package=checks.package, arrays=checks.arrays, where=checks.text,
-                  prefix=checks.text)
-def match_arrays(package, arrays: dict, where: str, prefix: str = "") -> list[tuple[Parameter, np.ndarray]]:
-    """Pair each Parameter of ``package`` with the array ``arrays[prefix + name]``, checking
-    that the names match exactly, and every shape and dtype fits; assigns nothing."""
-    params = _collect(package)
-    stored = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
-    missing, extra = set(params) - stored, stored - set(params)
-    if missing or extra:
-        raise EdfError(f"{where} does not fit this package: missing {sorted(missing)}, "
-                       f"unexpected {sorted(extra)}")
-    pairs = []
-    for name, p in params.items():
-        value = arrays[prefix + name]
-        if value.shape != p.value.shape:
-            raise EdfError(f"{where}: field {prefix + name!r} has shape {value.shape}, but the "
-                           f"parameter {name} has shape {p.value.shape}")
-        if not np.issubdtype(value.dtype, np.floating):
-            raise EdfError(f"{where}: field {prefix + name!r} holds {value.dtype}, but the "
-                           f"parameter {name} holds floating point ({p.value.dtype})")
-        pairs.append((p, value))
-    return pairs

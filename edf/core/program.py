@@ -17,10 +17,12 @@ Declarations complete the text where shapes say too little (see ``edf.notation``
     range px1 = 2, py1 = 2                 # a 2x2 pooling window: no tensor has that size
     shape pad1 = x + (0, 2, 2, 0)           # a padded copy: larger than every write to it
 
-so ``Program(prog.source())`` is always the same program. The class reads in four parts:
+so ``Program(prog.source())`` is always the same program. The class reads in three parts:
 build (``append``: statements and declarations, checked as they come), check (what the program
-reads and defines; ``layout``), plan (per input signature: shapes, kernels, the compiled plan)
-and run (``forward``, ``backward``). Deriving the backward program is ``edf.autodiff``'s job.
+reads and defines; ``layout``) and run (``forward``, ``backward``). How a run is carried out
+for one input signature (kernels, the compiled plan) is ``edf.plans``' job; deriving the
+backward statements is ``edf.autodiff``'s, and the per-example ones ``edf.per_example``'s:
+both take statements and return statements, and this class makes Programs of them.
 
 The rules that make backprop a simple reverse pass:
 - a tensor is assigned either once with ``=``, or by any number of ``+=`` statements, or by any
@@ -30,48 +32,27 @@ The rules that make backprop a simple reverse pass:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf import autodiff, checks
-from edf.errors import EdfError, NonFiniteError, ProgramError, ShapeError
-from edf.guards import as_number_array, check_memory, compute_dtype, one_thread_at_a_time
-from edf.ir import AxisOf, Declaration, Range, Ref, Shape, Statement, index_refs, statement_refs, value_refs
-from edf.notation import format_program, format_statement, parse_program
-from edf.params import Parameter, parameters, to_numpy
-from edf.ranges import Layout, gradient_of, infer_layout
-from edf.kernels import array_module, available_targets, compile_statement, plans_for, resolve_target
-from edf.kernels.memory import Arena
-from edf.kernels.plan import Plan, compile_plan
+from edf.core import autodiff, checks, params, plans
+from edf.core.errors import EdfError, ProgramError, ShapeError
+from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
+from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
+from edf.core.notation import format_program, format_statement, parse_program
+from edf.core.params import Parameter, parameters, to_numpy
+from edf.core.per_example import PerExample, derive as derive_per_example
+from edf.core.ranges import Layout, gradient_of, infer_layout
+from edf.kernels import Arena, Plan, array_module, available_targets, resolve_target
 
 if TYPE_CHECKING:
-    from edf.profiling import Profile
-
-_INITIAL = {"=": 0.0, "+=": 0.0, "max=": -np.inf}
+    from edf.core.profiling import Profile
 
 
 def default_backend() -> str:
     return os.environ.get("EDF_BACKEND", "numpy")
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() not in ("", "0", "false", "no")
-
-
-@dataclass
-class _Plan:
-    """Everything shape-dependent about one run, computed once per set of input shapes."""
-
-    layout: Layout
-    kernels: list
-    allocations: list[tuple[str, tuple[int, ...], float]]
-    index_checks: list[tuple[str, str, int, int, int]]  # index tensor, tensor, axis, size, stmt no.
-    dtype: np.dtype
-    dtypes: dict[str, np.dtype]
-    compiled: dict[tuple, Plan] = field(default_factory=dict)  # by results and finite checks
 
 
 class Program:
@@ -92,7 +73,7 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    @checks.arguments(source=checks.program_text, backend=checks.optional(checks.backend),
+    @checks.arguments(source=checks.program_text, backend=checks.optional(plans.backend),
                       check_finite=checks.optional(checks.boolean))
     def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
                  backend: str | None = None, check_finite: bool | None = None):
@@ -101,7 +82,7 @@ class Program:
             raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
         self.backend = resolve_target(requested)
-        self.check_finite = _flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.check_finite = plans.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
         self._ranges: dict[str, int | AxisOf] = {}  # declarations, changed only through append
         self._shapes: dict[str, Shape] = {}
         self.statements: list[Statement] = []
@@ -212,14 +193,14 @@ class Program:
         self.parameters[name] = parameter
         return name
 
-    @checks.arguments(package=checks.package)
+    @checks.arguments(package=params.package)
     def parameter_names(self, package) -> list[str]:
         """The names this program gives the parameters of ``package`` (a package or a list of
         Parameters), for ``backward(wrt=...)``: train part of a model, or two models in turn."""
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
-    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(checks.backend))
+    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(plans.backend))
     def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
@@ -229,7 +210,7 @@ class Program:
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy
 
-    @checks.arguments(backend=checks.backend)
+    @checks.arguments(backend=plans.backend)
     def with_backend(self, backend: str) -> "Program":
         """The same program on another backend (a copy)."""
         return self.copy(backend=backend)
@@ -328,96 +309,15 @@ class Program:
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    # -- plan: per input signature, shapes, kernels and the compiled plan --------------------
-    def _compiled(self, plan: _Plan, results: Sequence[str] | None = None, profile: bool = False) -> Plan:
-        """The plan's generated function returning ``results`` (made on first use); ``profile``:
-        the variant that times each statement (``prog.profile``)."""
-        key = (frozenset(self.defined if results is None else results), self.check_finite, profile)
-        if key not in plan.compiled:
-            inputs = [n for n in plan.dtypes if n not in self._assigned]
-            title = (f"{self!r}, compiled for "
-                     + ", ".join(f"{n} {plan.layout.shapes[n]} {plan.dtypes[n]}" for n in inputs))
-            plan.compiled[key] = compile_plan(
-                title, self.statements, plan.kernels, plan.layout.shapes, plan.dtypes, inputs,
-                [n for n in self.defined if n in key[0]],
-                {n: initial for n, _, initial in plan.allocations},
-                self._check_statement if self.check_finite else None, profile, self._arena)
-            if _flag("EDF_DEBUG"):
-                print(plan.compiled[key].source)
-        return plan.compiled[key]
-
-    def _plan(self, env: Mapping[str, np.ndarray]) -> _Plan:
-        names = dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
-                               *(t for s in self._shape_links().values() for t in s.sources if t in env)])
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._make_plan({n: (env[n].shape, env[n].dtype) for n in names})
-        return plan
-
-    def _make_plan(self, signature: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> _Plan:
-        """Shapes, kernels and allocations for inputs of the given (shape, dtype)."""
-        floats = [signature[n][1] for n in self.float_inputs if n in signature]
-        dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
-        layout = infer_layout(self.statements, {n: s for n, (s, _) in signature.items()},
-                              self._shape_links(), self._ranges)
-        dtypes = {n: d for n, (_, d) in signature.items()}
-        dtypes.update({n: dtype for n in [*self.defined, *self.feeds]})
-        kernels, checks = [], []
-        for number, (stmt, stmt_layout) in enumerate(zip(self.statements, layout.statements), 1):
-            names = {ref.name for ref in statement_refs(stmt)}
-            kernels.append(compile_statement(
-                stmt, stmt_layout.ranges, {n: layout.shapes[n] for n in names},
-                {n: dtypes[n] for n in names}, self.backend))
-            for ref in statement_refs(stmt):
-                for axis, entry in enumerate(ref.index):
-                    if isinstance(entry, Ref):
-                        checks.append((entry.name, ref.name, axis, layout.shapes[ref.name][axis], number))
-        allocations = [(n, layout.shapes[n], _INITIAL[self._assigned[n][0]]) for n in self.defined]
-        check_memory(allocations, dtype, self.xp, self.statements, self._assigned)
-        used = {ref.name for stmt in self.statements for ref in statement_refs(stmt)}
-        plan = _Plan(layout, kernels, allocations, checks, dtype,
-                     {n: np.dtype(d) for n, d in dtypes.items() if n in used})
-        if _flag("EDF_DEBUG"):
-            print(self._describe_plan(plan))
-        return plan
-
-    def _describe_plan(self, plan: _Plan) -> str:
-        parts = [f"edf: {self!r}", str(plan.layout)]
-        shown = set()
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            shown.add(kernel.describe())
-            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
-        if plans_for(self.backend):
-            compiled = self._compiled(plan)
-            parts.append("--- the whole program as one function (what forward() runs):")
-            parts.append(compiled.source)
-            for name, source in compiled.kernels.items():  # fused kernels, and set-not-add twins
-                if source not in shown:
-                    parts.append(f"--- {name}, a kernel it calls:\n{source}")
-        return "\n".join(parts)
-
     @checks.arguments(shapes=checks.input_shapes)
     def kernel_sources(self, **shapes) -> str:
         """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated (``EDF_DEBUG=1`` prints the same when a plan is made).
+        source the backend generated, then the whole program as one function where the target
+        compiles plans (``EDF_DEBUG=1`` prints the same when a plan is made).
 
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
         say otherwise, index tensors as int64."""
-        signature = {}
-        for name in [n for n in self.inputs if n not in self.feeds] + \
-                [t for s in self._shape_links().values() for t in s.sources if t in shapes]:
-            if name not in shapes:
-                raise EdfError(f"kernel_sources needs the shape of {name}")
-            given = shapes[name]
-            default = np.int64 if name in self._index_tensors else np.float64
-            signature[name] = (tuple(getattr(given, "shape", given)),
-                               np.dtype(getattr(given, "dtype", default)))
-        dtype = compute_dtype({n: d for n, (_, d) in signature.items()  # as _bind does
-                               if n not in self._index_tensors})
-        signature = {n: (shape, d if n in self._index_tensors else dtype)
-                     for n, (shape, d) in signature.items()}
-        return self._describe_plan(self._make_plan(signature))
+        return plans.kernel_sources(self, shapes)
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -434,7 +334,8 @@ class Program:
         return dict(env)
 
     def _bind(self, inputs: Mapping) -> dict[str, np.ndarray]:
-
+        """The arrays of one run: those given, else the bound Parameters' values, checked and
+        converted to the program's one dtype (``edf.guards.input_arrays``)."""
         for name in inputs:
             if name in self._assigned:
                 op, number = self._assigned[name]
@@ -449,92 +350,83 @@ class Program:
             raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
                            f"{', '.join(missing)}: forward() needs every tensor the program "
                            f"reads without assigning ({', '.join(self.inputs)})")
-        raw = {}
+        values = {}
         for name in self.inputs:
             if name in self.feeds and name not in inputs:
-                continue  # made in _execute, once its shape is known
-            value = inputs.get(name, self.parameters.get(name))
-            if isinstance(value, Parameter):
-                self.parameters[name] = value
-                value = value.value
-            array = as_number_array(self.xp, value, f"input {name}")  # to the device, once, on GPUs
-            raw[name] = self.xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
-        # one rule on every target (edf.guards.compute_dtype): float32 or float64
-        dtype = compute_dtype({n: a.dtype for n, a in raw.items()
-                               if n not in self._index_tensors and n not in self.feeds})
-        env = {}
-        for name, array in raw.items():
-            if name in self._index_tensors:
-                if not np.issubdtype(array.dtype, np.integer):
-                    raise EdfError(f"{name} is used as an index, so it must hold integers; "
-                                   f"got {array.dtype}")
-                env[name] = array
-            else:
-                env[name] = array.astype(dtype, copy=False)
+                continue  # made when the plan runs, once its shape is known
+            values[name] = inputs.get(name, self.parameters.get(name))
+            if isinstance(values[name], Parameter):
+                self.parameters[name], values[name] = values[name], values[name].value
+        env = input_arrays(self.xp, values, self._index_tensors, self.feeds)
         if self.check_finite:
             for name in self.float_inputs:
-                self._require_finite(env[name], f"input {name}")
+                require_finite(self.xp, env[name], f"input {name}")
         return env
 
     def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
                  profile: bool = False) -> Plan | None:
         """Run every statement on the arrays in ``env``, adding the defined tensors named in
-        ``results`` (default: all) to it as new arrays.
-
-        On the numpy and numba targets this runs the program's compiled plan (one generated
-        function per input signature: ``kernel_sources`` prints it), and returns it; on other
-        targets it runs statement by statement. ``profile``: run the plan that times each
-        statement."""
-        plan = self._plan(env)
-        for name, make in self.feeds.items():
-            if name not in env:
-                env[name] = self.xp.ascontiguousarray(make(plan.layout.shapes[name], self.training),
-                                                      dtype=plan.dtype)
-        for tensor, target, axis, size, number in plan.index_checks:
-            values = env[tensor]
-            if values.size and (int(values.min()) < 0 or int(values.max()) >= size):
-                bad = int(values[(values < 0) | (values >= size)][0])
-                raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
-                                 f"which has size {size} (statement {number} "
-                                 f"`{format_statement(self.statements[number - 1])}`)")
-        with np.errstate(all="ignore"):  # inf and NaN are reported by the finite check instead
-            if plans_for(self.backend):
-                compiled = self._compiled(plan, results, profile)
-                compiled.run(env)
-                return compiled
-            self._execute_statements(plan, env)
-            return None
-
-    def _execute_statements(self, plan: _Plan, env: dict) -> None:
-        for name, shape, initial in plan.allocations:
-            env[name] = self.xp.full(shape, initial, plan.dtype) if initial else self.xp.zeros(shape, plan.dtype)
-        for number, (stmt, kernel) in enumerate(zip(self.statements, plan.kernels), start=1):
-            kernel(env)
-            if self.check_finite:
-                self._check_statement(env[stmt.target.name], number)
+        ``results`` (default: all) to it as new arrays (``edf.plans.run``)."""
+        return plans.run(self, env, results, profile)
 
     def _check_statement(self, array, number: int) -> None:
+        """The finite check after statement ``number`` (``check_finite``)."""
         stmt = self.statements[number - 1]
-        self._require_finite(array, f"statement {number} `{format_statement(stmt)}`")
-
-    def _require_finite(self, array, where: str) -> None:
-        finite = self.xp.isfinite(array)
-        if not bool(finite.all()):
-            position = tuple(int(i) for i in self.xp.argwhere(~finite)[0])
-            raise NonFiniteError(f"{where} produced {int((~finite).sum())} non-finite value(s); "
-                                 f"the first is {float(array[position])} at index {list(position)}")
+        require_finite(self.xp, array, f"statement {number} `{format_statement(stmt)}`")
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
-        """The backward pass as a Program in the notation (``edf.autodiff.backward_program``,
-        cached until the program changes)."""
+        """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
+        tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
+        Default ``outputs``: the last statement's target; ``wrt``: every floating-point input.
+        Cached until the program changes."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = (outputs, None if wrt is None else tuple(wrt))
         if key not in self._gradient_programs:
-            gradient = self._gradient_programs[key] = autodiff.backward_program(self, outputs, wrt)
-            gradient._arena = self._arena  # it runs only inside this program's backward()
+            wrt = self._differentiable(outputs, self.float_inputs if wrt is None else wrt)
+            derived = autodiff.backward(self.statements, self.declarations, outputs, wrt)
+            self._gradient_programs[key] = self._backward_program(derived)
+        return self._gradient_programs[key]
+
+    def _differentiable(self, outputs: Sequence[str], wrt: Sequence[str]) -> tuple[str, ...]:
+        """``wrt``, once every output is a tensor of this program and everything in ``wrt`` a
+        floating-point input."""
+        for name in outputs:
+            if name not in self.tensors:
+                raise EdfError(f"unknown output {name!r}; the program's tensors are: "
+                               f"{', '.join(self.defined)}")
+        for name in wrt:
+            if name not in self.float_inputs:
+                raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
+                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
+        return tuple(wrt)
+
+    def _backward_program(self, derived: autodiff.Backward) -> "Program":
+        """A derived backward pass as a Program with this one's settings, run only inside this
+        program's ``backward`` (so it shares this program's scratch memory)."""
+        gradient = self.copy([*derived.declarations, *derived.statements])
+        gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
+        return gradient
+
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list),
+                      batch=checks.index_name, materialise=checks.boolean)
+    def per_example(self, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None, *,
+                    batch: str = "b", materialise: bool = False) -> PerExample:
+        """The per-example backward program over the batch index ``batch`` (``edf.per_example``
+        derives it; cached until the program changes): ``print(prog.per_example("loss").describe(
+        x=x, y=y))`` says what it computes for each parameter, why, and the memory it adds."""
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
+        key = ("per example", outputs, None if wrt is None else tuple(wrt), batch, materialise)
+        if key not in self._gradient_programs:
+            ordinary = self.gradient_program(outputs, wrt)
+            wrt = tuple(self.float_inputs if wrt is None else wrt)
+            gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
+                                         ordinary.seeds, ordinary.tag)
+            derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)
+            self._gradient_programs[key] = PerExample(self._backward_program(derivation.backward), self,
+                                                      derivation)
         return self._gradient_programs[key]
 
     @one_thread_at_a_time
@@ -579,11 +471,9 @@ class Program:
             # (unchecked: backward's arguments are checked above)
             gradient, extra = Program.gradient_program.__wrapped__(self, tuple(seeds), wrt), []
         else:
-            from edf.per_example import derive
-
-            derived = derive(self, tuple(seeds), wrt, per_example, materialise)
-            gradient, extra = derived.program, derived.results
-            gradient._arena = self._arena
+            derived = Program.per_example.__wrapped__(self, tuple(seeds), wrt, batch=per_example,
+                                                      materialise=materialise)
+            gradient, extra = derived.program, derived.derivation.results
         env = dict(values)
         for name, seed in seeds.items():
             seed = self.xp.asarray(seed, dtype=values[name].dtype)
@@ -615,7 +505,7 @@ class Program:
         takes them), ``runs`` times: ``print(prog.profile(x=x, W=W))`` shows each statement with
         what ran it (BLAS, a numba loop, NumPy), its median time and its share of the step.
         ``output`` (default: the last statement's target) is differentiated for ``wrt``."""
-        from edf.profiling import profile
+        from edf.core.profiling import profile
 
         return profile(self, output, runs, wrt, inputs)
 

@@ -26,7 +26,7 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from edf.errors import EdfError
+from edf.core.errors import EdfError
 
 # the variables BLAS, OpenMP, numba and numexpr read their thread counts from at import
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",

@@ -8,15 +8,15 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError, NonFiniteError
-from edf.params import match_arrays, named_parameters, to_numpy
-from edf.program import Program
-from edf.storage import read_arrays, write_arrays
+from edf.core import checks, params
+from edf.core.errors import EdfError, NonFiniteError
+from edf.core.params import named_parameters, to_numpy
+from edf.core.program import Program
+from edf.library.storage import match_arrays, read_arrays, write_arrays
 
 
 def _optimizer(value, _):
-    from edf.optim import Optimizer
+    from edf.library.optim import Optimizer
 
     if not isinstance(value, Optimizer):
         raise checks.Invalid(wrong_type=True)
@@ -71,7 +71,7 @@ def _output(value, given):
 _extra = checks.Check("numbers, text, lists and dicts (what JSON holds)", _json)
 
 
-@checks.arguments(path=checks.path, package=checks.package, optimizer=_optimizer_check, rng=_rng,
+@checks.arguments(path=checks.path, package=params.package, optimizer=_optimizer_check, rng=_rng,
                   extra=_extra)
 def save_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None,
                     **extra) -> None:
@@ -101,7 +101,7 @@ def _json_value(value):
                    f"{type(value).__name__} ({value!r})")
 
 
-@checks.arguments(path=checks.path, package=checks.package, optimizer=_optimizer_check, rng=_rng)
+@checks.arguments(path=checks.path, package=params.package, optimizer=_optimizer_check, rng=_rng)
 def load_checkpoint(path, package, optimizer=None, rng: np.random.Generator | None = None) -> dict:
     """Restore what ``save_checkpoint`` wrote (in place); returns the ``extra`` numbers.
 
@@ -173,7 +173,7 @@ class History:
 
     @checks.arguments(path=checks.path, title=checks.text)
     def plot(self, path, title: str = "") -> None:
-        from edf.report import pyplot
+        from edf.library.report import pyplot
 
         plt = pyplot()  # Agg in a script, and inline figures left alone in a notebook
         fig, axes = plt.subplots(1, len(self.metrics), figsize=(4.5 * len(self.metrics), 3.5))
@@ -193,7 +193,7 @@ class History:
 
 def _batch_index(value, given):
     """The batch index, which optimizers of per-example moments cannot do without."""
-    from edf.optim import PerExampleAdam
+    from edf.library.optim import PerExampleAdam
 
     if value is None and isinstance(given["optimizer"], PerExampleAdam):
         raise checks.Invalid(requirement=f"the batch index (such as \"b\") for "

@@ -19,28 +19,27 @@ result is the forward body with ``A[e]`` swapped for ``Y.grad[I]``, hence the na
 Derivatives of functions come from the one table in ``edf.functions``. The result is ordinary
 statements, so backward programs can be differentiated again.
 
-Program level (``backward_program``): the statements of a whole program are differentiated in
-reverse, keeping only tensors on a path from ``wrt`` to the outputs. Gradients are named by a
-tag, ``.grad`` (``.grad2``, ... for a program that already holds gradients, differentiated again);
-an output that other statements also read is seeded through ``Y.seed``. The public API:
+Program level (``backward``): the statements of a whole program are differentiated in reverse,
+keeping only tensors on a path from ``wrt`` to the outputs. Gradients are named by a tag,
+``.grad`` (``.grad2``, ... for a program that already holds gradients, differentiated again); an
+output that other statements also read is seeded through ``Y.seed``. Everything here takes
+statements and returns statements; ``Program.gradient_program`` makes a Program of the result:
 
-    backward_program(program, outputs, wrt) -> Program   # with .seeds and .tag
-    gradient_tag(program) -> str
     backward_statements(stmt, grad_name, needs_grad) -> [Statement]    # the swap rule alone
+    backward(statements, declarations, outputs, wrt) -> Backward       # declarations, statements,
+                                                                        # .seeds and .tag
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from edf.errors import EdfError, ProgramError
-from edf.functions import FUNCTIONS
-from edf.ir import (Affine, AxisOf, Binary, Call, Expr, Num, Range, Ref, Shape, Statement, Unary, children,
-                    map_refs, ref_indices, statement_refs, value_refs)
-from edf.notation import format_statement, parse_expression
-
-if TYPE_CHECKING:  # autodiff builds Programs through program.copy(), so it needs no import
-    from edf.program import Program
+from edf.core.errors import ProgramError
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import (Affine, AxisOf, Binary, Call, Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary,
+                         children, map_refs, ref_indices, statement_refs, value_refs)
+from edf.core.notation import format_statement, parse_expression
 
 ZERO, ONE = Num(0.0), Num(1.0)
 
@@ -167,7 +166,7 @@ def backward_statements(stmt: Statement, grad_name: Callable[[str], str],
 
     A derived statement keeps every loop of its forward statement, even one its body no longer
     mentions (``y[b] += x[b] + c[i]`` gives ``for b, i: x.grad[b] += y.grad[b]``: the sum over i
-    counts); ``backward_program`` declares the range of such an index.
+    counts); ``backward`` declares the range of such an index.
     """
     seed: Expr = Ref(grad_name(stmt.target.name), stmt.target.index)
     if stmt.op == "max=":
@@ -190,11 +189,27 @@ def unused_loops(stmt: Statement) -> list[str]:
     return [i for i in stmt.loops if i not in used]
 
 
-# -- the whole program -------------------------------------------------------------------------
-def gradient_tag(program: "Program") -> str:
-    """The suffix naming gradients: ``.grad``, or ``.grad2``... if the program already has
-    gradients in it (a program containing a backward pass, differentiated again)."""
-    names = set(program.tensors)
+# -- the whole program: statements -> backward statements -------------------------------------
+@dataclass(frozen=True)
+class Backward:
+    """A backward pass: the declarations and statements of a program in the notation, the seed
+    tensor of each output (``{"loss": "loss.grad"}``) and the tag naming gradients (``.grad``)."""
+
+    declarations: tuple[Declaration, ...]
+    statements: tuple[Statement, ...]
+    seeds: Mapping[str, str]
+    tag: str
+
+
+def tensors_of(statements: Sequence[Statement]) -> list[str]:
+    """Every tensor the statements read or assign, in order of first mention."""
+    return list(dict.fromkeys(ref.name for stmt in statements for ref in statement_refs(stmt)))
+
+
+def gradient_tag(tensors: Iterable[str]) -> str:
+    """The suffix naming gradients: ``.grad``, or ``.grad2``... if gradients are among
+    ``tensors`` already (a program containing a backward pass, differentiated again)."""
+    names = set(tensors)
     level = 1
     while True:
         tag = ".grad" if level == 1 else f".grad{level}"
@@ -203,64 +218,55 @@ def gradient_tag(program: "Program") -> str:
         level += 1
 
 
-def backward_program(program: "Program", outputs: str | Sequence[str] | None = None,
-                     wrt: Sequence[str] | None = None) -> "Program":
-    """The backward pass of ``program`` as a Program in the notation.
+def backward(statements: Sequence[Statement], declarations: Sequence[Declaration],
+             outputs: Sequence[str], wrt: Sequence[str]) -> Backward:
+    """The backward pass of a program (its ``statements`` and ``declarations``), seeded at
+    ``outputs`` and differentiated with respect to the inputs ``wrt`` (the caller checks both).
 
-    ``outputs`` (default: the last statement's target) are seeded; its inputs are the forward
-    tensors it reads and the seeds: ``Y.grad`` for each output, or ``Y.seed`` for an output that
-    other statements also read (its gradient is then ``Y.seed`` plus what flows back into it).
-    It defines ``A.grad`` for every tensor ``A`` on a path from an input in ``wrt`` (default:
-    every floating-point input) to an output, and carries the forward program's declarations
-    and settings. The result has ``.seeds`` (output -> seed tensor) and ``.tag`` (``.grad``...).
+    Its inputs are the forward tensors it reads and the seeds: ``Y.grad`` for each output, or
+    ``Y.seed`` for an output that other statements also read (its gradient is then ``Y.seed``
+    plus what flows back into it). It defines ``A.grad`` for every tensor ``A`` on a path from
+    ``wrt`` to an output, and carries the forward declarations. ``Program.gradient_program``
+    makes it a Program.
     """
-    outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (program.output,))
-    wrt = tuple(program.float_inputs if wrt is None else wrt)
-    for name in outputs:
-        if name not in program.tensors:
-            raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                           f"{', '.join(program.defined)}")
-    for name in wrt:
-        if name not in program.float_inputs:
-            raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
-                           f"floating-point input (those are: {', '.join(program.float_inputs)})")
-    tag = gradient_tag(program)
+    tensors = tensors_of(statements)
+    tag = gradient_tag(tensors)
     grad = lambda name: name + tag  # noqa: E731
-    needed = _on_a_path(program.statements, outputs, wrt)
-    statements, seeds = [], {}
+    needed = _on_a_path(statements, outputs, wrt)
+    derived, seeds = [], {}
     for name in outputs:
         seeds[name] = grad(name)
         if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
-               for stmt in program.statements):
+               for stmt in statements):
             seeds[name] = name + tag.replace("grad", "seed")
-            index = tuple(Affine(((f"i{k}", 1),)) for k in range(program.rank(name)))
-            statements.append(Statement(tuple(f"i{k}" for k in range(len(index))),
-                                        Ref(grad(name), index), "+=", Ref(seeds[name], index)))
+            rank = next(len(ref.index) for stmt in statements for ref in statement_refs(stmt) if ref.name == name)
+            index = tuple(Affine(((f"i{k}", 1),)) for k in range(rank))
+            derived.append(Statement(tuple(f"i{k}" for k in range(rank)),
+                                     Ref(grad(name), index), "+=", Ref(seeds[name], index)))
     flowing = {grad(name) for name in outputs}  # gradients some statement has assigned
-    counted = _Counted(program)
-    for stmt in reversed(program.statements):
+    counted = _Counted(statements, declarations)
+    for stmt in reversed(statements):
         # skip tensors no gradient reached (only through comparisons, say): theirs is zero
         if stmt.target.name in needed and grad(stmt.target.name) in flowing:
-            derived = [counted.declare(stmt, d) for d in backward_statements(stmt, grad, needed.__contains__)]
-            flowing |= {d.target.name for d in derived}
-            statements += derived
-    backward = program.copy([*program.declarations, *counted.ranges,
-                             *_gradient_shapes(program, statements), *statements])
-    backward.seeds, backward.tag = seeds, tag
-    return backward
+            mine = [counted.declare(stmt, d) for d in backward_statements(stmt, grad, needed.__contains__)]
+            flowing |= {d.target.name for d in mine}
+            derived += mine
+    shapes = _gradient_shapes(tensors, declarations, derived)
+    return Backward((*declarations, *counted.ranges, *shapes), tuple(derived), seeds, tag)
 
 
-def _gradient_shapes(program: "Program", statements: Sequence[Statement]) -> list[Shape]:
+def _gradient_shapes(tensors: Sequence[str], declarations: Sequence[Declaration],
+                     statements: Sequence[Statement]) -> list[Shape]:
     """``shape A.grad = A`` where the writes alone would not give A's shape: a gradient written
     through an offset, a stride or a data-dependent index (``E.grad[tok[b], d]``)."""
-    declared = {d.tensor for d in program.declarations if isinstance(d, Shape)}
+    declared = {d.tensor for d in declarations if isinstance(d, Shape)}
     shapes = {}
     for stmt in statements:
         target = stmt.target
         if target.name not in declared and any(
                 not (isinstance(entry, Affine) and entry.lone_index) for entry in target.index):
             source = target.name.rsplit(".", 1)[0]
-            if source in program.tensors:
+            if source in tensors:
                 shapes[target.name] = Shape(target.name, source)
     return list(shapes.values())
 
@@ -285,15 +291,15 @@ class _Counted:
     that of the axis of c it stands on, declared under a fresh index name (``range i1 =
     c.shape[0]``) so that two such statements never share a declaration."""
 
-    def __init__(self, program: "Program"):
-        self.program = program
-        self.taken = {i for stmt in program.statements for i in stmt.loops} | set(program.ranges)
+    def __init__(self, statements: Sequence[Statement], declarations: Sequence[Declaration]):
+        self.declared = {d.index for d in declarations if isinstance(d, Range)}
+        self.taken = {i for stmt in statements for i in stmt.loops} | self.declared
         self.ranges: list[Range] = []
 
     def declare(self, forward: Statement, derived: Statement) -> Statement:
         renamed = {}
         for index in unused_loops(derived):
-            if index in self.program.ranges:
+            if index in self.declared:
                 continue  # declared for the whole program already
             size = next((AxisOf(ref.name, axis) for ref in statement_refs(forward)
                          for axis, entry in enumerate(ref.index)

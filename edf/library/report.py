@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from edf.errors import EdfError
+from edf.core.errors import EdfError
 
 
 def lecture_parser(name: str, description: str | None) -> argparse.ArgumentParser:

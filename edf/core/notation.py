@@ -25,28 +25,12 @@ from __future__ import annotations
 import math
 import re
 
-from edf import checks
-from edf.errors import EinsteinSyntaxError
-from edf.functions import FUNCTIONS
-from edf.ir import (
-    COMPARISONS,
-    OPS,
-    Affine,
-    AxisOf,
-    Declaration,
-    Range,
-    Shape,
-    Binary,
-    Call,
-    Expr,
-    Num,
-    Ref,
-    Statement,
-    Unary,
-    depth,
-    ref_indices,
-    value_refs,
-)
+from edf.core import checks
+from edf.core.errors import EinsteinSyntaxError
+from edf.core.functions import FUNCTIONS
+from edf.core.ir import (COMPARISONS, INDEX_NAME, NAME, OPS, TENSOR_NAME, Affine, AxisOf, Binary, Call,
+                         Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary, depth, ref_indices,
+                         value_refs)
 
 # The deepest expression edf accepts. Printing, differentiating and generating kernels all
 # recurse over the tree, and a derivative nests up to about 3 times deeper than what it
@@ -55,9 +39,6 @@ from edf.ir import (
 # kernel source. A long sum can be split into several '+=' statements.
 MAX_DEPTH = 48
 
-NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-TENSOR_NAME = re.compile(rf"{NAME}(?:\.{NAME})*\Z")  # dotted: W.grad is the gradient of W
-INDEX_NAME = re.compile(rf"{NAME}\Z")
 
 _TOKEN = re.compile(
     rf"""

@@ -14,10 +14,16 @@ Two declarations complete a program where shapes say too little:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
 OPS = ("=", "+=", "max=")
+
+# what a name may be: generated kernel source is built from names that match these, nothing else
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+TENSOR_NAME = re.compile(rf"{NAME}(?:\.{NAME})*\Z")  # dotted: W.grad is the gradient of W
+INDEX_NAME = re.compile(rf"{NAME}\Z")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ Ranges come from the shapes of tensors already known, in rounds (as Tensor Compr
    explicit: pad the input tensor.
 
 Rounds repeat until nothing changes. Two sources that disagree raise a ``ShapeError`` naming the
-index, both sizes and where each came from; an index with no source raises one as well.
+index, both sizes and where each came from; an index with no source raises one as well::
+
+    for b, x, dx, i, j:  h[b, x, j] += W[dx, i, j] * L[b, x+dx, i]      with L (8, 28, 3), W (5, 3, 16)
+    b = 8 (L axis 0), dx = 5 (W axis 0), i = 3, j = 16; then x = 24 (x+dx within L axis 1)
+    and the new tensor h is (8, 24, 16): just large enough for every write to it
 """
 from __future__ import annotations
 
@@ -16,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from edf.errors import ShapeError
-from edf.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.notation import format_affine, format_program, format_size, format_statement
+from edf.core.errors import ShapeError
+from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
+from edf.core.notation import format_affine, format_program, format_size, format_statement
 
 
 def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
@@ -102,16 +106,7 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
                              f"{ranges[index]} from {sources[index]}, but {size} from {source}")
         return False
 
-    known = []  # (ref, axis, expr, size) for every axis of a tensor whose shape is known
-    refs = list(statement_refs(stmt))
-    body_first = [r for r in refs if r is not stmt.target] + [stmt.target]  # clearer sources
-    for ref in body_first:
-        _check_rank(ref, shapes, where)
-        if ref.name in shapes:
-            for axis, (entry, size) in enumerate(zip(ref.index, shapes[ref.name])):
-                if isinstance(entry, Affine):
-                    known.append((ref, axis, entry, size))
-
+    known = _known_axes(stmt, shapes, where)
     progress = True
     while progress:
         progress = False
@@ -149,6 +144,19 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             raise ShapeError(f"{format_affine(expr)} on {ref.name} axis {axis} runs from {lo} to "
                              f"{hi}, outside 0..{size - 1}, in {where}")
     return StatementLayout(stmt, ranges, sources)
+
+
+def _known_axes(stmt: Statement, shapes: Mapping[str, tuple[int, ...]], where: str) -> list[tuple]:
+    """``(ref, axis, expr, size)`` for every affine access to an axis of a tensor whose shape is
+    known, body first (a range then reads as coming from an input, which is clearer)."""
+    refs = list(statement_refs(stmt))
+    known = []
+    for ref in [r for r in refs if r is not stmt.target] + [stmt.target]:
+        _check_rank(ref, shapes, where)
+        if ref.name in shapes:
+            known += [(ref, axis, entry, size) for axis, (entry, size) in enumerate(zip(ref.index, shapes[ref.name]))
+                      if isinstance(entry, Affine)]
+    return known
 
 
 def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None = None) -> tuple[int, ...]:

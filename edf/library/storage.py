@@ -20,8 +20,9 @@ from typing import Mapping
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
+from edf.core import checks, params
+from edf.core.errors import EdfError
+from edf.core.params import Parameter, _collect, to_numpy
 
 
 @checks.arguments(path=checks.path, arrays=checks.arrays)
@@ -98,3 +99,43 @@ def read_arrays(path) -> dict[str, np.ndarray]:
                 raise EdfError(f"{path}: field {name!r} cannot be read (truncated or corrupt "
                                f"file?): {type(error).__name__}: {error}") from error
     return arrays
+
+
+# -- parameter packages, by dotted path ----------------------------------------------------------
+@checks.arguments(package=params.package, path=checks.path)
+def save(package, path) -> None:
+    """Write every Parameter of ``package`` to an ``.npz`` file at ``path`` (exactly; written
+    atomically, see ``edf.storage``), each named by its dotted path."""
+    write_arrays(path, {name: to_numpy(p.value) for name, p in _collect(package).items()})
+
+
+@checks.arguments(package=params.package, path=checks.path)
+def load(package, path) -> None:
+    """Read values saved by ``save`` into the Parameters of ``package`` (same structure).
+    Everything is read and checked first: on any error no parameter has changed."""
+    for parameter, value in match_arrays(package, read_arrays(path), str(path)):
+        parameter.value[...] = value
+
+
+@checks.arguments(package=params.package, arrays=checks.arrays, where=checks.text,
+                  prefix=checks.text)
+def match_arrays(package, arrays: dict, where: str, prefix: str = "") -> list[tuple[Parameter, np.ndarray]]:
+    """Pair each Parameter of ``package`` with the array ``arrays[prefix + name]``, checking
+    that the names match exactly, and every shape and dtype fits; assigns nothing."""
+    params = _collect(package)
+    stored = {k[len(prefix):] for k in arrays if k.startswith(prefix)}
+    missing, extra = set(params) - stored, stored - set(params)
+    if missing or extra:
+        raise EdfError(f"{where} does not fit this package: missing {sorted(missing)}, "
+                       f"unexpected {sorted(extra)}")
+    pairs = []
+    for name, p in params.items():
+        value = arrays[prefix + name]
+        if value.shape != p.value.shape:
+            raise EdfError(f"{where}: field {prefix + name!r} has shape {value.shape}, but the "
+                           f"parameter {name} has shape {p.value.shape}")
+        if not np.issubdtype(value.dtype, np.floating):
+            raise EdfError(f"{where}: field {prefix + name!r} holds {value.dtype}, but the "
+                           f"parameter {name} holds floating point ({p.value.dtype})")
+        pairs.append((p, value))
+    return pairs

@@ -2,7 +2,7 @@
 
 Also: a reader for MNIST's IDX files in a directory you name (gzipped or not), synthetic
 sets generated in code (Gaussian mixtures in 2-D, token sequences from a Markov chain), and
-dominoes (a digit and a generated grating side by side; edf/dominoes.py, re-exported here).
+dominoes (a digit and a generated grating side by side; edf/library/dominoes.py, re-exported here).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
+from edf.core import checks
+from edf.core.errors import EdfError
 
 
 @dataclass
@@ -241,6 +241,6 @@ def markov_probability(sequences: np.ndarray, transition: np.ndarray, initial: n
     return p
 
 
-# -- dominoes: a digit and a generated grating side by side (edf/dominoes.py) ---------------------
-from edf.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
+# -- dominoes: a digit and a generated grating side by side (edf/library/dominoes.py) ---------------------
+from edf.library.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
                           gratings, steps_to_learn)

@@ -24,7 +24,7 @@ the grader's own in the submission's process, for what is not data: compiling a 
 kernel, running the Numba source it generated. What such a helper returns is the student's
 answer, to be checked here.
 
-Run as ``python -m edf.submission`` it is the child's side: import the module, then serve.
+Run as ``python -m edf.course.submission`` it is the child's side: import the module, then serve.
 """
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from edf import wire
-from edf.errors import EdfError
-from edf.sandbox import Confinement, become_subreaper
+from edf.course import wire
+from edf.core.errors import EdfError
+from edf.course.sandbox import Confinement, become_subreaper
 
 OUTPUT_SHOWN = 4000  # characters of the student's printed output shown per call
 RESTARTS = 20  # fresh processes after deaths, before the grader stops trying
 # exception types that cross as themselves (anything else becomes a SubmissionError)
-EXCEPTION_MODULES = ("builtins", "edf.errors", "numpy.linalg", "numpy.exceptions")
+EXCEPTION_MODULES = ("builtins", "edf.core.errors", "numpy.linalg", "numpy.exceptions")
 
 
 class SubmissionError(EdfError):
@@ -363,7 +363,7 @@ class Submission:
             raise SubmissionError(self.broken) from None
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
-        command = [sys.executable, "-m", "edf.submission", str(to_child), str(from_child), str(self.path),
+        command = [sys.executable, "-m", "edf.course.submission", str(to_child), str(from_child), str(self.path),
                    json.dumps({name: str(p) for name, p in self.aliases.items()})]
         folder = confinement.folder or str(self.path.parent)
         try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edf import checks
-from edf.errors import EdfError
-from edf.params import parameters
+from edf.core import checks, params
+from edf.core.errors import EdfError
+from edf.core.params import parameters
 
 _horizon = checks.number(1, words="a finite number >= 1 (a horizon, in steps or examples)")
 
@@ -61,7 +61,7 @@ class SGD(Optimizer):
     same theta; both errors shrink as B / N and lr B shrink.
     """
 
-    @checks.arguments(package=checks.package, lr=checks.positive, momentum_n=_horizon,
+    @checks.arguments(package=params.package, lr=checks.positive, momentum_n=_horizon,
                       examples=checks.boolean)
     def __init__(self, package, lr: float, momentum_n: float = 1.0, *, examples: bool = False):
         self.params = parameters(package)
@@ -104,7 +104,7 @@ class Adam(Optimizer):
     N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
     """
 
-    @checks.arguments(package=checks.package, lr=checks.positive, n1=_horizon, n2=_horizon,
+    @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 10.0, n2: float = 1000.0, eps: float = 1e-8):
         self.params = parameters(package)
@@ -182,7 +182,7 @@ class PerExampleAdam(Optimizer):
     beta1 = 0.9, beta2 = 0.999 at a batch of 100.
     """
 
-    @checks.arguments(package=checks.package, lr=checks.positive, n1=_horizon, n2=_horizon,
+    @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 1000.0, n2: float = 100000.0, eps: float = 1e-8):
         self.params = parameters(package)
@@ -238,13 +238,13 @@ class PerExampleRMSProp(PerExampleAdam):
     ``theta <- theta - lr * grad / (sqrt(shat) + eps)`` with ``grad`` summed over the batch and
     ``shat`` the bias-corrected average of per-example squared gradients over N2 examples."""
 
-    @checks.arguments(package=checks.package, lr=checks.positive, n2=_horizon,
+    @checks.arguments(package=params.package, lr=checks.positive, n2=_horizon,
                       eps=checks.non_negative)
     def __init__(self, package, lr: float, n2: float = 100000.0, eps: float = 1e-8):
         super().__init__(package, lr, 1.0, n2, eps)
 
 
-@checks.arguments(package=checks.package, max_norm=checks.positive)
+@checks.arguments(package=params.package, max_norm=checks.positive)
 def clip_gradients(package, max_norm: float) -> float:
     """Scale all ``.grad`` together so their joint norm is at most ``max_norm``:
         g <- g * min(1, max_norm / ||g||)   with ||g|| over every parameter at once.

@@ -36,11 +36,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edf import parallel, sandbox
-from edf.errors import EdfError
-from edf.submission import describe_exit
+from edf.library import parallel
+from edf.course import sandbox
+from edf.core.errors import EdfError
+from edf.course.submission import describe_exit
 
-ROOT = Path(__file__).resolve().parent.parent  # the source checkout: edf/, kernels/, exercises/
+ROOT = Path(__file__).resolve().parents[2]  # the source checkout: edf/, kernels/, exercises/
 
 
 # ---------------------------------------------------------------------------------- exercises
@@ -401,7 +402,7 @@ RUN_AUTOGRADER = """#!/usr/bin/env bash
 # /autograder/source/grader and write /autograder/results/results.json (AUTOGRADER_ROOT moves
 # the root, for testing the zip outside Gradescope).
 set -euo pipefail
-exec python3 -m edf.cli exercise autograde --root "${AUTOGRADER_ROOT:-/autograder}"
+exec python3 -m edf.course.cli exercise autograde --root "${AUTOGRADER_ROOT:-/autograder}"
 """
 
 SOURCE = ("setup.py", "README.md", "edf", "kernels", "lectures")  # what `pip install ./edf` needs (its .py files)
@@ -492,7 +493,8 @@ def export(destination: Path, numbers: list[str] | None = None) -> list[str]:
         for name, data in read_tree(folder, exclude=("solution.py",)).items():
             if not Path(name).name.startswith(HIDDEN):
                 files[f"exercises/{folder.name}/{name}"] = data
-    from edf import lectures, report
+    from edf import lectures
+    from edf.library import report
 
     try:
         write_tree(files, destination)

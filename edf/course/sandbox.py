@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from edf.errors import EdfError
+from edf.core.errors import EdfError
 
 ENVIRONMENT = "EDF_SANDBOX"  # how the grading process tells the grader's pytest the confinement
 FIRST_UID, ACCOUNTS = 1_000_000, 4096  # the pool of grading users: far above any real account
