@@ -216,14 +216,7 @@ def pair(inner: Check, words: str) -> Check:
     def accept(value, given):
         if not isinstance(value, (tuple, list)) or len(value) != 2:
             raise Invalid(wrong_type=not isinstance(value, (tuple, list)))
-        items = []
-        for position, item in enumerate(value):
-            try:
-                items.append(inner.accept(item, given))
-            except Invalid as invalid:
-                raise Invalid(got=f"{shown(item)} at position {position}",
-                              wrong_type=invalid.wrong_type) from None
-        return tuple(items)
+        return tuple(_each_item(inner, value, given))
 
     return Check(words, accept)
 
@@ -595,16 +588,20 @@ def each(inner: Check, words: str, empty: bool = False) -> Check:
             raise Invalid(wrong_type=True)
         if not value and not empty:
             raise Invalid()
-        items = []
-        for position, item in enumerate(value):
-            try:
-                items.append(inner.accept(item, given))
-            except Invalid as invalid:
-                raise Invalid(got=f"{shown(item)} at position {position}",
-                              wrong_type=invalid.wrong_type) from None
-        return items
+        return _each_item(inner, value, given)
 
     return Check(words, accept)
+
+
+def _each_item(inner: Check, items, given) -> list:
+    """What ``inner`` makes of every item; the first it refuses is named by its position."""
+    accepted = []
+    for position, item in enumerate(items):
+        try:
+            accepted.append(inner.accept(item, given))
+        except Invalid as invalid:
+            raise Invalid(got=f"{shown(item)} at position {position}", wrong_type=invalid.wrong_type) from None
+    return accepted
 
 
 # -- programs --------------------------------------------------------------------------------------
