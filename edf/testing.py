@@ -301,6 +301,7 @@ class _ProgramBuilder:
         dims = self.dims(1, 2)
         along, padding = dims[-1], self.draw(st.integers(1, 2))
         source = self.operand(dims, exact=True)
+        dims = self.tensors[source.split("[")[0]]  # the same indices, in the source's axis order
         padded = self.fresh("pad")
         self.lines.append(f"shape {padded} = {source.split('[')[0]} + "
                           f"({', '.join('0' if d != along else str(2 * padding) for d in dims)})")

@@ -70,3 +70,20 @@ def test_the_check_covers_every_element():
     prog.backward = off_by_one_element
     with pytest.raises(GradientMismatch, match=r"at 1 of 6 elements; at \[5\]"):
         check_gradients(prog, {"x": np.linspace(-1, 1, 6)})
+
+
+def test_a_generated_padded_copy_follows_its_source_axis_order():
+    """The random programs' zero-padded copy of an existing tensor whose indices come in another
+    order than the builder's (``t[e, a]``) declares its shape and writes along that order (it once
+    grew the wrong axis: a program no range inference could accept, found by CI)."""
+    from edf.testing import _ProgramBuilder
+
+    rng = np.random.default_rng(0)
+    builder = _ProgramBuilder(None, {"a": 1, "b": 2, "c": 3, "e": 2}, rng)
+    builder.inputs["in0"], builder.tensors["in0"] = rng.normal(size=(2, 1)), ("e", "a")
+    choices = iter([["a", "e"], 1, True, "in0"])  # dims a, e; padding 1; reuse in0
+    builder.draw = lambda strategy: next(choices)
+    builder.pad()
+    assert builder.lines[0] == "shape pad1 = in0 + (2, 0)"  # e, the last of the drawn dims, grows
+    prog = edf.Program("\n".join(builder.lines), backend="numpy")
+    assert prog.forward(**builder.inputs)  # ranges inferred, and it runs
