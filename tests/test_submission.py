@@ -307,7 +307,7 @@ def command_line(pid):
     except OSError:  # gone meanwhile
         return ""
 for _ in range(400):  # until the grandchild has detached and exec'd (a loaded machine may take seconds)
-    if any(sys.argv[2] in command_line(p) for p, _ in sandbox.processes() if p != os.getpid()):
+    if any(command_line(p).endswith(f"time.sleep(600)\\0{sys.argv[2]}\\0") for p, _ in sandbox.processes()):
         break
     time.sleep(0.05)
 sandbox.kill_descendants()

@@ -230,9 +230,10 @@ def mount_namespaces() -> bool:
 
 # ------------------------------------------------------------------------------ processes
 
-def processes(uid: int | None = None, threads: bool = False) -> Iterator[tuple[int, int]]:
+def processes(uid: int | None = None, threads: bool = False, zombies: bool = False) -> Iterator[tuple[int, int]]:
     """(pid, parent pid) of every live process (of real user ``uid``); with ``threads``, one
-    entry per thread (what the process limit counts)."""
+    entry per thread (what the process limit counts); with ``zombies``, the dead ones not yet
+    reaped too."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -241,7 +242,7 @@ def processes(uid: int | None = None, threads: bool = False) -> Iterator[tuple[i
                           if ":" in line)
         except (OSError, ValueError):
             continue  # gone meanwhile
-        if status.get("State", "").split()[:1] in (["Z"], ["X"]):
+        if not zombies and status.get("State", "").split()[:1] in (["Z"], ["X"]):
             continue
         if uid is not None and int(status["Uid"].split()[0]) != uid:
             continue
@@ -259,34 +260,56 @@ def become_subreaper() -> bool:
 def kill_descendants(root: int | None = None) -> None:
     """SIGKILL every descendant of ``root`` (this process), until none is left."""
     root = os.getpid() if root is None else root
-    for attempt in range(200):
+
+    def descendants() -> list[int]:
+        # the family tree through dead processes too: a child whose parent has just exited may
+        # not have been handed to this process yet
         children: dict[int, list[int]] = {}
-        for pid, parent in processes():
+        for pid, parent in processes(zombies=True):
             children.setdefault(parent, []).append(pid)
         found, stack = [], list(children.get(root, []))
         while stack:
             pid = stack.pop()
             found.append(pid)
             stack.extend(children.get(pid, []))
-        if not found:
-            return
-        for pid in found:
-            _kill(pid)
-        _reap(children.get(root, []))
-        time.sleep(0.002 * attempt)
+        return [pid for pid in found if _running(pid)]
+
+    _kill_until_none_left(descendants, "descendants of this process")
 
 
 def kill_user(uid: int) -> None:
     """SIGKILL every process of real user ``uid`` (needs root), until none is left."""
+    _kill_until_none_left(lambda: [pid for pid, _ in processes(uid)], f"processes of user {uid}")
+
+
+def _kill_until_none_left(find, what: str) -> None:
+    """SIGKILL what ``find()`` lists until it lists nothing. A process being killed may still
+    fork (its child then appears after the scan that found it), so "nothing left" counts only
+    from a scan that began after every process killed so far had finished exiting: a process
+    can only be made by a live one."""
+    killed: set[int] = set()
     for attempt in range(200):
-        found = [pid for pid, _ in processes(uid)]
-        if not found:
+        settled = not any(_running(pid) for pid in killed)
+        found = find()
+        if not found and settled:
             return
         for pid in found:
             _kill(pid)
+        killed.update(found)
         _reap(found)
         time.sleep(0.002 * attempt)
-    raise EdfError(f"processes of user {uid} survive SIGKILL")
+    raise EdfError(f"{what} survive SIGKILL")
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not finished exiting (a zombie has: its children are
+    already re-parented)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    state = status.split("State:", 1)[1].split()[:1] if "State:" in status else []
+    return state not in (["Z"], ["X"])
 
 
 def _kill(pid: int) -> None:
