@@ -92,7 +92,44 @@ class SGD(Optimizer):
             p.value -= self.lr * steps * mu
 
 
-class Adam(Optimizer):
+class MomentOptimizer(Optimizer):
+    """What Adam and PerExampleAdam share: a first and a second moment of each parameter's
+    gradient (``m``, ``s``) over horizons ``n1``, ``n2``, and a count the bias corrections need,
+    kept in the attribute named by ``count`` (Adam counts steps in ``t``, PerExampleAdam
+    examples in ``seen``). Use one of those two; this class has no ``step``."""
+
+    count: str
+    counts: str  # what the count counts, for messages
+
+    def __init__(self, package, lr: float, n1: float, n2: float, eps: float):
+        self.params = parameters(package)
+        self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
+        self.m = [np.zeros_like(p.value) for p in self.params]
+        self.s = [np.zeros_like(p.value) for p in self.params]
+        setattr(self, self.count, 0)
+
+    def state(self) -> dict:
+        """Everything a resumed run needs: both moments of each parameter and the count."""
+        state = {self.count: np.array(getattr(self, self.count))}
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            state[f"m{k}"], state[f"s{k}"] = m, s
+        return state
+
+    @checks.arguments(state=checks.mapping, where=checks.text)
+    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
+        super().check_state(state, where)
+        if int(state[self.count]) < 0:
+            raise EdfError(f"{where}: {self.count!r} is {int(state[self.count])}; it counts {self.counts}")
+
+    @checks.arguments(state=checks.mapping)
+    def load_state(self, state: dict) -> None:
+        self.check_state(state)
+        setattr(self, self.count, int(state[self.count]))
+        for k, (m, s) in enumerate(zip(self.m, self.s)):
+            m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
+
+
+class Adam(MomentOptimizer):
     """Adam with EMA horizons, in the batch-size-1 convention.
 
     With ``g`` the gradient of a loss summed over a batch of B examples and ``gbar = g / B``:
@@ -104,34 +141,12 @@ class Adam(Optimizer):
     N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
     """
 
+    count, counts = "t", "steps"
+
     @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 10.0, n2: float = 1000.0, eps: float = 1e-8):
-        self.params = parameters(package)
-        self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
-        self.m = [np.zeros_like(p.value) for p in self.params]
-        self.s = [np.zeros_like(p.value) for p in self.params]
-        self.t = 0
-
-    def state(self) -> dict:
-        """Everything a resumed run needs: both moments of each parameter and the step count."""
-        state = {"t": np.array(self.t)}
-        for k, (m, s) in enumerate(zip(self.m, self.s)):
-            state[f"m{k}"], state[f"s{k}"] = m, s
-        return state
-
-    @checks.arguments(state=checks.mapping, where=checks.text)
-    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
-        super().check_state(state, where)
-        if int(state["t"]) < 0:
-            raise EdfError(f"{where}: the step count 't' is {int(state['t'])}; it counts steps")
-
-    @checks.arguments(state=checks.mapping)
-    def load_state(self, state: dict) -> None:
-        self.check_state(state)
-        self.t = int(state["t"])
-        for k, (m, s) in enumerate(zip(self.m, self.s)):
-            m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
+        super().__init__(package, lr, n1, n2, eps)
 
     @checks.arguments(batch_size=checks.positive)
     def step(self, batch_size: float = 1) -> None:
@@ -151,7 +166,7 @@ class Adam(Optimizer):
             p.value -= self.lr * batch_size * m_hat / (np.sqrt(s_hat) + self.eps)
 
 
-class PerExampleAdam(Optimizer):
+class PerExampleAdam(MomentOptimizer):
     """Adam whose learning rate, batch size and horizons are conjugate: tune them separately.
 
     It follows Adam at batch size 1, with horizons N1 and N2 counted in *examples*:
@@ -182,34 +197,12 @@ class PerExampleAdam(Optimizer):
     beta1 = 0.9, beta2 = 0.999 at a batch of 100.
     """
 
+    count, counts = "seen", "examples"
+
     @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
     def __init__(self, package, lr: float, n1: float = 1000.0, n2: float = 100000.0, eps: float = 1e-8):
-        self.params = parameters(package)
-        self.lr, self.n1, self.n2, self.eps = lr, n1, n2, eps
-        self.m = [np.zeros_like(p.value) for p in self.params]
-        self.s = [np.zeros_like(p.value) for p in self.params]
-        self.seen = 0  # examples
-
-    def state(self) -> dict:
-        """Everything a resumed run needs: both moments of each parameter and the examples seen."""
-        state = {"seen": np.array(self.seen)}
-        for k, (m, s) in enumerate(zip(self.m, self.s)):
-            state[f"m{k}"], state[f"s{k}"] = m, s
-        return state
-
-    @checks.arguments(state=checks.mapping, where=checks.text)
-    def check_state(self, state: dict, where: str = "the optimizer state") -> None:
-        super().check_state(state, where)
-        if int(state["seen"]) < 0:
-            raise EdfError(f"{where}: 'seen' is {int(state['seen'])}; it counts examples")
-
-    @checks.arguments(state=checks.mapping)
-    def load_state(self, state: dict) -> None:
-        self.check_state(state)
-        self.seen = int(state["seen"])
-        for k, (m, s) in enumerate(zip(self.m, self.s)):
-            m[...], s[...] = state[f"m{k}"], state[f"s{k}"]
+        super().__init__(package, lr, n1, n2, eps)
 
     @checks.arguments(batch_size=checks.positive_int)
     def step(self, batch_size: int) -> None:
