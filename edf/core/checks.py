@@ -428,6 +428,23 @@ def labels(below: str | int | Callable[[Mapping], int] | None = None,
     return Check("integers in [0, n)", accept)
 
 
+def _float_vector(value, booleans: bool = True) -> np.ndarray:
+    """``value`` as a non-empty float64 vector (booleans count as numbers unless refused)."""
+    array = _numbers(value)
+    if not booleans and array.dtype.kind == "b":
+        raise Invalid(wrong_type=True)
+    if array.ndim != 1 or not array.size:
+        raise Invalid()
+    return array.astype(np.float64)
+
+
+def _refuse_first(bad: np.ndarray, array: np.ndarray) -> None:
+    """Invalid, naming the first entry of ``array`` where ``bad`` holds, if any does."""
+    at = np.flatnonzero(bad)
+    if at.size:
+        raise Invalid(got=f"{shown(array[at[0]])} at position {at[0]}")
+
+
 def vector(positive_entries: bool = False) -> Check:
     """A non-empty vector of finite numbers, non-negative with some positive (or, with
     ``positive_entries``, all positive); returned as a float64 array."""
@@ -435,13 +452,8 @@ def vector(positive_entries: bool = False) -> Check:
              "a non-empty vector of finite numbers >= 0, not all 0")
 
     def accept(value, _):
-        array = _numbers(value)
-        if array.ndim != 1 or not array.size:
-            raise Invalid()
-        array = array.astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(array) | (array <= 0 if positive_entries else array < 0))
-        if bad.size:
-            raise Invalid(got=f"{shown(array[bad[0]])} at position {bad[0]}")
+        array = _float_vector(value)
+        _refuse_first(~np.isfinite(array) | (array <= 0 if positive_entries else array < 0), array)
         if not array.any():
             raise Invalid(got="all zeros")
         return array
@@ -457,15 +469,11 @@ def number_vector(finite: bool = True, increasing: bool = False, length_of: str 
         (", strictly increasing" if increasing else "") + (f", as long as {length_of}" if length_of else "")
 
     def accept(value, given):
-        array = _numbers(value)
-        if array.ndim != 1 or not array.size or array.dtype.kind == "b":
-            raise Invalid(wrong_type=array.dtype.kind == "b")
-        array = array.astype(np.float64)
+        array = _float_vector(value, booleans=False)
         if length_of is not None and len(array) != len(given[length_of]):
             raise Invalid(got=f"{len(array)} numbers for {len(given[length_of])} in {length_of}")
-        bad = np.flatnonzero(~np.isfinite(array)) if finite else ()
-        if len(bad):
-            raise Invalid(got=f"{shown(array[bad[0]])} at position {bad[0]}")
+        if finite:
+            _refuse_first(~np.isfinite(array), array)
         if increasing and np.any(np.diff(array) <= 0):
             at = int(np.flatnonzero(np.diff(array) <= 0)[0]) + 1
             raise Invalid(got=f"{shown(array[at])} after {shown(array[at - 1])} at position {at}")
