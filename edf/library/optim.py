@@ -100,6 +100,7 @@ class MomentOptimizer(Optimizer):
 
     count: str
     counts: str  # what the count counts, for messages
+    count_words: str  # the count in messages
 
     def __init__(self, package, lr: float, n1: float, n2: float, eps: float):
         self.params = parameters(package)
@@ -119,7 +120,7 @@ class MomentOptimizer(Optimizer):
     def check_state(self, state: dict, where: str = "the optimizer state") -> None:
         super().check_state(state, where)
         if int(state[self.count]) < 0:
-            raise EdfError(f"{where}: {self.count!r} is {int(state[self.count])}; it counts {self.counts}")
+            raise EdfError(f"{where}: {self.count_words} is {int(state[self.count])}; it counts {self.counts}")
 
     @checks.arguments(state=checks.mapping)
     def load_state(self, state: dict) -> None:
@@ -141,7 +142,7 @@ class Adam(MomentOptimizer):
     N1 = 10, N2 = 1000 are the usual beta1 = 0.9, beta2 = 0.999.
     """
 
-    count, counts = "t", "steps"
+    count, counts, count_words = "t", "steps", "the step count 't'"
 
     @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
@@ -197,7 +198,7 @@ class PerExampleAdam(MomentOptimizer):
     beta1 = 0.9, beta2 = 0.999 at a batch of 100.
     """
 
-    count, counts = "seen", "examples"
+    count, counts, count_words = "seen", "examples", "'seen'"
 
     @checks.arguments(package=params.package, lr=checks.positive, n1=_horizon, n2=_horizon,
                       eps=checks.non_negative)
