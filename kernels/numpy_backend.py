@@ -58,6 +58,26 @@ def _comparison(expr: Expr) -> bool:
     return isinstance(expr, Binary) and expr.op in _COMPARISONS
 
 
+def _largest_read(body: Expr, ranges: dict[str, int]) -> list[str]:
+    """The loop indices of the largest tensor ``body`` reads, in the order of its axes."""
+    refs = [list(dict.fromkeys(ref_indices(r))) for r in value_refs(body)]
+    return max(refs, key=lambda names: math.prod(ranges[n] for n in names), default=[])
+
+
+def _with_summed(kept: list[str], summed: list[str], memory: list[str]) -> list[str]:
+    """``kept`` with the ``summed`` indices placed as the largest tensor read (axes ``memory``)
+    has them: after the index they follow there, or outermost. Elementwise work on that tensor
+    then reads it in the order it lies in memory (``var[b, t] += c[b, t, i] ** 2`` runs along
+    ``i``; a layer norm's gain gradient along its rows), and a summed index it lacks goes first,
+    where a sum adds whole contiguous blocks."""
+    order = [n for n in summed if n not in memory] + list(kept)
+    for position, name in enumerate(memory):
+        if name in summed:
+            before = [m for m in memory[:position] if m in order]
+            order.insert(order.index(before[-1]) + 1 if before else 0, name)
+    return order
+
+
 def expand(array, names: list[str], onto: list[str]):
     """View ``array`` (axes ``names``) with axes ordered and padded to broadcast against ``onto``."""
     if not names or names == onto:
@@ -125,13 +145,13 @@ class NumpyKernel:
         self.terms = split_terms(stmt.body) if stmt.op == "+=" else [(1.0, [stmt.body])]
         # keyed by node identity: hashing a frozen IR node re-hashes its whole subtree
         self.names: dict[int, list[str]] = {}
-        # summed indices outermost: sums then add whole contiguous blocks, and elementwise work
-        # runs along the long kept axes rather than along a short summed one; kept indices in
-        # the order of the target's axes, so that values are computed in the order they are written
+        # kept indices in the order of the target's axes, so that values are computed in the
+        # order they are written; summed ones where the largest tensor read has them
         in_target = [n for n in ref_indices(stmt.target) if n in self.target_free]
-        self.axis_order = ([n for n in stmt.loops if n not in self.kept] + [n for n in self.shifts] +
-                           list(dict.fromkeys(in_target)) +
-                           [n for n in stmt.loops if n in self.kept and n not in in_target + self.shifts])
+        kept_order = (list(self.shifts) + list(dict.fromkeys(in_target)) +
+                      [n for n in stmt.loops if n in self.kept and n not in in_target + self.shifts])
+        self.axis_order = _with_summed(kept_order, [n for n in stmt.loops if n not in self.kept],
+                                       _largest_read(stmt.body, ranges))
         self.views: dict[int, View] = {}
         for ref in value_refs(stmt.body):
             if not any(isinstance(e, Ref) for e in ref.index):
@@ -182,7 +202,7 @@ class NumpyKernel:
                 masks = not all(_comparison(f) for f in factors)
                 parts = [self._evaluate(f, env, mask=masks) for f in factors]
                 value, names = contract(parts, self.shifts + self.target_free, self.ranges,
-                                        leading=self.shifts)
+                                        leading=self.shifts, order=self.axis_order)
                 if coef * repeats != 1.0:
                     value = value * (coef * repeats)
                 self._write(env, value, names, np.add)
@@ -241,6 +261,9 @@ class NumpyKernel:
             return FUNCTIONS[expr.fn].numpy(value), names
         if expr.op == "*" and Num(1.0) in (expr.left, expr.right):  # 1 * u is u, exactly
             return self._evaluate(expr.right if expr.left == Num(1.0) else expr.left, env)
+        if expr.op == "**" and expr.right == Num(2.0):  # u * u, exactly: a third faster than pow
+            value, names = self._evaluate(expr.left, env)
+            return np.square(value), names
         masks = expr.op == "*" and not (_comparison(expr.left) and _comparison(expr.right))
         left, left_names = self._evaluate(expr.left, env, mask=masks)
         right, right_names = self._evaluate(expr.right, env, mask=masks)
@@ -269,12 +292,14 @@ class NumpyKernel:
 
 
 def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul,
-             leading: list[str] = ()):
+             leading: list[str] = (), order: list[str] = ()):
     """Multiply the factors ``parts`` (pairs of array and index names), summing every index
     not in ``out_names``. Pairs go to ``matmul`` (BLAS; cuBLAS for CuPy arrays); the cheapest
     pair goes first. ``leading`` indices (a scattered write's shifts) come first in the result
     where one factor alone has them: one matrix product per value of them, each result a
-    contiguous block (``W[dx, dy, i, j] * g[b, x, y, j]`` as 9 products g @ W[dx, dy].T)."""
+    contiguous block (``W[dx, dy, i, j] * g[b, x, y, j]`` as 9 products g @ W[dx, dy].T).
+    ``order``: the axis order of a broadcast product of two factors (default: ``out_names``)."""
+    order = list(order) or list(out_names)
     scalar = 1.0
     factors = []
     for value, names in parts:
@@ -295,7 +320,7 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
         _, i, j, needed = best
         inner = next((n for n in reversed(out_names) if n in needed), None)
         lead = list(leading) if len(factors) == 2 else []
-        merged = _contract_pair(factors[i], factors[j], needed, matmul, inner, out_names, lead)
+        merged = _contract_pair(factors[i], factors[j], needed, matmul, inner, order, lead)
         factors = [f for k, f in enumerate(factors) if k not in (i, j)] + [merged]
     value, names = reduce_out(*factors[0], keep=set(out_names))
     if not (isinstance(scalar, float) and scalar == 1.0):  # a 0-d tensor factor, or a number other than 1
