@@ -14,10 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import edf  # noqa: E402,F401  before NumPy, as a user's script should: it sets how OpenBLAS idles
+import numpy as np  # noqa: E402
 
 MLP = """
 for b, i, j: h1[b, j] += x[b, i] * W1[i, j]

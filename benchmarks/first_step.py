@@ -33,14 +33,13 @@ def _status(field: str) -> float:
 
 
 def measure(case: str, side: str) -> dict:
-    from benchmarks import models
-
     start = time.perf_counter()
     if side == "torch":
         import torch  # noqa: F401
     else:
-        import edf  # noqa: F401
+        import edf  # noqa: F401  (before NumPy: it sets how OpenBLAS idles)
     imported = time.perf_counter()
+    from benchmarks import models
     build = getattr(models, f"{side if side == 'torch' else 'edf'}_{case}")
     if side == "torch":
         loss, leaves = build()

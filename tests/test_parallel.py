@@ -1,5 +1,7 @@
 """edf.parallel: independent runs in worker processes, with fixed thread counts."""
 import os
+import subprocess
+import sys
 
 import numba
 import pytest
@@ -39,6 +41,20 @@ def test_worker_count():
 def test_thread_limits_name_every_library():
     limits = parallel.thread_limits(3)
     assert limits["NUMBA_NUM_THREADS"] == limits["OPENBLAS_NUM_THREADS"] == limits["MKL_NUM_THREADS"] == "3"
+    assert limits["OPENBLAS_THREAD_TIMEOUT"] == os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")
+
+
+@pytest.mark.parametrize("script, environment, expected", [
+    ("import edf", {}, "4"),  # edf first: OpenBLAS's idle threads will sleep at once
+    ("import edf", {"OPENBLAS_THREAD_TIMEOUT": "12"}, "12"),  # the user's own setting stays
+    ("import numpy, edf", {}, None),  # too late to matter: edf leaves it alone
+])
+def test_importing_edf_first_sets_how_openblas_idles(script, environment, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    show = f"{script}; import os; print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    shown = subprocess.run([sys.executable, "-c", show], env={**env, **environment},
+                           capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == str(expected)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

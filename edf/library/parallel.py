@@ -42,8 +42,10 @@ def cores() -> int:
 
 
 def thread_limits(threads: int) -> dict[str, str]:
-    """Environment variables that cap a fresh process's numeric libraries at ``threads``."""
-    return {name: str(threads) for name in THREAD_VARIABLES}
+    """Environment variables that cap a fresh process's numeric libraries at ``threads``, and
+    put OpenBLAS's idle threads to sleep at once (see ``edf/__init__.py``)."""
+    return {**{name: str(threads) for name in THREAD_VARIABLES},
+            "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "4")}
 
 
 def run_threads() -> int:
