@@ -202,9 +202,7 @@ class NumpyKernel:
                 masks = not all(_comparison(f) for f in factors)
                 parts = [self._evaluate(f, env, mask=masks) for f in factors]
                 value, names = contract(parts, self.shifts + self.target_free, self.ranges,
-                                        leading=self.shifts, order=self.axis_order)
-                if coef * repeats != 1.0:
-                    value = value * (coef * repeats)
+                                        leading=self.shifts, order=self.axis_order, scale=coef * repeats)
                 self._write(env, value, names, np.add)
             return
         value, names = self._evaluate(stmt.body, env)
@@ -292,15 +290,16 @@ class NumpyKernel:
 
 
 def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=np.matmul,
-             leading: list[str] = (), order: list[str] = ()):
+             leading: list[str] = (), order: list[str] = (), scale: float = 1.0):
     """Multiply the factors ``parts`` (pairs of array and index names), summing every index
     not in ``out_names``. Pairs go to ``matmul`` (BLAS; cuBLAS for CuPy arrays); the cheapest
     pair goes first. ``leading`` indices (a scattered write's shifts) come first in the result
     where one factor alone has them: one matrix product per value of them, each result a
     contiguous block (``W[dx, dy, i, j] * g[b, x, y, j]`` as 9 products g @ W[dx, dy].T).
-    ``order``: the axis order of a broadcast product of two factors (default: ``out_names``)."""
+    ``order``: the axis order of a broadcast product of two factors (default: ``out_names``).
+    ``scale``: a number the result is multiplied by, applied to the smallest array it can be."""
     order = list(order) or list(out_names)
-    scalar = 1.0
+    scalar = scale
     factors = []
     for value, names in parts:
         if names:
@@ -309,6 +308,14 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
             scalar = value if isinstance(scalar, float) and scalar == 1.0 else scalar * value
     if not factors:
         return scalar, []
+    if not (isinstance(scalar, float) and scalar == 1.0):
+        # one pass over the smallest floating-point factor rather than over the result, when it is
+        # smaller: ``var.grad[b, t] / 128 * 2 * c[b, t, i]`` scales var.grad, not the product
+        small = min(range(len(factors)), key=lambda k: factors[k][0].size)
+        value, names = factors[small]
+        if (value.size < math.prod(ranges[n] for n in out_names)
+                and np.issubdtype(value.dtype, np.floating)):
+            factors[small], scalar = (value * scalar, names), 1.0
     while len(factors) > 1:
         best = None
         for i, j in itertools.combinations(range(len(factors)), 2):

@@ -200,6 +200,18 @@ def _split(op: Op, namespace: dict) -> str:
     return Op(f"split(np.{function}, {{out}}, {arguments})", op.operands, op.out).render()
 
 
+def _constant(buffer: Buffer, namespace: dict) -> str:
+    """The line above ``run`` that makes a constant array: one value throughout (relu's row of
+    zeros) is written out; any other is handed to the plan, and the line says what it is."""
+    array = buffer.array
+    if array.size and not array.any():
+        return f"{buffer.name} = np.zeros({literal(array.shape)}, np.{array.dtype})"
+    if array.size and (array == array.flat[0]).all():
+        return f"{buffer.name} = np.full({literal(array.shape)}, {literal(array.flat[0])}, np.{array.dtype})"
+    namespace[buffer.name] = array
+    return f"# {buffer.name}: a constant {array.dtype} array of shape {array.shape}, given to the plan"
+
+
 def _name_buffers(tracer: Tracer) -> None:
     """A name for every buffer that has none (``t1``, ``t2``...), clear of every other name."""
     taken = set(RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
@@ -222,6 +234,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     namespace = {"np": np, "as_strided": np.lib.stride_tricks.as_strided, **tracer.namespace}
     lines = ["def run(env):"]
     lines += [f"    {traced.buffer.name} = env[{name!r}]" for name, traced in inputs.items()]
+    constants: list[str] = []  # made once, above run
     result_names = {id(t.buffer): name for name, t in results.items()}
     seen: set[int] = set()
     calls = 0
@@ -244,7 +257,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
                 lines.append(_allocation(buffer, result_names[id(buffer)], fills))
                 render = render and not fills
             elif buffer.kind == "const":
-                namespace[buffer.name] = buffer.array
+                constants.append(_constant(buffer, namespace))
             else:  # scratch and temps: in the arena, for as long as they are used
                 lives[id(buffer)] = Slot(buffer.name, buffer.array.shape, buffer.array.dtype,
                                          len(lines), len(lines))
@@ -259,7 +272,7 @@ def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[s
     if clock is not None:
         lines.append("    tick(-1)")
         namespace["tick"] = clock.tick
-    source = "\n".join([f"# {line}" for line in title.splitlines()] + lines) + "\n"
+    source = "\n".join([f"# {line}" for line in title.splitlines()] + constants + lines) + "\n"
     filename = f"<edf plan {next(_PLAN_NUMBER)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
