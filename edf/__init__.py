@@ -30,7 +30,7 @@ import sys
 
 # OpenBLAS's idle threads spin for about 2^28 cycles (0.1 s) after each matrix product, holding
 # the cores that edf's own threads (split NumPy calls, numba kernels) want next: a CNN step took
-# 42-66 ms with them spinning, 35-37 ms with them asleep after 2^4 cycles. OpenBLAS reads the
+# 40-66 ms with them spinning, 35-44 ms with them asleep after 2^4 cycles. OpenBLAS reads the
 # setting when NumPy loads it, so it counts where edf is imported first (a user's own value wins).
 if "numpy" not in sys.modules:
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

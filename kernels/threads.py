@@ -19,6 +19,12 @@ results do not depend on the number of threads.
 
 The thread count is numba's (``numba.get_num_threads()``), which ``edf.parallel.fixed_threads``
 sets with those of BLAS and OpenMP.
+
+OpenBLAS's own threads spin for about 2^28 cycles after each product before they sleep; a chunk
+given to a pool thread then waits for a core a spinner holds (a CNN step: 40-66 ms, against
+35-44 ms with ``OPENBLAS_THREAD_TIMEOUT=4``, which ``edf/__init__.py`` sets before NumPy loads).
+Waking a sleeping pool thread still costs tens of microseconds on a virtual machine, hence the
+threshold below; splitting a batch of small matrix products (attention's) gained nothing here.
 """
 from __future__ import annotations
 

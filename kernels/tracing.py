@@ -249,6 +249,17 @@ class Traced(NDArrayOperatorsMixin):
         return target
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.einsum and not kwargs:  # a sum of products: shape and dtype from the spec
+            spec, operands = args[0], args[1:]
+            inputs, result = spec.split("->")
+            sizes = {letter: n for letters, o in zip(inputs.split(","), operands)
+                     for letter, n in zip(letters, o.shape)}
+            dtype = np.result_type(*(o.dtype for o in operands))
+            out = self.tracer.temp(tuple(sizes[letter] for letter in result), dtype)
+            places = ", ".join(f"{{{k}}}" for k in range(len(operands)))
+            self.tracer.record(f"np.einsum({spec!r}, {places}, out={{out}})",
+                               [o if isinstance(o, Traced) else self.tracer.operand(o) for o in operands], out)
+            return out
         if func is np.broadcast_to:
             array, shape = args[0], tuple(args[1])
             if array.shape == shape:

@@ -178,6 +178,12 @@ def test_a_denominator_on_fewer_indices_is_a_factor_of_its_own(rng):
     assert len(split_terms(parse_statement("for b, t: y[b] += g[b, t] / e[b, t]").body)[0][1]) == 1  # same indices
 
 
+def plan_of(text, given) -> str:
+    """The generated NumPy of a one-statement program (and its values checked against the reference)."""
+    run(text, **given)
+    return edf.Program(text).kernel_sources(**given).split("--- the whole program as one function")[1]
+
+
 @pytest.mark.parametrize("text, names", [
     ("for b, t, i: var[b, t] += c[b, t, i] ** 2 / 8", "c"),  # a layer norm's variance: along rows
     ("for b, t, i: gain[i] += c[b, t, i] / sqrt(v[b, t] + 1e-05) * g[b, t, i]", "cvg"),  # its gain's gradient
@@ -186,7 +192,16 @@ def test_elementwise_work_reads_the_largest_tensor_in_memory_order(rng, text, na
     """Summed indices go where the largest tensor read has them, so no pass reads it transposed
     (a transposed pass was 3-7x slower here); a square is ``np.square``, not the slower ``pow``."""
     shapes = dict(c=(4, 6, 8), v=(4, 6), g=(4, 6, 8))
-    given = {name: rng.normal(size=shapes[name]) ** 2 for name in names}
-    plan = edf.Program(text).kernel_sources(**given).split("--- the whole program as one function")[1]
+    plan = plan_of(text, {name: rng.normal(size=shapes[name]) ** 2 for name in names})
     assert ".transpose(" not in plan and "np.power" not in plan
-    run(text, **given)
+
+
+def test_sums_of_products_are_one_einsum_pass_named_by_the_indices(rng):
+    """A product summed down (a sum of squares, row dot products, a softmax's row sums) is one
+    np.einsum call with no temporary, its subscripts the statement's own index names."""
+    c = rng.normal(size=(4, 6, 8))
+    assert "np.einsum('bti,bti->bt', c, c, out=var)" in plan_of("for b, t, i: var[b, t] += c[b, t, i] ** 2", dict(c=c))
+    assert "np.einsum('buk->bu', e, out=s)" in plan_of("for b, u, k: s[b, u] += e[b, u, k]", dict(e=c))
+    # a window across rows (a 2x2 pool's sum) stays one call per point: einsum is slower there
+    pool = "range x = 3\nrange p = 2\nfor b, x, p, c: s[b, x, c] += e[b, 2*x+p, c]"
+    assert "np.einsum" not in plan_of(pool, dict(e=c))
