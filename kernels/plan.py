@@ -68,8 +68,21 @@ def _write_directly(ops: list[Op]) -> list[Op]:
                     and source.size == source.buffer.array.size == op.out.size):
                 previous.out = op.out.reshape(source.buffer.array.shape)
                 continue
+            order = _TRANSPOSED.fullmatch(source.template)
+            if order and previous.elementwise and _UFUNC_CALL.fullmatch(previous.template):
+                # the copy transposes what an elementwise call just made: the call reads its
+                # operands transposed and writes the copy's target itself (one pass, not two)
+                axes = [int(a) for a in order.group(1).split(",")]
+                operands = [o.transpose(axes) if isinstance(o, Traced) and o.shape == source.buffer.array.shape
+                            else o for o in previous.operands]
+                if all(not isinstance(o, Traced) or o.ndim == 0 or o.shape == op.out.shape for o in operands):
+                    previous.operands, previous.out = operands, op.out
+                    continue
         kept.append(op)
     return kept
+
+
+_TRANSPOSED = re.compile(r"@\.transpose\(([\d, ]+)\)")
 
 
 def _share_temps(ops: list[Op]) -> None:

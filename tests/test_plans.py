@@ -76,6 +76,22 @@ def test_plan_source_is_the_numpy_the_program_became():
     assert "c1 = np.zeros((5,), np.float64)\ndef run(env):" in plan and "np.maximum(h, c1, out=a)" in plan
 
 
+def test_a_transposing_copy_of_an_elementwise_result_becomes_the_call_itself():
+    """Attention's scale on q, which the product then wants transposed: one pass, not a product
+    into a temporary and a copy of it; forward and backward still agree with the reference."""
+    source = "for b, h, t, u, k: s[b, h, t, u] += q[b, t, h, k] * key[b, u, h, k] * 0.125\n" \
+             "for b, h, t, u: loss += s[b, h, t, u] * s[b, h, t, u]"
+    rng = np.random.default_rng(0)
+    given = {"q": rng.normal(size=(2, 5, 3, 4)), "key": rng.normal(size=(2, 5, 3, 4))}
+    prog = edf.Program(source)
+    plan = prog.kernel_sources(**given).split("--- the whole program as one function")[1]
+    assert "np.multiply(q.transpose(0, 2, 1, 3), 0.125, out=t" in plan
+    values, grads = prog.forward(**given), prog.backward()
+    want_values, want_grads = reference(source, given)
+    assert_close(values, want_values)
+    assert_close(grads, want_grads)
+
+
 def test_non_contiguous_inputs():
     given = inputs(4, 0)
     given["x"] = np.asfortranarray(given["x"])
