@@ -325,8 +325,7 @@ def contract(parts: list, out_names: list[str], ranges: dict[str, int], matmul=n
         # smaller: ``var.grad[b, t] / 128 * 2 * c[b, t, i]`` scales var.grad, not the product
         small = min(range(len(factors)), key=lambda k: factors[k][0].size)
         value, names = factors[small]
-        if (value.size < math.prod(ranges[n] for n in out_names)
-                and np.issubdtype(value.dtype, np.floating)):
+        if value.size < math.prod(ranges[n] for n in out_names) and _floating(value):
             factors[small], scalar = (value * scalar, names), 1.0
     while len(factors) > 1:
         best = None
