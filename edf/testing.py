@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from edf.core import checks, plans
+from edf.core import checks, runs
 from edf.core.errors import EdfError
 from edf.core.ir import Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices, value_refs
 from edf.core.program import Program
@@ -97,7 +97,7 @@ def check_gradients(program: Program, inputs: Mapping[str, np.ndarray],
 
 
 @checks.arguments(source=checks.instance((str, Program), "program text or a Program"),
-                  inputs=checks.number_arrays, backend=plans.backend, oracle=plans.backend,
+                  inputs=checks.number_arrays, backend=runs.backend, oracle=runs.backend,
                   seed=checks.count, rtol=checks.non_negative, atol=checks.non_negative)
 def check_backend(source: str | Program, inputs: Mapping[str, np.ndarray], backend: str, *,
                   oracle: str = "reference", seed: int = 0, rtol: float = 1e-10,

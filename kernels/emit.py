@@ -44,6 +44,19 @@ class Syntax:
     spelling: str  # which column of the function table (``edf.functions``) spells calls
 
 
+def identifier(name: str, taken: set[str], prefixes: tuple[str, ...] = ()) -> str:
+    """A fresh identifier for a tensor or index name in generated source, added to ``taken``:
+    ``W.grad`` is ``W_grad``; a name generated code uses, a keyword or one already taken gets
+    a trailing underscore; one starting with a generated name's prefix (``n_``) a leading ``v``."""
+    ident = name.replace(".", "_")
+    if ident.startswith(prefixes):
+        ident = "v" + ident
+    while ident in taken:
+        ident += "_"
+    taken.add(ident)
+    return ident
+
+
 _PLAIN_CALL = re.compile(r"[\w.]+\(u\)")  # math.exp(u): called in place; others become helpers
 
 
@@ -92,13 +105,7 @@ class Emitter:
         self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
 
     def _fresh(self, name: str, taken: set[str]) -> str:
-        ident = name.replace(".", "_")  # W.grad -> W_grad
-        if ident.startswith(self.PREFIXES):
-            ident = "v" + ident
-        while ident in taken:
-            ident += "_"
-        taken.add(ident)
-        return ident
+        return identifier(name, taken, self.PREFIXES)
 
     def affine(self, expr: Affine, times: str = "*") -> str:
         parts = [self.ids[n] if c == 1 else f"-{self.ids[n]}" if c == -1 else f"{c}{times}{self.ids[n]}"

@@ -35,11 +35,10 @@ import numpy as np
 from edf.core.errors import EdfError
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import Call, Expr, Ref, Statement, children, statement_refs
-from edf.kernels import numpy_backend
 from edf.kernels.fuse import fuse
-from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors
+from edf.kernels.lower import LoopNest, kernel_names, rename_tensors
+from edf.kernels.lower import lower as lower_nest
 from edf.kernels.python_codegen import PythonCode
-from edf.kernels import threads
 
 USE_NUMPY = True  # statements NumPy does better run on NumPy calls (NumpyCall)
 PARALLEL_WORK = 1 << 19  # loop iterations from which a gather nest runs on threads (kernels.threads)
@@ -154,106 +153,71 @@ def discard_damaged_cache(directory: Path, module_name: str) -> None:
             return
 
 
-class NumbaKernel:
-    """Generated loops for one statement, or for consecutive statements fused into one loop
+class LoopKernel:
+    """The generated loops of one statement, or of consecutive statements fused into one loop
     nest (``fused_with``). The source names tensors by their part in the kernel (``out``,
     ``in1``...: ``kernel_names``), so every layer running the same statement shares it."""
 
-    def __init__(self, nests: Sequence[LoopNest], dtype, scalars: set[str]):
-        self.nests, self.dtype = list(nests), dtype  # with the program's names, for fusing
+    def __init__(self, nests: Sequence[LoopNest], dtype):
+        self.nests, self.dtype = list(nests), np.dtype(dtype)  # with the program's names, for fusing
         self.names = kernel_names(self.nests)
         self.own = [rename_tensors(nest, self.names) for nest in self.nests]
-        self.source = generate_source(self.own, dtype)
-        self.function = load(self.source).kernel
         first = self.nests[0]
         # the first outer loop's extent, if the kernel takes a range of it (start, stop)
         self.chunked = first.outer[0].extent if first.mode == "gather" and first.outer else None
-        work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
-        self.threaded = self.chunked is not None and work >= PARALLEL_WORK
-        codes = _codes(self.own, dtype)
+        self.work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
+        codes = _codes(self.own, self.dtype)
         program_name = {own: name for name, own in self.names.items()}
         # the program's tensors in the order the kernel takes them
         self.tensors = list(dict.fromkeys(program_name[t] for code in codes for t in code.tensors))
-        self.scalar = scalars & set(self.tensors)  # 0-d tensors, passed as 1-element arrays
         self.extents = tuple(item.extent for item in codes[0].sized)
 
-    @classmethod
-    def for_statement(cls, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> "NumbaKernel":
-        nest = lower(stmt, ranges, shapes[stmt.target.name])
-        return cls([nest], dtypes[stmt.target.name], {t for t, shape in shapes.items() if len(shape) == 0})
-
-    def fused_with(self, other) -> "NumbaKernel | None":
+    def fused_with(self, other: "LoopKernel") -> "LoopKernel | None":
         """One kernel running this one's statements and then ``other``'s in one loop nest, or
         None where fusing is not possible (``kernels.fuse``)."""
-        if not isinstance(other, NumbaKernel) or len(other.nests) > 1 or other.dtype != self.dtype:
+        if len(other.nests) > 1 or other.dtype != self.dtype:
             return None
         renamed = fuse(self.nests, other.nests[0])
-        return None if renamed is None else NumbaKernel([*self.nests, renamed], self.dtype,
-                                                        self.scalar | other.scalar)
+        return None if renamed is None else LoopKernel([*self.nests, renamed], self.dtype)
 
-    def describe(self, source: str | None = None) -> str:
-        """The kernel's source (or that of its twin, ``source``) and what its names stand for."""
+    def source(self, sets: Sequence[bool] = ()) -> str:
+        """The module source; ``sets[k]``: nest k sets its fresh target rather than adding to
+        or maximising it (``generate_source``'s ``overwrites``)."""
+        return generate_source(self.own, self.dtype, [s and n.statement.op != "=" for s, n in
+                                                      zip(sets or [False] * len(self.nests), self.nests)])
+
+    def load(self, sets: Sequence[bool] = ()) -> tuple[str, str]:
+        """Write the module (once) and import it: its module name, and its source followed by
+        what its names stand for."""
+        source = self.source(sets)
+        module = load(source).__name__
         called = ", ".join(f"{own}={name}" for name, own in self.names.items())
-        return f"{source or self.source}# called with {called}\n"
-
-    def _arrays(self, env: dict) -> list:
-        return [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
-
-    def __call__(self, env: dict) -> None:
-        self._run(self.function, *self._arrays(env), *self.extents)
-
-    def _run(self, function, *args) -> None:
-        if self.threaded:
-            threads.threaded(function, self.chunked, *args)
-        elif self.chunked is not None:
-            function(*args, 0, self.chunked)
-        else:
-            function(*args)
-
-    def trace(self, tracer, env: dict) -> None:
-        """One call in a plan (``kernels.plan``). A statement whose loops cover its target needs
-        no fill: ``=`` sets every element, and so does the first ``+=`` or ``max=`` into a fresh
-        tensor, with a twin of the kernel that sets instead of accumulating."""
-        arrays = dict(zip(self.tensors, self._arrays(env)))
-        overwrites = []
-        for nest in self.nests:  # in order: a fused statement may read what an earlier one wrote
-            stmt = nest.statement
-            for name in dict.fromkeys(r.name for r in statement_refs(stmt)):  # in order: stable source
-                if name != stmt.target.name:
-                    tracer.require(arrays[name])
-            target = arrays[stmt.target.name]
-            sets = nest.covers_target and (stmt.op == "=" or tracer.fresh(target))
-            tracer.write(target, sets)
-            overwrites.append(sets and stmt.op != "=")
-        function, source = self.function, self.source
-        if any(overwrites):
-            source = generate_source(self.own, self.dtype, overwrites)
-            function = load(source).kernel
-        extra = self.extents + ((0, self.chunked) if self.chunked is not None and not self.threaded else ())
-        tracer.call("k", function, list(arrays.values()), extra, self.describe(source),
-                    threaded=self.chunked if self.threaded else None)
-
-
-class NumpyCall:
-    """A statement NumPy does better than generated loops: a product of two tensors
-    (``is_contraction``: BLAS), a sum of one tensor over some of its axes (``is_sum``: ``np.sum``
-    reads memory in order, where a loop per output element reads down a column), elementwise
-    work calling a function whose loop would not vectorise (``calls_libm``: NumPy's exp is SIMD),
-    or a max over a small window (``pools``)."""
-
-    traceable = True
-
-    def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-        self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
-        self.nest = lower(stmt, ranges, shapes[stmt.target.name])
-        self.why = ("BLAS" if is_contraction(stmt) else "one np.sum" if is_sum(stmt)
-                    else "np.maximum of the window's slices" if stmt.op == "max=" else "NumPy's vectorised functions")
+        return module, f"{source}# called with {called}\n"
 
     def describe(self) -> str:
-        return f"{self.nest.describe()}\n# runs on {self.why} instead of these loops ({self.kernel.describe()})"
+        return self.load()[1]
 
-    def __call__(self, env: dict) -> None:
-        self.kernel(env)
+
+def compiled(module: str):
+    """The kernel of a generated module (``load``ed before: a plan's source names it)."""
+    return sys.modules[module].kernel
+
+
+def lower(plan, number: int, stmt: Statement, ranges: dict):
+    """The numba target's plain meaning of a statement: its loop nest (``kernels.lower``),
+    generated and launched once."""
+    from edf.kernels.plan import Launch
+
+    target = plan.tensors[stmt.target.name]
+    kernel = LoopKernel([lower_nest(stmt, ranges, target.shape)], target.dtype)
+    return [Launch(kernel=kernel, arrays=launch_arrays(plan, kernel), sizes=kernel.extents,
+                   chunked=kernel.chunked, statements=(number,))]
+
+
+def launch_arrays(plan, kernel: LoopKernel) -> tuple:
+    """The views a kernel is called with: its tensors in order, 0-d ones as 1-element arrays."""
+    views = [plan.tensors[t].view() for t in kernel.tensors]
+    return tuple(v.reshaped((1,)) if v.ndim == 0 else v for v in views)
 
 
 def calls_libm(stmt: Statement, dtype) -> bool:
@@ -277,8 +241,3 @@ def pools(stmt: Statement, ranges: dict) -> bool:
     return set(stmt.summed) <= windowed and 1 < window <= numpy_backend.SMALL_WINDOW  # not a softmax's max
 
 
-def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    if USE_NUMPY and (is_contraction(stmt) or is_sum(stmt) or calls_libm(stmt, dtypes[stmt.target.name])
-                      or pools(stmt, ranges)):
-        return NumpyCall(stmt, ranges, shapes, dtypes)
-    return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)

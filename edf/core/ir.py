@@ -142,6 +142,15 @@ class Shape:
 Declaration = Union[Range, Shape]
 
 
+def fresh_name(hint: str, taken, start: int = 1) -> str:
+    """``hint`` followed by the first number from ``start`` that makes a name not in ``taken``
+    (``h1``, ``h2``...): every generated name in edf is made here."""
+    number = start
+    while f"{hint}{number}" in taken:
+        number += 1
+    return f"{hint}{number}"
+
+
 def children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Unary):
         return (expr.arg,)

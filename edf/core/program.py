@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf.core import autodiff, checks, params, plans
+from edf.core import autodiff, checks, params, runs
 from edf.core.errors import EdfError, ProgramError, ShapeError
 from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
@@ -45,7 +45,7 @@ from edf.core.notation import format_program, format_statement, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
 from edf.core.ranges import Layout, gradient_of, infer_layout
-from edf.kernels import Arena, Plan, array_module, available_targets, resolve_target
+from edf.kernels import array_module, available_targets, resolve_target
 
 if TYPE_CHECKING:
     from edf.core.profiling import Profile
@@ -73,16 +73,18 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    @checks.arguments(source=checks.program_text, backend=checks.optional(plans.backend),
-                      check_finite=checks.optional(checks.boolean))
+    @checks.arguments(source=checks.program_text, backend=checks.optional(runs.backend),
+                      check_finite=checks.optional(checks.boolean), passes=checks.optional(runs.pass_names))
     def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
-                 backend: str | None = None, check_finite: bool | None = None):
+                 backend: str | None = None, check_finite: bool | None = None,
+                 passes: str | Sequence[str] | None = None):
         requested = backend or default_backend()
         if requested not in available_targets():
             raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
         self.backend = resolve_target(requested)
-        self.check_finite = plans.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.check_finite = runs.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.passes = passes
         self._ranges: dict[str, int | AxisOf] = {}  # declarations, changed only through append
         self._shapes: dict[str, Shape] = {}
         self.statements: list[Statement] = []
@@ -95,12 +97,11 @@ class Program:
         self._ranks: dict[str, int] = {}
         self._index_tensors: set[str] = set()
         self._value_tensors: set[str] = set()
-        self._plans: dict = {}  # per input signature; cleared by every change to the program
         self._derived: dict = {}  # inputs and shape links, worked out once per version of the text
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
-        # scratch memory for this program's plans and its backward programs' (never run at once)
-        self._arena = Arena()
+        # how it runs: a plan per input signature, and scratch memory its backward programs share
+        self.runner = runs.Runner()
         self.extend(source)
 
     # -- build -----------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Program:
         above. This is the one way a program changes: it drops plans made for the old one."""
         if isinstance(statement, str):
             return self.extend(statement)
-        self._plans.clear()
+        self.runner.clear()
         self._gradient_programs.clear()
         self._derived.clear()
         if isinstance(statement, (Range, Shape)):
@@ -200,17 +201,17 @@ class Program:
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
-    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(plans.backend))
+    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(runs.backend))
     def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
         parameters and fed inputs; its text is ``source`` (default: this program's)."""
         text = [*self.declarations, *self.statements] if source is None else source
-        copy = Program(text, backend=backend or self.backend, check_finite=self.check_finite)
+        copy = Program(text, backend=backend or self.backend, check_finite=self.check_finite, passes=self.passes)
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy
 
-    @checks.arguments(backend=plans.backend)
+    @checks.arguments(backend=runs.backend)
     def with_backend(self, backend: str) -> "Program":
         """The same program on another backend (a copy)."""
         return self.copy(backend=backend)
@@ -311,13 +312,35 @@ class Program:
 
     @checks.arguments(shapes=checks.input_shapes)
     def kernel_sources(self, **shapes) -> str:
-        """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated, then the whole program as one function where the target
-        compiles plans (``EDF_DEBUG=1`` prints the same when a plan is made).
+        """The inferred layout and the function a run executes: on the numpy and numba targets
+        the whole program as one generated function (and the loop nests it calls), on other
+        targets each statement's kernel (``EDF_DEBUG=1`` prints the same when a plan is made).
 
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
         say otherwise, index tensors as int64."""
-        return plans.kernel_sources(self, shapes)
+        return runs.kernel_sources(self.runner, self.spec, shapes)
+
+    @checks.arguments(shapes=checks.input_shapes, passes=checks.optional(runs.pass_names))
+    def explain(self, passes: str | Sequence[str] | None = None, **shapes) -> str:
+        """How the plan for these input shapes is made (numpy and numba targets): each
+        statement's plain meaning, then the plan after each pass (``edf.kernels.passes``), with
+        what the pass chose for each statement and why. ``passes``: those to run (default: the
+        program's)."""
+        return runs.explain(self.spec, shapes, passes)
+
+    @property
+    def spec(self) -> "runs.ProgramSpec":
+        """What running this program needs to know of it (``edf.runs.ProgramSpec``), made once
+        per version of the program and settings."""
+        key = (self.check_finite, self.training, self.passes)
+        found = self._derived.get("spec")
+        if found is None or found[0] != key:
+            starts = {name: runs.START[op] for name, (op, _) in self._assigned.items()}
+            spec = runs.ProgramSpec(repr(self), tuple(self.statements), dict(self._ranges), self._shape_links(),
+                                    tuple(self.inputs), frozenset(self._index_tensors), starts, dict(self.feeds),
+                                    self.training, self.backend, self.check_finite, self.passes, self.xp)
+            found = self._derived["spec"] = (key, spec)
+        return found[1]
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -363,16 +386,10 @@ class Program:
                 require_finite(self.xp, env[name], f"input {name}")
         return env
 
-    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
-                 profile: bool = False) -> Plan | None:
+    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None) -> None:
         """Run every statement on the arrays in ``env``, adding the defined tensors named in
-        ``results`` (default: all) to it as new arrays (``edf.plans.run``)."""
-        return plans.run(self, env, results, profile)
-
-    def _check_statement(self, array, number: int) -> None:
-        """The finite check after statement ``number`` (``check_finite``)."""
-        stmt = self.statements[number - 1]
-        require_finite(self.xp, array, f"statement {number} `{format_statement(stmt)}`")
+        ``results`` (default: all) to it as new arrays (``edf.runs``)."""
+        self.runner.run(self.spec, env, results)
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
@@ -382,6 +399,10 @@ class Program:
         tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
         Default ``outputs``: the last statement's target; ``wrt``: every floating-point input.
         Cached until the program changes."""
+        return self._gradient_program(outputs, wrt)
+
+    def _gradient_program(self, outputs, wrt) -> "Program":
+        """``gradient_program`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = (outputs, None if wrt is None else tuple(wrt))
         if key not in self._gradient_programs:
@@ -407,7 +428,8 @@ class Program:
         """A derived backward pass as a Program with this one's settings, run only inside this
         program's ``backward`` (so it shares this program's scratch memory)."""
         gradient = self.copy([*derived.declarations, *derived.statements])
-        gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
+        gradient.seeds, gradient.tag = dict(derived.seeds), derived.tag
+        gradient.runner = runs.Runner(self.runner.arena)
         return gradient
 
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list),
@@ -417,10 +439,14 @@ class Program:
         """The per-example backward program over the batch index ``batch`` (``edf.per_example``
         derives it; cached until the program changes): ``print(prog.per_example("loss").describe(
         x=x, y=y))`` says what it computes for each parameter, why, and the memory it adds."""
+        return self._per_example(outputs, wrt, batch, materialise)
+
+    def _per_example(self, outputs, wrt, batch: str, materialise: bool) -> PerExample:
+        """``per_example`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = ("per example", outputs, None if wrt is None else tuple(wrt), batch, materialise)
         if key not in self._gradient_programs:
-            ordinary = self.gradient_program(outputs, wrt)
+            ordinary = self._gradient_program(outputs, wrt)
             wrt = tuple(self.float_inputs if wrt is None else wrt)
             gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
                                          ordinary.seeds, ordinary.tag)
@@ -453,11 +479,10 @@ class Program:
         if not (seeds is None or isinstance(seeds, str)) or wrt is not None or per_example is not None \
                 or materialise is not False:  # the usual backward("loss") pays for no checks
             seeds, wrt, per_example, materialise = _backward_arguments(seeds, wrt, per_example, materialise)
-        return self._backward(seeds, wrt, per_example, materialise)[0]
+        return self._backward(seeds, wrt, per_example, materialise)
 
-    def _backward(self, seeds, wrt, per_example=None, materialise=False, profile=False):
-        """``backward``'s work on checked arguments; also returns the backward program and the
-        plan that ran (``_execute``)."""
+    def _backward(self, seeds, wrt, per_example, materialise) -> dict[str, np.ndarray]:
+        """``backward``'s work on checked arguments."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
         values = self._values
@@ -468,11 +493,9 @@ class Program:
                                f"{', '.join(self.defined)}")
             seeds = {name: self.xp.ones_like(values[name])}
         if per_example is None:
-            # (unchecked: backward's arguments are checked above)
-            gradient, extra = Program.gradient_program.__wrapped__(self, tuple(seeds), wrt), []
+            gradient, extra = self._gradient_program(tuple(seeds), wrt), []
         else:
-            derived = Program.per_example.__wrapped__(self, tuple(seeds), wrt, batch=per_example,
-                                                      materialise=materialise)
+            derived = self._per_example(tuple(seeds), wrt, per_example, materialise)
             gradient, extra = derived.program, derived.derivation.results
         env = dict(values)
         for name, seed in seeds.items():
@@ -482,7 +505,7 @@ class Program:
                                  f"shape {values[name].shape}")
             env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
         wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
-        compiled = gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned], profile)
+        gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned])
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
             grads[name] = env.get(name + gradient.tag)
@@ -495,7 +518,7 @@ class Program:
                 if grad is not None:
                     grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
                     setattr(parameter, "grad" + suffix, grad)
-        return grads, gradient, compiled
+        return grads
 
     @checks.arguments(output=checks.optional(checks.tensor_name), runs=checks.positive_int,
                       wrt=checks.optional(checks.name_list))

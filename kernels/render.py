@@ -1,0 +1,394 @@
+"""Rendering: a plan (``kernels.plan``) written out, once, as the Python source it runs.
+
+    import numpy as np
+
+    def bind(block):
+        t1 = block[0:2560].view(np.float64).reshape(64, 5)       # scratch, in the arena
+        def run(env):
+            x = env['x']
+            W = env['W']
+            # 1. for b, i, j: h[b, j] += x[b, i] * W[i, j]
+            h = env['h'] = np.empty((64, 5), np.float64)
+            np.matmul(x, W, out=h)
+        return run
+
+The source is whole: every name it uses is imported or defined in it. ``bind`` takes what the
+plan is given at run time (the arena's ``block``, the finite ``check``, the profiler's
+``tick``) and returns ``run(env)``, which reads the inputs from ``env`` and adds the results to
+it. Operations on named arrays (``Map``, ``Contract``...) render as their plainest NumPy call
+(``resolve``); every other operation is one line.
+"""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from edf.core.ir import fresh_name
+from edf.kernels.access import expand
+from edf.kernels.plan import (Alloc, Call, Check, Contract, Fill, Gather, Launch, Map, Named, Op, Plan,
+                              Reduce, Scatter, View, Write)
+
+
+# -- text of values ---------------------------------------------------------------------------------
+def literal(value) -> str:
+    """Source text for a number or a tuple of numbers."""
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, (bool, np.bool_)):
+        return repr(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    number = float(value)
+    if not np.isfinite(number):
+        return "np.nan" if np.isnan(number) else ("-np.inf" if number < 0 else "np.inf")
+    return repr(number)
+
+
+def _arguments(values: tuple) -> str:
+    """``(4, 5)`` as method arguments: ``4, 5``; an empty shape stays ``()``."""
+    return ", ".join(literal(v) for v in values) if values else "()"
+
+
+def _index_text(key: tuple, shape: tuple) -> str:
+    """``[...]`` text for a basic index; empty where the index selects everything."""
+    parts, axis = [], 0
+    for entry in key:
+        if entry is Ellipsis:
+            parts.append("...")
+            axis = len(shape)  # only trailing Ellipses are made
+        elif entry is None:
+            parts.append("None")
+        elif isinstance(entry, slice):
+            start, stop, step = entry.indices(shape[axis])
+            if (start, stop, step) == (0, shape[axis], 1):
+                parts.append(":")
+            else:
+                parts.append(f"{start}:{'' if stop < 0 else stop}" + (f":{step}" if step != 1 else ""))
+            axis += 1
+        else:
+            parts.append(str(int(entry)))
+            axis += 1
+    while parts and parts[-1] in (":", "..."):
+        parts.pop()
+    return f"[{', '.join(parts)}]" if parts else ""
+
+
+def view_text(view: View) -> str:
+    """``L[0:1, 0:1]``, ``W.transpose(1, 0)``, ``as_strided(...)``: the view in NumPy."""
+    text, array = view.buffer.name, view.buffer.placeholder
+    for step in view.steps:
+        if step.kind == "index":
+            text += _index_text(step.args, array.shape)
+        elif step.kind == "transpose":
+            text += f".transpose({_arguments(step.args)})"
+        elif step.kind == "reshape":
+            text += f".reshape({_arguments(step.args)})"
+        elif step.kind == "strided":
+            text = f"as_strided({text}, {literal(step.args[0])}, {literal(step.args[1])})"
+        else:
+            text = f"np.broadcast_to({text}, {literal(step.args)})"
+        array = step.apply(array)
+    return text
+
+
+def operand_text(value) -> str:
+    if isinstance(value, View):
+        return view_text(value)
+    if isinstance(value, Named):
+        return view_text(value.view)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple):  # an index: one array per axis
+        return "(" + ", ".join(operand_text(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return literal(value)
+
+
+# -- operations on named arrays, as their plainest NumPy ------------------------------------------
+def einsum_spec(parts: Sequence[Sequence[str]], out: Sequence[str]) -> str:
+    """``'bi,ij->bj'``: a letter per index, its own name where that is one letter."""
+    letters: dict[str, str] = {}
+    for name in dict.fromkeys(n for names in parts for n in names):
+        free = [c for c in (name if len(name) == 1 else "") + string.ascii_letters if c not in letters.values()]
+        letters[name] = free[0]
+    return ",".join("".join(letters[n] for n in names) for names in parts) + "->" + "".join(letters[n] for n in out)
+
+
+def resolve(op: Op) -> list[Op]:
+    """An operation on named arrays as plain ``Call``s (any other operation as it is)."""
+    where = {"statements": op.statements}
+    if isinstance(op, Map):
+        args = tuple(expand(a, op.out.names) if isinstance(a, Named) else a for a in op.args)
+        return [Call(function=op.function, args=args, out=op.out.view, **where)]
+    if isinstance(op, Contract):
+        spec = einsum_spec([f.names for f in op.factors], op.out.names)
+        calls = [Call(function="einsum", args=(spec, *(f.view for f in op.factors)), out=op.out.view, **where)]
+        if op.scale != 1.0:
+            calls.append(Call(function="multiply", args=(op.out.view, op.scale), out=op.out.view, **where))
+        return calls
+    if isinstance(op, Reduce):
+        axes = tuple(k for k, n in enumerate(op.arg.names) if n not in op.out.names)
+        order = [n for n in op.arg.names if n in op.out.names]
+        out = expand(op.out, order) if order != list(op.out.names) else op.out.view
+        return [Call(function="max", args=(op.arg.view,), out=out, kwargs=(("axis", _axis(axes)),), **where)]
+    if isinstance(op, Write):
+        target = op.target.view
+        value = expand(op.value, op.target.names) if isinstance(op.value, Named) else op.value
+        if op.mode == "set":
+            return [Call(function="copyto", args=(value,), out=target, **where)]
+        return [Call(function=op.mode, args=(target, value), out=target, **where)]
+    return [op]
+
+
+def _axis(axes: tuple[int, ...]):
+    return axes[0] if len(axes) == 1 else axes
+
+
+# -- the source --------------------------------------------------------------------------------------
+@dataclass
+class Group:
+    """The calls of one statement (or of statements fused into one kernel), for the profiler."""
+
+    numbers: tuple[int, ...]
+    kinds: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        """What did the work: BLAS, a generated loop nest (fused: several statements), NumPy."""
+        for kind, text in (("BLAS", "BLAS"), ("loop", "numba loop"), ("scatter", "scatter (np.add.at)"),
+                           ("numpy", "numpy")):
+            if kind in self.kinds:
+                return text + (" (fused)" if kind == "loop" and len(self.numbers) > 1 else "")
+        return "no call (a view)"
+
+
+@dataclass
+class Rendered:
+    """A plan's source and what running it needs: ``bind``'s parameters, the launched kernels'
+    sources by name, the number of calls, and (profiled) the statement groups ``tick`` times."""
+
+    source: str
+    parameters: tuple[str, ...]
+    kernels: dict[str, str]
+    calls: int
+    groups: list[Group]
+
+
+def render(plan: Plan, profile: bool = False) -> Rendered:
+    """The source of ``plan`` (see the module docstring); ``profile``: with a ``tick(k)`` where
+    the calls of each statement begin."""
+    return _Writer(plan, profile).write()
+
+
+class _Writer:
+    def __init__(self, plan: Plan, profile: bool):
+        self.plan, self.profile = plan, profile
+        self.imports = {"import numpy as np": None}
+        self.above: list[str] = []  # constants and kernels, made once
+        self.bound: list[str] = []  # bind's lines: views of the arena's block
+        self.body: list[str] = []  # run's lines
+        self.parameters: dict[str, None] = {}
+        self.defined: set[int] = set()  # buffers that exist where run has got to
+        self.kernels: dict[str, str] = {}  # a kernel's name here -> its source
+        self.launched: dict[str, str] = {}  # a kernel module -> its name here
+        self.groups: list[Group] = []
+        self.calls = 0
+
+    def write(self) -> Rendered:
+        plan = self.plan
+        for buffer in plan.tensors.values():
+            if buffer.role == "input":
+                self.defined.add(id(buffer))
+                self.body.append(f"{buffer.name} = env[{buffer.tensor!r}]")
+        statements = None
+        for op in plan.ops:
+            if op.statements and op.statements != statements:
+                statements = op.statements
+                self.comment(statements)
+            for plain in resolve(op):
+                self.op(plain)
+        for buffer in plan.tensors.values():  # a result no operation touched
+            if buffer.role == "result" and id(buffer) not in self.defined:
+                self.body.append(_allocation(buffer, buffer.start))
+        if self.profile:
+            self.body.append("tick(-1)")
+            self.parameters["tick"] = None
+        return Rendered(self.source(), tuple(self.parameters), self.kernels, self.calls, self.groups)
+
+    def source(self) -> str:
+        lines = [f"# {line}" for line in self.plan.title.splitlines()] + list(self.imports)
+        if self.above:
+            lines += [""] + self.above
+        lines += ["", "", f"def bind({', '.join(self.parameters)}):"]
+        lines += [f"    {line}" for line in self.bound] + ([""] if self.bound else [])
+        lines += ["    def run(env):"] + [f"        {line}" for line in self.body or ["pass"]]
+        lines += ["    return run"]
+        return "\n".join(lines) + "\n"
+
+    def comment(self, numbers: tuple[int, ...]) -> None:
+        from edf.core.notation import format_statement
+
+        for number in numbers:
+            self.body.append(f"# {number}. {format_statement(self.plan.statements[number - 1])}")
+        if len(numbers) > 1:
+            self.body.append("# (fused: one loop nest)")
+        if self.profile:
+            self.body.append(f"tick({len(self.groups)})")
+            self.groups.append(Group(numbers))
+
+    def text(self, value) -> str:
+        """An operand's text, making sure what it names exists."""
+        for view in _views(value):
+            self.need(view.buffer)
+        found = operand_text(value)
+        if "as_strided(" in found:
+            self.imports["from numpy.lib.stride_tricks import as_strided"] = None
+        return found
+
+    def need(self, buffer) -> None:
+        if id(buffer) in self.defined:
+            return
+        if buffer.role == "const":
+            self.above.append(f"{buffer.name} = {constant_text(buffer)}")
+        elif buffer.slot is not None:
+            self.parameters["block"] = None
+            slot = buffer.slot
+            self.bound.append(f"{buffer.name} = block[{slot.offset}:{slot.offset + slot.nbytes}]"
+                              f".view(np.{buffer.dtype.name}).reshape({_arguments(buffer.shape)})")
+        else:
+            raise AssertionError(f"plan error: {buffer.name} is read before anything makes it")
+        self.defined.add(id(buffer))
+
+    def op(self, op: Op) -> None:
+        kind = type(op).__name__.lower()
+        getattr(self, f"_{kind}")(op)
+        if self.groups:
+            self.groups[-1].kinds.add(_kind(op))
+        if not isinstance(op, Alloc):
+            self.calls += 1
+
+    def _alloc(self, op: Alloc) -> None:
+        buffer = op.out.buffer
+        self.defined.add(id(buffer))
+        self.body.append(_allocation(buffer, op.fill))
+
+    def _fill(self, op: Fill) -> None:
+        self.body.append(f"{self.text(op.out)}.fill({literal(op.value)})")
+
+    def _call(self, op: Call) -> None:
+        args = [self.text(a) for a in op.args]
+        out = op.out
+        if out is not None and id(out.buffer) not in self.defined and out.buffer.role == "temp":
+            if not out.whole:
+                raise AssertionError(f"plan error: {out.buffer.name} is written in part before it is made")
+            self.defined.add(id(out.buffer))
+            self.body.append(f"{out.buffer.name} = {_new_array(op, args)}")
+            return
+        target = self.text(out)
+        keywords = "".join(f", {k}={literal(v)}" for k, v in op.kwargs)
+        if op.threads:
+            self.imports["from edf.kernels.threads import split"] = None
+            self.body.append(f"split(np.{op.function}, {target}, {', '.join(args)}{keywords})")
+        elif op.function == "copyto":
+            self.body.append(f"np.copyto({target}, {args[0]})")
+        else:
+            self.body.append(f"np.{op.function}({', '.join(args)}, out={target}{keywords})")
+
+    def _gather(self, op: Gather) -> None:
+        source, index = self.text(op.source), self.text(op.index)
+        self.defined.add(id(op.out.buffer))
+        self.body.append(f"{op.out.buffer.name} = {source}[{index[1:-1].rstrip(',')}]")
+
+    def _scatter(self, op: Scatter) -> None:
+        full = np.broadcast_shapes(*(i.shape for i in op.index))
+        value = self.text(expand(op.value, op.names).broadcast(full))
+        target, index = self.text(op.target), self.text(op.index)
+        if op.mode == "set":
+            self.body.append(f"{target}[{index[1:-1].rstrip(',')}] = {value}")
+        else:
+            self.body.append(f"np.{op.mode}.at({target}, {index}, {value})")
+
+    def _check(self, op: Check) -> None:
+        self.parameters["check"] = None
+        self.body.append(f"check({self.text(op.out)}, {op.number})")
+
+    def _launch(self, op: Launch) -> None:
+        module, source = op.kernel.load(op.sets)
+        name = self.launched.get(module)
+        if name is None:
+            name = self.launched[module] = fresh_name("k", self.plan.taken | set(self.launched.values()))
+            self.imports["from edf.kernels.numba_cpu import compiled"] = None
+            self.above.append(f"{name} = compiled({module!r})")
+            self.kernels[name] = source
+        args = [self.text(a) for a in op.arrays] + [literal(s) for s in op.sizes]
+        if op.threads:
+            self.imports["from edf.kernels.threads import threaded"] = None
+            self.body.append(f"threaded({name}, {op.chunked}, {', '.join(args)})")
+        else:
+            chunk = [] if op.chunked is None else ["0", str(op.chunked)]
+            self.body.append(f"{name}({', '.join(args + chunk)})")
+
+
+def _views(value) -> list[View]:
+    if isinstance(value, View):
+        return [value]
+    if isinstance(value, Named):
+        return [value.view]
+    if isinstance(value, tuple):
+        return [v for item in value for v in _views(item)]
+    return []
+
+
+def _kind(op: Op) -> str:
+    if isinstance(op, Launch):
+        return "loop"
+    if isinstance(op, Scatter):
+        return "scatter"
+    if isinstance(op, Call) and op.function == "matmul":
+        return "BLAS"
+    return "numpy" if isinstance(op, (Call, Gather, Fill)) else "view"
+
+
+def _allocation(buffer, fill) -> str:
+    """``h = env['h'] = np.zeros(...)``: a program tensor made where it is first used (a
+    result is a new array at every run: the caller keeps it)."""
+    shape, dtype = literal(buffer.shape), f"np.{buffer.dtype.name}"
+    if fill is None:
+        make = f"np.empty({shape}, {dtype})"
+    elif fill == 0:
+        make = f"np.zeros({shape}, {dtype})"
+    else:
+        make = f"np.full({shape}, {literal(fill)}, {dtype})"
+    env = f" = env[{buffer.tensor!r}]" if buffer.role == "result" else ""
+    return f"{buffer.name}{env} = {make}"
+
+
+def _new_array(op: Call, args: list[str]) -> str:
+    """A call that makes its result: ``np.exp(x)``; a copy in another type: ``.astype``."""
+    keywords = "".join(f", {k}={literal(v)}" for k, v in op.kwargs)
+    if op.function == "copyto":
+        if isinstance(op.args[0], (View, Named)):
+            return f"{args[0]}.astype(np.{op.out.buffer.dtype.name})"
+        return f"np.full({literal(op.out.shape)}, {args[0]}, np.{op.out.buffer.dtype.name})"
+    return f"np.{op.function}({', '.join(args)}{keywords})"
+
+
+def constant_text(buffer) -> str:
+    """The expression that makes a constant (``kernels.plan.Constant``)."""
+    make, shape, dtype = buffer.make, buffer.shape, f"np.{buffer.dtype.name}"
+    if make.kind == "full":
+        return (f"np.zeros({literal(shape)}, {dtype})" if make.value == 0
+                else f"np.full({literal(shape)}, {literal(make.value)}, {dtype})")
+    parts = []
+    for axis, extent, coef in make.terms:
+        ones = [1] * len(shape)
+        ones[axis] = extent
+        term = f"np.arange({extent}).reshape({_arguments(tuple(ones))})"
+        parts.append(term if coef == 1 else f"{coef} * {term}")
+    if make.offset or not parts:
+        parts.append(str(make.offset))
+    return " + ".join(parts).replace("+ -", "- ")
