@@ -10,9 +10,7 @@ input signature (``edf.core.runs``) and run at every call: all of this is compil
 """
 from __future__ import annotations
 
-import builtins
 import itertools
-import keyword
 import linecache
 import time
 from dataclasses import dataclass, field
@@ -24,13 +22,9 @@ from edf.core.ir import Statement
 from edf.kernels import numba_cpu, numpy_lowering
 from edf.kernels.emit import identifier
 from edf.kernels.memory import Arena
-from edf.kernels.plan import Alloc, Buffer, Check, Plan
-from edf.kernels.render import Group, render
-
-# names the rendered source uses itself: a tensor named like one gets another identifier
-RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
-    "np", "env", "as_strided", "split", "threaded", "compiled", "check", "tick", "block", "bind", "run"}
-
+from edf.kernels.ops import Alloc, Check
+from edf.kernels.plan import Buffer, Plan
+from edf.kernels.render import RESERVED, Group, render
 
 @dataclass(frozen=True)
 class Job:
@@ -57,7 +51,8 @@ LOWERINGS = {"numpy": numpy_lowering.lower, "numba": numba_cpu.lower}
 def plain(job: Job, target: str) -> Plan:
     """Every statement's plain meaning on ``target``, in order: a program tensor is made where
     it is first written, with its start value."""
-    plan = Plan(job.title, [], {}, tuple(job.statements), target, taken=set(RESERVED))
+    plan = Plan(job.title, [], {}, tuple(job.statements), target, tuple(dict(r) for r in job.ranges),
+                taken=set(RESERVED))
     for name in [*job.inputs, *job.starts]:
         role = "input" if name in job.inputs else "result" if name in job.results else "scratch"
         plan.tensors[name] = Buffer(identifier(name, plan.taken), job.shapes[name], job.dtypes[name], role,
@@ -106,6 +101,7 @@ class Compiled:
     clock: Clock | None = None
     run: Callable | None = None
     slots: list = field(default_factory=list)  # its buffers in the arena
+    block: np.ndarray | None = None  # the arena's block it is bound to
 
     @property
     def scratch_bytes(self) -> int:
@@ -114,6 +110,7 @@ class Compiled:
     def rebind(self, block: np.ndarray) -> None:
         """Bind ``run`` to the arena's ``block`` (again, when the arena grows)."""
         given = {"block": block, "check": self.check, "tick": self.clock.tick if self.clock else None}
+        self.block = block
         self.run = self.bind(**{name: given[name] for name in self.parameters})
 
 

@@ -33,8 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from edf.core.errors import EdfError
-from edf.core.functions import FUNCTIONS
-from edf.core.ir import Call, Expr, Ref, Statement, children, statement_refs
+from edf.core.ir import Statement
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, kernel_names, rename_tensors
 from edf.kernels.lower import lower as lower_nest
@@ -206,7 +205,7 @@ def compiled(module: str):
 def lower(plan, number: int, stmt: Statement, ranges: dict):
     """The numba target's plain meaning of a statement: its loop nest (``kernels.lower``),
     generated and launched once."""
-    from edf.kernels.plan import Launch
+    from edf.kernels.ops import Launch
 
     target = plan.tensors[stmt.target.name]
     kernel = LoopKernel([lower_nest(stmt, ranges, target.shape)], target.dtype)
@@ -218,26 +217,3 @@ def launch_arrays(plan, kernel: LoopKernel) -> tuple:
     """The views a kernel is called with: its tensors in order, 0-d ones as 1-element arrays."""
     views = [plan.tensors[t].view() for t in kernel.tensors]
     return tuple(v.reshaped((1,)) if v.ndim == 0 else v for v in views)
-
-
-def calls_libm(stmt: Statement, dtype) -> bool:
-    """An elementwise float32 statement (no reduction) calling a function whose Numba loop would
-    call libm element by element."""
-    def libm(expr: Expr) -> bool:
-        own = isinstance(expr, Call) and not FUNCTIONS[expr.fn].vectorises
-        return own or any(libm(child) for child in children(expr))
-
-    return np.dtype(dtype) == np.float32 and stmt.op == "=" and not stmt.summed and libm(stmt.body)
-
-
-def pools(stmt: Statement, ranges: dict) -> bool:
-    """A max over a small window of one tensor (max pooling): NumPy takes the maximum of the
-    window's strided slices a whole slice at a time, where a loop per output element runs a
-    tiny inner loop for each."""
-    if stmt.op != "max=" or not isinstance(stmt.body, Ref):
-        return False
-    windowed = {n for entry in stmt.body.index if len(getattr(entry, "terms", ())) > 1 for n in entry.indices}
-    window = math.prod(ranges[index] for index in stmt.summed)
-    return set(stmt.summed) <= windowed and 1 < window <= numpy_backend.SMALL_WINDOW  # not a softmax's max
-
-

@@ -33,7 +33,8 @@ from edf.core.functions import FUNCTIONS
 from edf.core.ir import COMPARISONS, Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices
 from edf.kernels.access import Access, affine
 from edf.kernels.lower import split_terms
-from edf.kernels.plan import Constant, Contract, Gather, Map, Named, Op, Plan, Reduce, Scatter, View, Write
+from edf.kernels.ops import Contract, Gather, Map, Op, Reduce, Scatter, Write
+from edf.kernels.plan import Constant, Named, Plan, View
 
 UFUNCS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "<": "less", "<=": "less_equal",
           ">": "greater", ">=": "greater_equal", "==": "equal", "!=": "not_equal"}
@@ -81,13 +82,13 @@ class StatementLowering:
         names = [n for n in self.stmt.loops if n in set(names)]  # axes in the order of the for
         return self.plan.temp(tuple(names), self.ranges, dtype)
 
-    def map(self, function: str, args, dtype=None) -> Named | float:
+    def map(self, function: str, args, dtype=None, keeps_layout: bool = False) -> Named | float:
         """``np.<function>(*args)`` into a new array over the indices its arguments mention."""
         if not any(isinstance(a, Named) for a in args):  # numbers only: computed here, once
             return float(getattr(np, function)(*args))
         names = [n for a in args if isinstance(a, Named) for n in a.names]
         out = self.temp(names, dtype or result_dtype(function, args))
-        self.emit(Map(function=function, args=tuple(args), out=out))
+        self.emit(Map(function=function, args=tuple(args), out=out, keeps_layout=keeps_layout))
         return out
 
     # -- a statement's parts -------------------------------------------------------------------
@@ -136,22 +137,22 @@ class StatementLowering:
         if isinstance(expr, Ref):
             return self.access(expr)
         if isinstance(expr, Unary):
-            return self.map("negative", (self.value(expr.arg),))
+            return self.map("negative", (self.value(expr.arg),), keeps_layout=True)
         if isinstance(expr, Call):
             value = self.value(expr.args[0])
             for ufunc, *args in FUNCTIONS[expr.fn].ufuncs:
-                value = self.map(ufunc, [value if a == "u" else a for a in args])
+                value = self.map(ufunc, [value if a == "u" else a for a in args], keeps_layout=True)
             return value
         if expr.op == "*" and Num(1.0) in (expr.left, expr.right):  # 1 * u is u, exactly
             return self.value(expr.right if expr.left == Num(1.0) else expr.left)
         if expr.op == "**":
             exponent = expr.right.value
             base = self.value(expr.left)
-            return self.map("square", (base,)) if exponent == 2.0 else self.map("power", (base, exponent))
+            return self.map("square", (base,), keeps_layout=True) if exponent == 2.0 else self.map("power", (base, exponent))
         left, right = self.value(expr.left), self.value(expr.right)
         if expr.op in COMPARISONS:  # 0 or 1, as numbers of the statement's type
             mask = self.map(UFUNCS[expr.op], (left, right))
-            return self.map("copyto", (mask,), self.target.dtype) if isinstance(mask, Named) else mask
+            return self.map("copyto", (mask,), self.target.dtype, True) if isinstance(mask, Named) else mask
         return self.map(UFUNCS[expr.op], (left, right))
 
     def access(self, ref: Ref) -> Named:
@@ -164,6 +165,7 @@ class StatementLowering:
                 return Named(access.sliced(whole), access.names)
         names = [n for n in self.stmt.loops if n in set(ref_indices(ref))]
         out = self.plan.temp(tuple(names), self.ranges, whole.dtype)
+        out.buffer.role = "gathered"  # a new array at each run: NumPy's indexing has no out=
         self.emit(Gather(source=whole, index=self.index_arrays(ref, names), out=out,
                          access=(ref, self.ranges, self.stmt)))
         return out
@@ -175,8 +177,10 @@ class StatementLowering:
 
         index = []
         for entry in ref.index:
-            if isinstance(entry, Ref):  # an integer tensor's values
-                index.append(expand(self.access(entry), names))
+            if isinstance(entry, Ref):  # an integer tensor's values, read through a view
+                access = Access(entry.index, self.ranges)
+                whole = self.plan.tensors[entry.name].view()
+                index.append(expand(Named(access.view(whole), access.names), names))
             else:
                 index.append(positions(self.plan, entry, names, self.ranges))
         return tuple(index)

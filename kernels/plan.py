@@ -10,7 +10,7 @@ fields, and the Python source is rendered from the final list once (``kernels.re
     Contract(t1[b, j], [x[b, i], W[i, j]])            t1 = np.einsum('bi,ij->bj', x, W)
     Write('add', h[b, j], t1[b, j])                   np.add(h, t1, out=h)
 
-Two levels of operation live in a plan. The numpy lowering (``kernels.numpy_lowering``) says
+The operations are in ``kernels.ops``. Two levels of operation live in a plan. The numpy lowering (``kernels.numpy_lowering``) says
 what a statement means in operations on *named* arrays, one axis per loop index (``Map``,
 ``Contract``, ``Reduce``, ``Write``, ``Gather``, ``Scatter``), which render as the plainest NumPy
 (``np.einsum`` for every sum of products); the passes that choose how (a matrix product, a
@@ -26,11 +26,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 from edf.core.ir import fresh_name
+
+if TYPE_CHECKING:
+    from edf.kernels.ops import Op
 
 # -- buffers and views ----------------------------------------------------------------------------
 
@@ -39,7 +42,8 @@ from edf.core.ir import fresh_name
 class Buffer:
     """An array the plan names. ``role``: an ``input`` (read from env), a ``result`` (a new
     array at each run, returned to the caller), ``scratch`` (a program tensor nobody receives), a
-    ``temp`` (an intermediate value of a statement) or a ``const`` (made once, from ``make``)."""
+    ``temp`` (an intermediate value of a statement), ``gathered`` (a copy advanced indexing
+    makes, new at each run) or a ``const`` (made once, from ``make``)."""
 
     name: str
     shape: tuple[int, ...]
@@ -200,183 +204,35 @@ class Named:
 
 Operand = Union[View, Named, float, int, bool]
 
-# -- operations -------------------------------------------------------------------------------
+
+def replace_named(ops: list[Op], found: dict[int, Named]) -> list[Op]:
+    """``ops`` with every named value of a buffer in ``found`` (by ``id``) replaced by the named
+    value found for it: a pass that makes a temp's value another way tells its readers so."""
+    if not found:
+        return ops
+
+    def change(value):
+        if isinstance(value, Named) and id(value.buffer) in found:
+            if not value.view.whole:  # a part of a value made another way: a pass is out of order
+                raise AssertionError(f"plan error: part of {value.buffer.name} is read, and it is made another way")
+            return found[id(value.buffer)]
+        if isinstance(value, tuple):
+            return tuple(change(v) for v in value)
+        return value
+
+    return [dataclasses.replace(op, **{f.name: change(getattr(op, f.name)) for f in dataclasses.fields(op)})
+            for op in ops]
 
 
-@dataclass(eq=False, kw_only=True)
-class Op:
-    """One operation; ``statements``: the numbers of the program statements it belongs to."""
-
-    statements: tuple[int, ...] = ()
-
-    def operands(self) -> list:
-        """Every View or Named the operation reads or writes, outputs last."""
-        found = []
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            values = value if isinstance(value, tuple) else (value,)
-            found += [v for v in values if isinstance(v, (View, Named))]
-        return found
-
-    def buffers(self) -> list[Buffer]:
-        return [o.buffer if isinstance(o, Named) else o.buffer for o in self.operands()]
-
-    def output(self) -> View | None:
-        """The view this operation writes (None: it writes through a kernel's arguments)."""
-        out = getattr(self, "out", None)
-        return out.view if isinstance(out, Named) else out
-
-    def with_views(self, change: Callable[[View], View]) -> "Op":
-        """A copy with every view (named or not) replaced by ``change(view)``."""
-        def convert(value):
-            if isinstance(value, View):
-                return change(value)
-            if isinstance(value, Named):
-                return Named(change(value.view), value.names)
-            if isinstance(value, tuple):
-                return tuple(convert(v) for v in value)
-            return value
-
-        return dataclasses.replace(self, **{f.name: convert(getattr(self, f.name))
-                                            for f in dataclasses.fields(self)})
-
-
-@dataclass(eq=False, kw_only=True)
-class Alloc(Op):
-    """A program tensor's array made at its first use: a result is new at every run (the caller
-    keeps it), scratch too until ``arena`` places it; ``fill``: the start value it needs, or None
-    where its first write sets every element."""
-
-    out: View
-    fill: float | None
-
-
-@dataclass(eq=False, kw_only=True)
-class Fill(Op):
-    out: View
-    value: float
-
-
-@dataclass(eq=False, kw_only=True)
-class Call(Op):
-    """``np.<function>(*args, out=out)``; with ``out`` None the call makes its result, a new
-    array (``t1 = np.exp(x)``). ``kwargs``: keyword arguments other than ``out`` (``axis``).
-    ``function`` names a NumPy function (``add``, ``matmul``, ``einsum``, ``copyto``...)."""
-
-    function: str
-    args: tuple
-    out: View | None
-    kwargs: tuple[tuple[str, object], ...] = ()
-    threads: bool = False  # run in row blocks on several threads (kernels.threads.split)
-
-    @property
-    def elementwise(self) -> bool:
-        return self.function in ELEMENTWISE
-
-
-@dataclass(eq=False, kw_only=True)
-class Map(Op):
-    """``out[names] = f(args...)``, broadcasting by index name: one NumPy ufunc (``function``)."""
-
-    function: str
-    args: tuple
-    out: Named
-
-
-@dataclass(eq=False, kw_only=True)
-class Contract(Op):
-    """``out[names] = scale * sum over the other indices of the product of factors``."""
-
-    factors: tuple
-    out: Named
-    scale: float = 1.0
-
-
-@dataclass(eq=False, kw_only=True)
-class Reduce(Op):
-    """``out[names] = max over the other indices of arg``."""
-
-    arg: Named
-    out: Named
-
-
-@dataclass(eq=False, kw_only=True)
-class Write(Op):
-    """``target[names] op= value`` for op ``add``, ``maximum`` or ``set`` (=), every element of
-    the target view written once (its indices are one to one)."""
-
-    mode: str
-    target: Named
-    value: Operand
-
-    def output(self) -> View:
-        return self.target.view
-
-
-@dataclass(eq=False, kw_only=True)
-class Scatter(Op):
-    """``np.<mode>.at(target, index, value)`` (``target[index] = value`` for ``set``): every
-    point of ``names`` updates the element ``index`` gives, one update at a time, so points that
-    share an element (a data-dependent or overlapping target index) all count."""
-
-    mode: str
-    target: View
-    index: tuple  # one integer array per axis of the target, broadcasting over ``names``
-    value: Named
-    names: tuple[str, ...]
-    access: object = None  # (the target Ref, ranges, statement) it came from, for the passes
-
-    def output(self) -> View:
-        return self.target
-
-
-@dataclass(eq=False, kw_only=True)
-class Gather(Op):
-    """``out = source[index]``: advanced indexing, a copy into a new array (a data-dependent
-    lookup, or a window before ``windows_as_views`` makes it a strided view)."""
-
-    source: View
-    index: tuple
-    out: Named
-    access: object = None  # (the Ref, ranges, statement) it came from, for the passes
-
-
-@dataclass(eq=False, kw_only=True)
-class Launch(Op):
-    """A compiled loop nest called on ``arrays`` then ``sizes`` (the numba target): ``kernel``
-    is a ``numba_cpu.LoopKernel``; ``chunked``: the first loop's extent when the kernel takes a
-    range of it; ``threads``: run that range in chunks on several threads."""
-
-    kernel: object
-    arrays: tuple
-    sizes: tuple
-    chunked: int | None = None
-    threads: bool = False
-    sets: tuple[bool, ...] = ()  # per nest: its first write sets its fresh target (no fill)
-
-    def output(self) -> None:
-        return None
-
-
-@dataclass(eq=False, kw_only=True)
-class Check(Op):
-    """Raise NonFiniteError if ``out`` holds inf or NaN after statement ``number``."""
-
-    out: View
-    number: int
-
-    def output(self) -> None:
-        return None
-
-
-# NumPy functions that compute each element of their output from the same element of their
-# operands (ufuncs and copies): they may write over an operand and split into row blocks
-ELEMENTWISE = {
-    "add", "subtract", "multiply", "divide", "power", "square", "negative", "maximum", "minimum",
-    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "exp", "log", "tanh",
-    "sqrt", "absolute", "sign", "sin", "cos", "logaddexp", "copyto",
-}
-NAMED = (Map, Contract, Reduce, Write, Scatter, Gather)
+def by_statement(ops: list[Op]) -> list[tuple[tuple[int, ...], list[Op]]]:
+    """Consecutive runs of operations belonging to the same statements."""
+    runs: list[tuple[tuple[int, ...], list[Op]]] = []
+    for op in ops:
+        if runs and runs[-1][0] == op.statements:
+            runs[-1][1].append(op)
+        else:
+            runs.append((op.statements, [op]))
+    return runs
 
 
 @dataclass(eq=False)
@@ -391,6 +247,7 @@ class Plan:
     tensors: dict[str, Buffer]  # program tensor -> its buffer
     statements: tuple = ()  # the program's statements, numbered from 1
     target: str = "numpy"
+    ranges: tuple = ()  # each statement's index ranges
     notes: dict[str, tuple[str, dict[int, list[str]]]] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)  # identifiers in use in the rendered code
 
@@ -415,5 +272,8 @@ class Plan:
         """Every buffer an operation touches, in order of first use."""
         return list({id(b): b for op in self.ops for b in op.buffers()}.values())
 
-    def note(self, pass_name: str, summary: str, per_statement: dict[int, list[str]] | None = None) -> None:
-        self.notes[pass_name] = (summary, per_statement or {})
+    def note(self, pass_name: str, count: int, summary: str, per_statement: dict[int, list[str]] | None = None) -> None:
+        """What pass ``pass_name`` did here: ``count`` changes (none: nothing is noted), a
+        summary, and what it chose for each statement."""
+        if count:
+            self.notes[pass_name] = (summary, per_statement or {})

@@ -20,6 +20,8 @@ it. Operations on named arrays (``Map``, ``Contract``...) render as their plaine
 """
 from __future__ import annotations
 
+import builtins
+import keyword
 import string
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -28,8 +30,13 @@ import numpy as np
 
 from edf.core.ir import fresh_name
 from edf.kernels.access import expand
-from edf.kernels.plan import (Alloc, Call, Check, Contract, Fill, Gather, Launch, Map, Named, Op, Plan,
-                              Reduce, Scatter, View, Write)
+from edf.kernels.ops import Alloc, Call, Check, Fill, Gather, Launch, Op, Scatter, resolve
+from edf.kernels.plan import Named, Plan, View
+
+
+# names the rendered source uses itself: a tensor named like one gets another identifier
+RESERVED = set(keyword.kwlist) | set(dir(builtins)) | {
+    "np", "env", "as_strided", "split", "threaded", "compiled", "check", "tick", "block", "bind", "run"}
 
 
 # -- text of values ---------------------------------------------------------------------------------
@@ -77,9 +84,10 @@ def _index_text(key: tuple, shape: tuple) -> str:
     return f"[{', '.join(parts)}]" if parts else ""
 
 
-def view_text(view: View) -> str:
-    """``L[0:1, 0:1]``, ``W.transpose(1, 0)``, ``as_strided(...)``: the view in NumPy."""
-    text, array = view.buffer.name, view.buffer.placeholder
+def view_text(view: View, name=None) -> str:
+    """``L[0:1, 0:1]``, ``W.transpose(1, 0)``, ``as_strided(...)``: the view in NumPy;
+    ``name(buffer)`` gives a buffer's name (default: its own)."""
+    text, array = (name or _own_name)(view.buffer), view.buffer.placeholder
     for step in view.steps:
         if step.kind == "index":
             text += _index_text(step.args, array.shape)
@@ -95,56 +103,20 @@ def view_text(view: View) -> str:
     return text
 
 
-def operand_text(value) -> str:
+def _own_name(buffer) -> str:
+    return buffer.name
+
+
+def operand_text(value, name=None) -> str:
     if isinstance(value, View):
-        return view_text(value)
+        return view_text(value, name)
     if isinstance(value, Named):
-        return view_text(value.view)
+        return view_text(value.view, name)
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, tuple):  # an index: one array per axis
-        return "(" + ", ".join(operand_text(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(operand_text(v, name) for v in value) + ("," if len(value) == 1 else "") + ")"
     return literal(value)
-
-
-# -- operations on named arrays, as their plainest NumPy ------------------------------------------
-def einsum_spec(parts: Sequence[Sequence[str]], out: Sequence[str]) -> str:
-    """``'bi,ij->bj'``: a letter per index, its own name where that is one letter."""
-    letters: dict[str, str] = {}
-    for name in dict.fromkeys(n for names in parts for n in names):
-        free = [c for c in (name if len(name) == 1 else "") + string.ascii_letters if c not in letters.values()]
-        letters[name] = free[0]
-    return ",".join("".join(letters[n] for n in names) for names in parts) + "->" + "".join(letters[n] for n in out)
-
-
-def resolve(op: Op) -> list[Op]:
-    """An operation on named arrays as plain ``Call``s (any other operation as it is)."""
-    where = {"statements": op.statements}
-    if isinstance(op, Map):
-        args = tuple(expand(a, op.out.names) if isinstance(a, Named) else a for a in op.args)
-        return [Call(function=op.function, args=args, out=op.out.view, **where)]
-    if isinstance(op, Contract):
-        spec = einsum_spec([f.names for f in op.factors], op.out.names)
-        calls = [Call(function="einsum", args=(spec, *(f.view for f in op.factors)), out=op.out.view, **where)]
-        if op.scale != 1.0:
-            calls.append(Call(function="multiply", args=(op.out.view, op.scale), out=op.out.view, **where))
-        return calls
-    if isinstance(op, Reduce):
-        axes = tuple(k for k, n in enumerate(op.arg.names) if n not in op.out.names)
-        order = [n for n in op.arg.names if n in op.out.names]
-        out = expand(op.out, order) if order != list(op.out.names) else op.out.view
-        return [Call(function="max", args=(op.arg.view,), out=out, kwargs=(("axis", _axis(axes)),), **where)]
-    if isinstance(op, Write):
-        target = op.target.view
-        value = expand(op.value, op.target.names) if isinstance(op.value, Named) else op.value
-        if op.mode == "set":
-            return [Call(function="copyto", args=(value,), out=target, **where)]
-        return [Call(function=op.mode, args=(target, value), out=target, **where)]
-    return [op]
-
-
-def _axis(axes: tuple[int, ...]):
-    return axes[0] if len(axes) == 1 else axes
 
 
 # -- the source --------------------------------------------------------------------------------------
@@ -197,13 +169,24 @@ class _Writer:
         self.launched: dict[str, str] = {}  # a kernel module -> its name here
         self.groups: list[Group] = []
         self.calls = 0
+        # temporaries and constants are numbered in the order this source first uses them
+        self.names: dict[int, str] = {id(b): b.name for b in plan.tensors.values()}
+        self.taken = set(RESERVED) | set(self.names.values())
+
+    def name(self, buffer) -> str:
+        found = self.names.get(id(buffer))
+        if found is None:
+            hint = {"const": "c", "gathered": "g"}.get(buffer.role, "t")
+            found = self.names[id(buffer)] = fresh_name(hint, self.taken)
+            self.taken.add(found)
+        return found
 
     def write(self) -> Rendered:
         plan = self.plan
         for buffer in plan.tensors.values():
             if buffer.role == "input":
                 self.defined.add(id(buffer))
-                self.body.append(f"{buffer.name} = env[{buffer.tensor!r}]")
+                self.body.append(f"{self.name(buffer)} = env[{buffer.tensor!r}]")
         statements = None
         for op in plan.ops:
             if op.statements and op.statements != statements:
@@ -213,7 +196,7 @@ class _Writer:
                 self.op(plain)
         for buffer in plan.tensors.values():  # a result no operation touched
             if buffer.role == "result" and id(buffer) not in self.defined:
-                self.body.append(_allocation(buffer, buffer.start))
+                self.body.append(_allocation(self.name(buffer), buffer, buffer.start))
         if self.profile:
             self.body.append("tick(-1)")
             self.parameters["tick"] = None
@@ -244,7 +227,7 @@ class _Writer:
         """An operand's text, making sure what it names exists."""
         for view in _views(value):
             self.need(view.buffer)
-        found = operand_text(value)
+        found = operand_text(value, self.name)
         if "as_strided(" in found:
             self.imports["from numpy.lib.stride_tricks import as_strided"] = None
         return found
@@ -253,11 +236,11 @@ class _Writer:
         if id(buffer) in self.defined:
             return
         if buffer.role == "const":
-            self.above.append(f"{buffer.name} = {constant_text(buffer)}")
+            self.above.append(f"{self.name(buffer)} = {constant_text(buffer)}")
         elif buffer.slot is not None:
             self.parameters["block"] = None
             slot = buffer.slot
-            self.bound.append(f"{buffer.name} = block[{slot.offset}:{slot.offset + slot.nbytes}]"
+            self.bound.append(f"{self.name(buffer)} = block[{slot.offset}:{slot.offset + slot.nbytes}]"
                               f".view(np.{buffer.dtype.name}).reshape({_arguments(buffer.shape)})")
         else:
             raise AssertionError(f"plan error: {buffer.name} is read before anything makes it")
@@ -274,7 +257,7 @@ class _Writer:
     def _alloc(self, op: Alloc) -> None:
         buffer = op.out.buffer
         self.defined.add(id(buffer))
-        self.body.append(_allocation(buffer, op.fill))
+        self.body.append(_allocation(self.name(buffer), buffer, op.fill))
 
     def _fill(self, op: Fill) -> None:
         self.body.append(f"{self.text(op.out)}.fill({literal(op.value)})")
@@ -282,11 +265,12 @@ class _Writer:
     def _call(self, op: Call) -> None:
         args = [self.text(a) for a in op.args]
         out = op.out
-        if out is not None and id(out.buffer) not in self.defined and out.buffer.role == "temp":
+        if (out is not None and id(out.buffer) not in self.defined and out.buffer.role == "temp"
+                and out.buffer.slot is None):
             if not out.whole:
                 raise AssertionError(f"plan error: {out.buffer.name} is written in part before it is made")
             self.defined.add(id(out.buffer))
-            self.body.append(f"{out.buffer.name} = {_new_array(op, args)}")
+            self.body.append(f"{self.name(out.buffer)} = {_new_array(op, args)}")
             return
         target = self.text(out)
         keywords = "".join(f", {k}={literal(v)}" for k, v in op.kwargs)
@@ -296,12 +280,12 @@ class _Writer:
         elif op.function == "copyto":
             self.body.append(f"np.copyto({target}, {args[0]})")
         else:
-            self.body.append(f"np.{op.function}({', '.join(args)}, out={target}{keywords})")
+            self.body.append(f"np.{op.function}({', '.join(args)}{keywords}, out={target})")
 
     def _gather(self, op: Gather) -> None:
         source, index = self.text(op.source), self.text(op.index)
         self.defined.add(id(op.out.buffer))
-        self.body.append(f"{op.out.buffer.name} = {source}[{index[1:-1].rstrip(',')}]")
+        self.body.append(f"{self.name(op.out.buffer)} = {source}[{index[1:-1].rstrip(',')}]")
 
     def _scatter(self, op: Scatter) -> None:
         full = np.broadcast_shapes(*(i.shape for i in op.index))
@@ -320,7 +304,8 @@ class _Writer:
         module, source = op.kernel.load(op.sets)
         name = self.launched.get(module)
         if name is None:
-            name = self.launched[module] = fresh_name("k", self.plan.taken | set(self.launched.values()))
+            name = self.launched[module] = fresh_name("k", self.taken)
+            self.taken.add(name)
             self.imports["from edf.kernels.numba_cpu import compiled"] = None
             self.above.append(f"{name} = compiled({module!r})")
             self.kernels[name] = source
@@ -353,7 +338,7 @@ def _kind(op: Op) -> str:
     return "numpy" if isinstance(op, (Call, Gather, Fill)) else "view"
 
 
-def _allocation(buffer, fill) -> str:
+def _allocation(name: str, buffer, fill) -> str:
     """``h = env['h'] = np.zeros(...)``: a program tensor made where it is first used (a
     result is a new array at every run: the caller keeps it)."""
     shape, dtype = literal(buffer.shape), f"np.{buffer.dtype.name}"
@@ -364,7 +349,7 @@ def _allocation(buffer, fill) -> str:
     else:
         make = f"np.full({shape}, {literal(fill)}, {dtype})"
     env = f" = env[{buffer.tensor!r}]" if buffer.role == "result" else ""
-    return f"{buffer.name}{env} = {make}"
+    return f"{name}{env} = {make}"
 
 
 def _new_array(op: Call, args: list[str]) -> str:

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 
 # The suite runs with edf's documented defaults whatever the shell sets, except: the finite check
 # is on (a statement producing inf or NaN fails loudly).
-for variable in ("EDF_BACKEND", "EDF_DEBUG", "EDF_THREADS"):
+for variable in ("EDF_BACKEND", "EDF_DEBUG", "EDF_THREADS", "EDF_PASSES"):
     os.environ.pop(variable, None)
 os.environ["EDF_CHECK_FINITE"] = "1"
 # Generated kernels go to a fresh cache of this run's own, never the user's nor an earlier run's;

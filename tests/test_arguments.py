@@ -623,7 +623,7 @@ def call(name: str, args: dict):
 
 
 # -- nothing changed ---------------------------------------------------------------------------------
-_CACHES = {"_plans", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread"}
+_CACHES = {"runner", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread"}
 
 
 def state(obj, seen: set | None = None):

@@ -12,6 +12,7 @@ import edf
 from edf import kernels
 from edf.testing import check_backend, check_gradients, programs
 from edf.kernels import numba_cpu, threads
+from edf.kernels.passes import loops
 
 # every statement form: contraction, affine gather, scatter forms, max=, elementwise, lookup
 STATEMENTS = {
@@ -31,10 +32,7 @@ STATEMENTS = {
 @pytest.fixture
 def loops_only(monkeypatch):
     """Generated loop nests for every statement, BLAS-shaped ones included."""
-    monkeypatch.setattr(numba_cpu, "USE_NUMPY", False)
-    kernels._compile_cached.cache_clear()
-    yield
-    kernels._compile_cached.cache_clear()
+    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better")
 
 
 def inputs_for(shapes, rng):
@@ -48,7 +46,7 @@ def inputs_for(shapes, rng):
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_numba_matches_reference_forward_and_backward(name, parallel, loops_only, monkeypatch):
     if parallel:  # tiny shapes run in one call unless every nest counts as enough work; then
-        monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)  # in 3 uneven chunks, whatever the host
+        monkeypatch.setattr(loops, "PARALLEL_WORK", 0)  # in 3 uneven chunks, whatever the host
         monkeypatch.setattr(threads, "thread_count", lambda: 3)
     text, shapes = STATEMENTS[name]
     check_backend(text, inputs_for(shapes, np.random.default_rng(0)), "numba")
@@ -82,13 +80,11 @@ def test_generated_source_is_readable_and_says_its_form(loops_only):
 def test_second_process_loads_kernels_instead_of_compiling(tmp_path):
     script = (
         "import json, numpy as np, edf\n"
-        "from kernels import numba_cpu\n"
-        "numba_cpu.USE_NUMPY = False\n"
         "p = edf.Program('for b, i, j: h[b, j] += x[b, i] * W[i, j]\\n"
-        "for b, j: loss += tanh(h[b, j])', backend='numba')\n"
+        "for b, j: loss += tanh(h[b, j])', backend='numba', passes='-numpy_where_better')\n"
         "p.forward(x=np.ones((2, 3)), W=np.ones((3, 4))); p.backward('loss')\n"
         "programs = [p, p.gradient_program('loss')]\n"
-        "stats = [f.stats for q in programs for plan in q._plans.values() for c in plan.compiled.values()"
+        "stats = [f.stats for q in programs for s in q.runner.signatures.values() for c in s.plans.values()"
         " for f in c.run.__globals__.values() if hasattr(f, 'stats')]\n"  # the kernels plans call
         "print(json.dumps([sum(len(s.cache_misses) for s in stats), sum(len(s.cache_hits) for s in stats)]))\n")
     env = dict(os.environ, EDF_CACHE_DIR=str(tmp_path))

@@ -100,6 +100,7 @@ class Program:
         self._derived: dict = {}  # inputs and shape links, worked out once per version of the text
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
+        self.forward_program: Program | None = None  # for a backward program: the program it differentiates
         # how it runs: a plan per input signature, and scratch memory its backward programs share
         self.runner = runs.Runner()
         self.extend(source)
@@ -310,23 +311,47 @@ class Program:
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    @checks.arguments(shapes=checks.input_shapes)
-    def kernel_sources(self, **shapes) -> str:
+    @checks.arguments(backward=checks.optional(checks.tensor_names), shapes=checks.input_shapes)
+    def kernel_sources(self, backward: str | Sequence[str] | None = None, **shapes) -> str:
         """The inferred layout and the function a run executes: on the numpy and numba targets
-        the whole program as one generated function (and the loop nests it calls), on other
-        targets each statement's kernel (``EDF_DEBUG=1`` prints the same when a plan is made).
+        what was chosen for each statement and the whole program as one generated function (and
+        the loop nests it calls), on other targets each statement's kernel (``EDF_DEBUG=1``
+        prints the same when a plan is made). ``backward="loss"``: the same for the backward
+        program of ``loss``.
 
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
-        say otherwise, index tensors as int64."""
-        return runs.kernel_sources(self.runner, self.spec, shapes)
+        say otherwise, index tensors as int64. A backward program takes its forward program's
+        input shapes too: the shapes of the tensors it reads and of its seeds follow."""
+        if backward is not None:
+            return self._gradient_program(backward, None).kernel_sources(**shapes)
+        return runs.kernel_sources(self.runner, self.spec, self._completed(shapes))
 
-    @checks.arguments(shapes=checks.input_shapes, passes=checks.optional(runs.pass_names))
-    def explain(self, passes: str | Sequence[str] | None = None, **shapes) -> str:
+    @checks.arguments(passes=checks.optional(runs.pass_names), backward=checks.optional(checks.tensor_names),
+                      shapes=checks.input_shapes)
+    def explain(self, passes: str | Sequence[str] | None = None, backward: str | Sequence[str] | None = None,
+                **shapes) -> str:
         """How the plan for these input shapes is made (numpy and numba targets): each
         statement's plain meaning, then the plan after each pass (``edf.kernels.passes``), with
         what the pass chose for each statement and why. ``passes``: those to run (default: the
-        program's)."""
-        return runs.explain(self.spec, shapes, passes)
+        program's); ``backward="loss"``: explain the backward program of ``loss``."""
+        if backward is not None:
+            return self._gradient_program(backward, None).explain(passes, **shapes)
+        return runs.explain(self.spec, self._completed(shapes), passes)
+
+    def _completed(self, shapes: Mapping) -> Mapping:
+        """``shapes`` and, for a backward program, the shapes its forward program's layout gives:
+        the forward tensors it reads, and each seed shaped like its output."""
+        forward = self.forward_program
+        wanted = [*self.inputs, *(t for link in self._shape_links().values() for t in link.sources)]
+        if forward is None or all(n in shapes for n in wanted):
+            return shapes
+        known = {n: tuple(getattr(s, "shape", s)) for n, s in shapes.items() if n in forward.inputs}
+        for name, parameter in forward.parameters.items():
+            known.setdefault(name, parameter.value.shape)
+        layout = infer_layout(forward.statements, known, forward._shape_links(), forward._ranges)
+        completed = {n: layout.shapes[n] for n in wanted if n in layout.shapes}
+        completed.update((seed, layout.shapes[output]) for output, seed in self.seeds.items())
+        return {**completed, **shapes}
 
     @property
     def spec(self) -> "runs.ProgramSpec":
@@ -429,6 +454,7 @@ class Program:
         program's ``backward`` (so it shares this program's scratch memory)."""
         gradient = self.copy([*derived.declarations, *derived.statements])
         gradient.seeds, gradient.tag = dict(derived.seeds), derived.tag
+        gradient.forward_program = self
         gradient.runner = runs.Runner(self.runner.arena)
         return gradient
 

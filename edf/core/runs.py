@@ -221,13 +221,19 @@ def signature_from_shapes(spec: ProgramSpec, shapes: Mapping) -> Signature:
 
 
 def describe(spec: ProgramSpec, signature: Signature, compiled: Compiled | None = None) -> str:
-    """The layout, then the function the plan became (numpy and numba), or each statement's
-    kernel (other targets)."""
+    """The layout, then what was chosen for each statement and why, and the function the plan
+    became (numpy and numba); on other targets, each statement's kernel."""
     parts = [f"{spec.title}: the plan for this input signature", str(signature.layout)]
     if not compiles_plans(spec.backend):
         for number, (stmt, kernel) in enumerate(zip(spec.statements, signature.kernels), start=1):
             parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
         return "\n".join(parts)
+    parts.append("--- what the passes chose, statement by statement (prog.explain shows each pass):")
+    for number, stmt in enumerate(spec.statements, start=1):
+        said = [f"{name}: {line}" for name, (_, choices) in compiled.plan.notes.items()
+                for line in choices.get(number, ())]
+        parts.append(f"{number}. {format_statement(stmt)}")
+        parts += [f"     {line}" for line in said or ["its plain lowering, as it is"]]
     parts += ["--- the whole program as one function (what forward() runs):", compiled.source]
     parts += [f"--- {name}, a kernel it calls:\n{source}" for name, source in compiled.kernels.items()]
     return "\n".join(parts)

@@ -39,13 +39,13 @@ def _passes() -> tuple[Pass, ...]:
         loops.numpy_where_better,   # numba: products, sums, exp/log and pools go to NumPy
         loops.fuse_loops,           # numba: consecutive nests over the same elements become one
         shapes.windows_as_views,    # a window (im2col) is a strided view, not a copy
-        shapes.shifted_writes,      # an overlapping write (col2im) is one add per shift
         shapes.axes_along_memory,   # kept indices in the target's order, summed ones along memory
+        shapes.masks,               # a comparison multiplying numbers stays booleans
+        shapes.reciprocals,         # a / c with c smaller: one division per element of c
         blas.scale_once,            # numbers and 0-d tensors multiply the smallest array once
         blas.products_to_blas,      # products in pairs, cheapest first; a summed pair is one GEMM
         blas.reductions,            # a sum along memory is one einsum pass; a small window unrolled
-        shapes.masks,               # a comparison multiplying numbers stays booleans
-        shapes.reciprocals,         # a / c with c smaller: one division per element of c
+        shapes.shifted_writes,      # an overlapping write (col2im) is one add per shift
         writes.write_in_place,      # a first write into a fresh tensor writes it: no zeros, no temp
         memory.in_place,            # an elementwise call writes over an operand that dies with it
         memory.constant_rows,       # maximum against a row of zeros made once (SIMD), not a number
@@ -55,10 +55,7 @@ def _passes() -> tuple[Pass, ...]:
     return tuple(Pass(f.__name__, f) for f in functions)
 
 
-try:
-    PASSES: tuple[Pass, ...] = _passes()
-except ImportError:  # while the pass modules are being written
-    PASSES = ()
+PASSES: tuple[Pass, ...] = _passes()
 
 
 def all_passes() -> tuple[Pass, ...]:
@@ -99,18 +96,20 @@ def optimise(plan: Plan, passes: str | Sequence[str] | None = None) -> Plan:
 
 
 def explain(plain: Plan, passes: str | Sequence[str] | None = None) -> str:
-    """The plan as its plain lowering, then after each pass that changed it: a heading with
-    what the pass did here, its choices for each statement, and the plan's source."""
+    """The plan as its plain lowering, then after each pass that changed it: a heading with what
+    the pass did here, its choices for each statement, and the plan's source; last, the plan
+    a run executes."""
     from edf.kernels.render import render
 
-    sections = [f"plain lowering: each statement's meaning on {plain.target}", render(plain).source]
-    plan, last = plain, render(plain).source
+    first = render(plain).source
+    sections = [f"plain lowering: each statement's meaning on {plain.target}, before any pass", first]
+    plan, last = plain, first
     for each in select(passes):
         plan = each.run(plan)
         source = render(plan).source
         summary, choices = plan.notes.get(each.name, ("", {}))
-        if source == last and not summary:
-            sections.append(f"after {each.name}: nothing to do here ({each.summary[:1].lower()}{each.summary[1:]})")
+        if not summary and source == last:
+            sections.append(f"after {each.name}: nothing to do here ({each.summary[0].lower()}{each.summary[1:]})")
             continue
         lines = [f"after {each.name}: {summary or each.summary}"]
         for number, said in sorted(choices.items()):
@@ -119,4 +118,5 @@ def explain(plain: Plan, passes: str | Sequence[str] | None = None) -> str:
         if source != last:
             sections.append(source)
         last = source
+    sections += ["the plan a run executes, after every pass:", last]
     return "\n\n".join(sections)
