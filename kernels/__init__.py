@@ -18,7 +18,7 @@ language tables), python_codegen.py and c_codegen.py (Python and CUDA C source),
 (the meaning, as literal loops); then plans: plan.py (a plan as data), numpy_lowering.py and
 access.py (a statement's plain meaning on NumPy), numba_cpu.py with fuse.py (loop nests as
 generated Numba), passes/ (every optimisation, in order), render.py (the plan written out),
-build.py (from plain lowering to running function), memory.py and threads.py; then the GPU
+pipeline.py (from plain lowering to running function), memory.py and threads.py; then the GPU
 targets, numba_cuda.py and cupy_cuda.py.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from edf.kernels.build import Compiled, Job, build  # noqa: F401  (the interface: see above)
+from edf.kernels.pipeline import Compiled, Job, build, explain  # noqa: F401  (the interface: see above)
 from edf.kernels.memory import Arena  # noqa: F401
-from edf.kernels.passes import PASSES, explain, select  # noqa: F401
+from edf.kernels.passes import PASSES, select  # noqa: F401
 
 if TYPE_CHECKING:
     from edf.core.ir import Statement
@@ -115,10 +115,10 @@ class StatementPlan:
 
     def __init__(self, stmt, ranges: dict, shapes: dict, dtypes: dict, target: str):
         from edf.core.ir import statement_refs
-        from edf.core.notation import format_statement
+        from edf.core.notation import statement_text
 
         names = tuple(dict.fromkeys(r.name for r in statement_refs(stmt)))
-        job = Job(format_statement(stmt), (stmt,), (ranges,), shapes, dtypes, names, (), {})
+        job = Job(statement_text(stmt), (stmt,), (ranges,), shapes, dtypes, names, (), {})
         self.compiled = build(job, target)
 
     def describe(self) -> str:

@@ -16,13 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edf.core.functions import FUNCTIONS
-from edf.core.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
+from edf.core.ir import COMPARISONS, Affine, Call, Expr, Num, Ref, Unary, statement_refs
 
 if TYPE_CHECKING:  # a type only: lower imports this module to describe its loop nests
     from edf.kernels.lower import LoopNest
-
-COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-
 
 @dataclass(frozen=True)
 class Syntax:

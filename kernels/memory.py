@@ -67,7 +67,7 @@ class Arena:
         self.plans: weakref.WeakSet = weakref.WeakSet()
 
     def attach(self, plan) -> None:
-        """Bind ``plan`` (a ``kernels.build.Compiled``) to the block: ``plan.rebind(block)``."""
+        """Bind ``plan`` (a ``kernels.pipeline.Compiled``) to the block: ``plan.rebind(block)``."""
         if plan.scratch_bytes > self.block.nbytes:
             self.block = np.empty(plan.scratch_bytes, np.uint8)
             for other in self.plans:

@@ -213,10 +213,10 @@ class _Writer:
         return "\n".join(lines) + "\n"
 
     def comment(self, numbers: tuple[int, ...]) -> None:
-        from edf.core.notation import format_statement
+        from edf.core.notation import statement_text
 
         for number in numbers:
-            self.body.append(f"# {number}. {format_statement(self.plan.statements[number - 1])}")
+            self.body.append(f"# {number}. {statement_text(self.plan.statements[number - 1])}")
         if len(numbers) > 1:
             self.body.append("# (fused: one loop nest)")
         if self.profile:

@@ -508,8 +508,7 @@ def format_header(stmt: Statement) -> str:
     return f"for {', '.join(stmt.loops)}:" if stmt.loops else ""
 
 
-@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
-def format_statement(stmt: Statement, header_width: int = 0) -> str:
+def statement_text(stmt: Statement, header_width: int = 0) -> str:
     """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
     header = format_header(stmt)
     head = header.ljust(header_width) + " " if header or header_width else ""
@@ -532,10 +531,22 @@ def format_declarations(declarations: list[Declaration]) -> list[str]:
     return lines
 
 
-@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
-def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+def program_text(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
     """Declarations first, then the statements with their headers aligned."""
     width = max((len(format_header(s)) for s in statements), default=0)
     return "\n".join([*format_declarations(list(declarations)),
-                      *(format_statement(s, width) for s in statements)])
+                      *(statement_text(s, width) for s in statements)])
+
+
+# the public printers (edf.format_statement, edf.format_program): edf itself calls the two above
+@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
+def format_statement(stmt: Statement, header_width: int = 0) -> str:
+    """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
+    return statement_text(stmt, header_width)
+
+
+@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
+def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+    """Declarations first, then the statements with their headers aligned."""
+    return program_text(statements, declarations)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from edf.core.errors import EdfError
 from edf.kernels import compiles_plans
-from edf.core.notation import format_statement
+from edf.core.notation import statement_text
 
 if TYPE_CHECKING:
     from edf.core.program import Program
@@ -92,7 +92,7 @@ def profile(prog: Program, output: str | None, runs: int, wrt: Sequence[str] | N
                     samples.setdefault(key, []).append(group.seconds)
                     group.seconds = 0.0
                     kinds[key] = group.kind
-                    names[key] = [f"{n}. {format_statement(statements[n - 1])}" for n in group.numbers]
+                    names[key] = [f"{n}. {statement_text(statements[n - 1])}" for n in group.numbers]
     finally:
         prog.runner.profiling = gradient.runner.profiling = False
     rows = [Row(phase, names[(phase, numbers)], kinds[(phase, numbers)], statistics.median(times[1:]))

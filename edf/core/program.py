@@ -40,11 +40,12 @@ import numpy as np
 from edf.core import autodiff, checks, params, runs
 from edf.core.errors import EdfError, ProgramError, ShapeError
 from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
-from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
-from edf.core.notation import format_program, format_statement, parse_program
+from edf.core.ir import (AxisOf, Declaration, Range, Shape, Statement, fresh_name, gradient_name, gradient_of,
+                         index_refs, statement_refs, value_refs)
+from edf.core.notation import program_text, statement_text, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
-from edf.core.ranges import Layout, gradient_of, infer_layout
+from edf.core.ranges import Layout, infer_layout
 from edf.kernels import array_module, available_targets, resolve_target
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Program:
         if isinstance(statement, (Range, Shape)):
             return self._declare(statement)
         number = len(self.statements) + 1
-        where = f"statement {number} `{format_statement(statement)}`"
+        where = f"statement {number} `{statement_text(statement)}`"
         name = statement.target.name
         ranks: dict[str, int] = {}  # committed only once every check has passed
         for ref in statement_refs(statement):
@@ -178,12 +179,9 @@ class Program:
     @checks.arguments(hint=checks.identifier)
     def fresh(self, hint: str) -> str:
         """A tensor name the program does not use yet: ``hint1``, ``hint2``, ..."""
-        used = self._names_taken | set(self._first_read) | set(self._assigned)
-        number = 1
-        while f"{hint}{number}" in used:
-            number += 1
-        self._names_taken.add(f"{hint}{number}")
-        return f"{hint}{number}"
+        name = fresh_name(hint, self._names_taken | set(self._first_read) | set(self._assigned))
+        self._names_taken.add(name)
+        return name
 
     @checks.arguments(parameter=checks.instance(Parameter, "an edf.Parameter"), hint=checks.identifier)
     def bind(self, parameter: Parameter, hint: str = "p") -> str:
@@ -286,7 +284,7 @@ class Program:
     def source(self) -> str:
         """The program in the notation: declarations, then statements with headers aligned.
         ``Program(prog.source())`` is the same program."""
-        return format_program(self.statements, self.declarations)
+        return program_text(self.statements, self.declarations)
 
     def __str__(self) -> str:
         return self.source()
@@ -530,17 +528,17 @@ class Program:
                 raise ShapeError(f"the seed for {name} has shape {seed.shape}, but {name} has "
                                  f"shape {values[name].shape}")
             env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
-        wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
+        wanted = [gradient_name(n, gradient.tag) for n in (self.float_inputs if wrt is None else wrt)]
         gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned])
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
-            grads[name] = env.get(name + gradient.tag)
+            grads[name] = env.get(gradient_name(name, gradient.tag))
             if grads[name] is None:  # no path from this input to the outputs
                 grads[name] = self.xp.zeros_like(values[name])
         grads.update((name, env[name]) for name in extra if name in env)
         for name, parameter in self.parameters.items():
             for suffix in ("", "_sq", "_b"):  # a host parameter gets host arrays (one copy from a GPU)
-                grad = grads.get(name + (gradient.tag + suffix if suffix else ""))
+                grad = grads.get(gradient_name(name, gradient.tag, suffix) if suffix else name)
                 if grad is not None:
                     grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
                     setattr(parameter, "grad" + suffix, grad)

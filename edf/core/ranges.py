@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 from edf.core.errors import ShapeError
 from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.core.notation import format_affine, format_program, format_size, format_statement
+from edf.core.notation import format_affine, program_text, format_size, statement_text
 
 
 def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
@@ -57,7 +57,7 @@ class Layout:
 
     def __str__(self) -> str:
         lines = []
-        listing = format_program([layout.statement for layout in self.statements]).splitlines()
+        listing = program_text([layout.statement for layout in self.statements]).splitlines()
         for number, (text, layout) in enumerate(zip(listing, self.statements), start=1):
             lines.append(f"{number:2}. {text}")
             lines.append(f"      ranges: {layout.describe() or '(none)'}")
@@ -68,7 +68,7 @@ class Layout:
 
 def _where(stmt: Statement, number: int | None) -> str:
     label = f"statement {number}" if number is not None else "statement"
-    return f"{label} `{format_statement(stmt)}`"
+    return f"{label} `{statement_text(stmt)}`"
 
 
 def _check_rank(ref: Ref, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
@@ -173,17 +173,6 @@ def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None 
                              f"in {_where(stmt, number)}; indices start at 0")
         shape.append(hi + 1)
     return tuple(shape)
-
-
-_GRADIENT_NAME = re.compile(r"^(?P<tensor>.+)\.(grad|seed)\d*$")
-
-
-def gradient_of(name: str) -> str | None:
-    """The tensor a gradient's name refers to: ``W.grad``, ``W.grad2`` or ``W.seed`` -> ``W``.
-    A gradient has its tensor's shape, so backward statements printed as text and parsed again
-    still have every shape they need."""
-    match = _GRADIENT_NAME.match(name)
-    return match["tensor"] if match else None
 
 
 def grown_shape(decl: Shape, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:

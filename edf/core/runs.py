@@ -3,7 +3,7 @@
 ``Program.forward`` hands its arrays to its ``Runner``. The first call with a new signature (the
 shapes and dtypes of the inputs) makes a ``Signature``: the layout (``edf.ranges``), the checks
 that index tensors stay in range, and, on the numpy and numba targets, the program's plan:
-its plain lowering, the passes, and the function rendered from them (``edf.kernels.build``).
+its plain lowering, the passes, and the function rendered from them (``edf.kernels.pipeline``).
 Every later call runs that function. Other targets run one kernel per statement::
 
     prog = edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]")
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -26,12 +27,11 @@ from edf.core import checks
 from edf.core.errors import EdfError, ShapeError
 from edf.core.guards import check_memory, compute_dtype, require_finite
 from edf.core.ir import AxisOf, Ref, Shape, Statement, statement_refs
-from edf.core.notation import format_statement
+from edf.core.notation import statement_text
 from edf.core.ranges import Layout, infer_layout
 from edf.kernels import Arena, Compiled, Job, available_targets, build, compile_statement, compiles_plans
-from edf.kernels import explain as explain_passes
+from edf.kernels import explain as explain_plan
 from edf.kernels import select as select_passes
-from edf.kernels.build import plain
 
 START = {"=": 0.0, "+=": 0.0, "max=": -np.inf}  # what a tensor holds before its first statement
 
@@ -89,6 +89,13 @@ class ProgramSpec:
     def float_inputs(self) -> list[str]:
         return [n for n in self.inputs if n not in self.index_tensors and n not in self.feeds]
 
+    @cached_property
+    def keyed(self) -> tuple[str, ...]:
+        """The tensors whose shapes and dtypes make a run's signature: the inputs given (not
+        fed), then those shape declarations and gradient names take shapes from."""
+        return tuple(dict.fromkeys([*(n for n in self.inputs if n not in self.feeds),
+                                    *(t for s in self.shape_links.values() for t in s.sources)]))
+
 
 @dataclass
 class Signature:
@@ -135,12 +142,12 @@ class Runner:
                 _run_statements(spec, signature, env)
 
     def signature(self, spec: ProgramSpec, env: Mapping) -> Signature:
-        names = dict.fromkeys([*(n for n in spec.inputs if n not in spec.feeds),
-                               *(t for s in spec.shape_links.values() for t in s.sources if t in env)])
-        key = tuple((n, env[n].shape, env[n].dtype.str) for n in names)
+        """The signature of the arrays in ``env``, worked out on first use."""
+        arrays = [(n, env.get(n)) for n in spec.keyed]
+        key = tuple((n, a.shape, a.dtype) for n, a in arrays if a is not None)
         found = self.signatures.get(key)
         if found is None:
-            found = self.signatures[key] = make_signature(spec, {n: (env[n].shape, env[n].dtype) for n in names})
+            found = self.signatures[key] = make_signature(spec, {n: (shape, dtype) for n, shape, dtype in key})
         return found
 
     def plan(self, spec: ProgramSpec, signature: Signature, results: Sequence[str] | None = None,
@@ -199,7 +206,7 @@ def job(spec: ProgramSpec, signature: Signature, results) -> Job:
 
 def _finite_check(spec: ProgramSpec) -> Callable:
     def check(array, number: int) -> None:
-        require_finite(spec.xp, array, f"statement {number} `{format_statement(spec.statements[number - 1])}`")
+        require_finite(spec.xp, array, f"statement {number} `{statement_text(spec.statements[number - 1])}`")
 
     return check
 
@@ -226,13 +233,13 @@ def describe(spec: ProgramSpec, signature: Signature, compiled: Compiled | None 
     parts = [f"{spec.title}: the plan for this input signature", str(signature.layout)]
     if not compiles_plans(spec.backend):
         for number, (stmt, kernel) in enumerate(zip(spec.statements, signature.kernels), start=1):
-            parts.append(f"--- statement {number}: {format_statement(stmt)}\n{kernel.describe()}")
+            parts.append(f"--- statement {number}: {statement_text(stmt)}\n{kernel.describe()}")
         return "\n".join(parts)
     parts.append("--- what the passes chose, statement by statement (prog.explain shows each pass):")
     for number, stmt in enumerate(spec.statements, start=1):
         said = [f"{name}: {line}" for name, (_, choices) in compiled.plan.notes.items()
                 for line in choices.get(number, ())]
-        parts.append(f"{number}. {format_statement(stmt)}")
+        parts.append(f"{number}. {statement_text(stmt)}")
         parts += [f"     {line}" for line in said or ["its plain lowering, as it is"]]
     parts += ["--- the whole program as one function (what forward() runs):", compiled.source]
     parts += [f"--- {name}, a kernel it calls:\n{source}" for name, source in compiled.kernels.items()]
@@ -250,8 +257,8 @@ def explain(spec: ProgramSpec, shapes: Mapping, passes=None) -> str:
         raise EdfError(f"explain shows the passes of compiled plans, which the numpy and numba targets "
                        f"make; this program's backend is {spec.backend!r}")
     signature = signature_from_shapes(spec, shapes)
-    first = plain(job(spec, signature, frozenset(spec.starts)), spec.backend)
-    return f"{spec.title}\n{signature.layout}\n\n" + explain_passes(first, spec.passes if passes is None else passes)
+    made = job(spec, signature, frozenset(spec.starts))
+    return f"{spec.title}\n{signature.layout}\n\n" + explain_plan(made, spec.backend, spec.passes if passes is None else passes)
 
 
 def _check_indices(spec: ProgramSpec, signature: Signature, env: Mapping) -> None:
@@ -262,7 +269,7 @@ def _check_indices(spec: ProgramSpec, signature: Signature, env: Mapping) -> Non
             bad = int(values[(values < 0) | (values >= size)][0])
             raise ShapeError(f"{tensor} holds {bad}, but it indexes {target} axis {axis}, "
                              f"which has size {size} (statement {number} "
-                             f"`{format_statement(spec.statements[number - 1])}`)")
+                             f"`{statement_text(spec.statements[number - 1])}`)")
 
 
 def _run_statements(spec: ProgramSpec, signature: Signature, env: dict) -> None:

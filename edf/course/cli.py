@@ -3,6 +3,7 @@
     edf lecture NAME [--quick] [--backend B] [--out DIR]     run a lecture (or: all, list)
     edf lecture all [--quick] [--out DIR] [--jobs K]          every lecture, K at once (default: one per core)
     edf show "for b, i, j: h[b, j] += x[b, i] * W[i, j]" --shape x=64,10 --shape W=10,5 [--backend numba]
+             [--passes [NAMES]]                              the plan after each pass
     edf lecture NAME --notebook [PATH]                        write the lecture as a notebook
     edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
     edf exercise package N OUT.zip                           a Gradescope autograder
@@ -124,7 +125,9 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name.strip(), shape
 
 
-def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
+def show(statements: list[str], shapes: list[str], backend: str | None, passes: str | None = None) -> str:
+    """``edf show``: the program, its backward program, and with ``--shape`` for every input
+    the layout, the kernels (``--backend``) or the plan pass by pass (``--passes``)."""
     from edf.core.program import Program
 
     prog = Program("\n".join(statements), backend=backend)
@@ -138,6 +141,9 @@ def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
     missing = [n for n in prog.inputs if n not in given]
     if missing:
         parts.append(f"(give --shape for {', '.join(missing)} to see ranges, shapes and kernels)")
+    elif passes is not None:
+        parts.append(f"the plan ({prog.backend}), pass by pass:")
+        parts.append(_indent(prog.explain(passes or None, **given)))
     elif backend:
         parts.append(f"ranges, shapes and kernels ({prog.backend}):")
         parts.append(_indent(prog.kernel_sources(**given)))
@@ -177,13 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     shows.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
                        help="the shape of an input (repeat for each)")
     shows.add_argument("--backend", default=None, help="also show this target's kernels")
+    shows.add_argument("--passes", nargs="?", const="", default=None, metavar="NAMES",
+                       help="show the plan as its plain lowering and after each pass (or those named, "
+                            "comma-separated; -name leaves one out)")
     add_exercise_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "exercise":
             return exercise(args)
         if args.command == "show":
-            print(show(args.statements, args.shape, args.backend))
+            print(show(args.statements, args.shape, args.backend, args.passes))
         elif "--notebook" in args.options:
             print(f"wrote {lecture_notebook(args.name, list(args.options))}")
         elif args.name == "list":

@@ -23,6 +23,7 @@ import numpy as np
 
 from edf.core import checks, params
 from edf.core.functions import FUNCTIONS
+from edf.core.ir import fresh_name
 from edf.core.params import Parameter
 from edf.core.program import Program
 
@@ -240,10 +241,8 @@ def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
 
 def _window(prog: Program, size: int) -> tuple[str, str]:
     """Index names for a pooling window, their range declared (no tensor has that size)."""
-    number = 1
-    while f"px{number}" in prog.ranges:
-        number += 1
-    wx, wy = f"px{number}", f"py{number}"
+    wx = fresh_name("px", prog.ranges)
+    wy = "py" + wx[2:]
     prog.append(f"range {wx} = {size}, {wy} = {size}")
     return wx, wy
 

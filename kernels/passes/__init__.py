@@ -28,8 +28,9 @@ class Pass:
 
     @property
     def summary(self) -> str:
-        """The first line of the pass's docstring: what it does."""
-        return (self.run.__doc__ or "").strip().splitlines()[0]
+        """The first sentence of the pass's docstring: what it does."""
+        paragraph = " ".join((self.run.__doc__ or "").strip().split("\n\n")[0].split())
+        return paragraph.split(". ")[0].rstrip(".") + "."
 
 
 def _passes() -> tuple[Pass, ...]:
@@ -109,7 +110,7 @@ def explain(plain: Plan, passes: str | Sequence[str] | None = None) -> str:
         source = render(plan).source
         summary, choices = plan.notes.get(each.name, ("", {}))
         if not summary and source == last:
-            sections.append(f"after {each.name}: nothing to do here ({each.summary[0].lower()}{each.summary[1:]})")
+            sections.append(f"after {each.name}: nothing to do here")
             continue
         lines = [f"after {each.name}: {summary or each.summary}"]
         for number, said in sorted(choices.items()):

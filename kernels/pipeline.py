@@ -130,6 +130,13 @@ def compile_plan(plan: Plan, check: Callable | None = None, profile: bool = Fals
     return compiled
 
 
+def explain(job: Job, target: str, passes: Sequence | None = None) -> str:
+    """The plan of ``job`` on ``target`` as its plain lowering, then after each pass."""
+    from edf.kernels.passes import explain as explain_passes
+
+    return explain_passes(plain(job, target), passes)
+
+
 def build(job: Job, target: str, passes: Sequence | None = None, check: Callable | None = None,
           profile: bool = False, arena: Arena | None = None) -> Compiled:
     """The compiled plan of ``job`` on ``target`` (numpy or numba), with ``passes`` (default:
