@@ -103,8 +103,9 @@ class StatementLowering:
             scale *= math.prod(self.ranges[n] for n in self.stmt.summed if n not in mentioned)
             if not parts:
                 self.write(scale)
-            elif len(parts) == 1 and scale == 1.0 and set(parts[0].names) <= set(self.kept):
-                self.write(parts[0])  # one factor, nothing to sum: it is the value itself
+            elif len(parts) == 1 and set(parts[0].names) <= set(self.kept):
+                # one factor, nothing to sum: the value itself, times its number
+                self.write(parts[0] if scale == 1.0 else self.map("multiply", (parts[0], scale), keeps_layout=True))
             else:
                 dtype = np.result_type(*(p.buffer.dtype for p in parts))
                 out = self.temp([n for n in self.kept if n in mentioned], dtype)

@@ -353,13 +353,15 @@ def _allocation(name: str, buffer, fill) -> str:
 
 
 def _new_array(op: Call, args: list[str]) -> str:
-    """A call that makes its result: ``np.exp(x)``; a copy in another type: ``.astype``."""
+    """A call that makes its result: ``np.exp(x)``; a copy in another type: ``.astype``. A 0-d
+    result is made an array (NumPy gives a scalar, which a later call could not write into)."""
     keywords = "".join(f", {k}={literal(v)}" for k, v in op.kwargs)
     if op.function == "copyto":
         if isinstance(op.args[0], (View, Named)):
             return f"{args[0]}.astype(np.{op.out.buffer.dtype.name})"
         return f"np.full({literal(op.out.shape)}, {args[0]}, np.{op.out.buffer.dtype.name})"
-    return f"np.{op.function}({', '.join(args)}{keywords})"
+    call = f"np.{op.function}({', '.join(args)}{keywords})"
+    return f"np.asarray({call})" if op.out.ndim == 0 else call
 
 
 def constant_text(buffer) -> str:

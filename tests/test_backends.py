@@ -34,7 +34,7 @@ def test_debug_prints_layout_and_kernels(monkeypatch, capsys):
     edf.Program("for b, i, j: h[b, j] += x[b, i] * W[i, j]").forward(x=np.ones((2, 3)), W=np.ones((3, 4)))
     out = capsys.readouterr().out
     assert "ranges: b=2 (x axis 0)" in out
-    assert "products_to_blas: 2 factors: 1 matrix product(s) on BLAS (2 x 3 by 3 x 4)" in out
+    assert "products_to_blas: x[b, i] * W[i, j] summed over i: one matrix product on BLAS (2 x 3 by 3 x 4)" in out
     assert "np.matmul(x, W, out=h)" in out
 
 

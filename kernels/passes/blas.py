@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from edf.core.ir import ref_indices
 from edf.kernels.access import expand
 from edf.kernels.ops import Call, Contract, Map, Op, Reduce, einsum_spec
 from edf.kernels.plan import Buffer, Named, Plan, View, replace_named
@@ -63,61 +64,59 @@ def scale_once(plan: Plan) -> Plan:
         if not isinstance(op, Contract):
             ops.append(op)
             continue
-        number = op.statements[0]
-        ranges, stmt = plan.ranges[number - 1], plan.statements[number - 1]
-        made: list[Op] = []
-
-        def multiply(a, b, names) -> Named:
-            dtype = np.result_type(*(v.buffer.dtype for v in (a, b) if isinstance(v, Named)))
-            out = plan.temp(tuple(names), ranges, dtype)
-            made.append(Map(function="multiply", args=(a, b), out=out, keeps_layout=True, statements=op.statements))
-            return out
-
-        scalar = op.scale
-        factors = []
-        for factor in op.factors:
-            if factor.names:
-                factors.append(factor)
-            else:  # a 0-d tensor: part of the scale
-                scalar = factor if isinstance(scalar, float) and scalar == 1.0 else multiply(scalar, factor, ())
-        value: Named | None = None
-        if not factors:
-            value = scalar if isinstance(scalar, Named) else None
-        elif not (isinstance(scalar, float) and scalar == 1.0):
-            small = min(range(len(factors)), key=lambda k: factors[k].view.size)
-            result = math.prod(ranges[n] for n in set(_target_indices(stmt)))
-            if factors[small].view.size < result and _floating(factors[small].view):
-                factors[small] = multiply(factors[small], scalar, factors[small].names)
-                chosen.setdefault(number, []).append(f"the scale multiplies {_label(factors[small])}'s operand, "
-                                                     f"the smallest array")
-                scalar = 1.0
-        if value is None and factors:
-            summed = {n for f in factors for n in f.names} - set(op.out.names)
-            if len(factors) == 1 and not summed:
-                value = factors[0]  # nothing to multiply or sum: the factor itself
-            else:
-                made.append(Contract(factors=tuple(factors), out=op.out, order=op.order, lead=op.lead,
-                                     statements=op.statements))
-                value = op.out
-            if not (isinstance(scalar, float) and scalar == 1.0):
-                value = multiply(value, scalar, value.names)
-                chosen.setdefault(number, []).append("the scale multiplies the result")
+        made, value, said = _scaled(plan, op)
         ops += made
         if value is not None and value is not op.out:
             found[id(op.out.buffer)] = value
+        if said:
+            chosen.setdefault(op.statements[0], []).append(said)
     plan = plan.with_ops(ops)
-    plan.note("scale_once", sum(map(len, chosen.values())), f"{sum(map(len, chosen.values()))} scale(s) placed", chosen)
+    plan.note("scale_once", len(chosen), f"{len(chosen)} scale(s) placed", chosen)
     return plan
 
 
-def _target_indices(stmt):
-    from edf.core.ir import ref_indices
+def _scaled(plan: Plan, op: Contract) -> tuple[list[Op], Named | None, str]:
+    """``op`` with its scale applied once: the operations, what its value now is (None: a
+    number), and what was chosen."""
+    number = op.statements[0]
+    ranges, made = plan.ranges[number - 1], []
 
-    return list(ref_indices(stmt.target))
+    def multiply(a, b, names) -> Named:
+        dtype = np.result_type(*(v.buffer.dtype for v in (a, b) if isinstance(v, Named)))
+        out = plan.temp(tuple(names), ranges, dtype)
+        made.append(Map(function="multiply", args=(a, b), out=out, keeps_layout=True, statements=op.statements))
+        return out
+
+    def one(value) -> bool:
+        return isinstance(value, float) and value == 1.0
+
+    scalar, factors, said = op.scale, [], ""
+    for factor in op.factors:
+        if factor.names:
+            factors.append(factor)
+        else:  # a 0-d tensor: part of the scale
+            scalar = factor if one(scalar) else multiply(scalar, factor, ())
+    if not factors:
+        return made, scalar if isinstance(scalar, Named) else None, said
+    if not one(scalar):
+        small = min(range(len(factors)), key=lambda k: factors[k].view.size)
+        result = math.prod(ranges[n] for n in set(ref_indices(plan.statements[number - 1].target)))
+        if factors[small].view.size < result and _floating(factors[small].view):
+            said = f"the scale multiplies {_label(factors[small])}, the smallest array"
+            factors[small], scalar = multiply(factors[small], scalar, factors[small].names), 1.0
+    summed = {n for f in factors for n in f.names} - set(op.out.names)
+    value = factors[0]  # nothing to multiply or sum: the factor itself
+    if len(factors) > 1 or summed:
+        made.append(Contract(factors=tuple(factors), out=op.out, order=op.order, lead=op.lead,
+                             statements=op.statements))
+        value = op.out
+    if not one(scalar):
+        value, said = multiply(value, scalar, value.names), "the scale multiplies the result"
+    return made, value, said
 
 
 def _label(named: Named) -> str:
-    return named.buffer.tensor or named.buffer.name
+    return f"{named.buffer.tensor}[{', '.join(named.names)}]" if named.buffer.tensor else "a value"
 
 
 # -- products ---------------------------------------------------------------------------------------
@@ -161,22 +160,32 @@ def products_to_blas(plan: Plan) -> Plan:
             view = emit.call("multiply", (view, op.scale), view.shape, view.dtype)
         ops += emit.ops
         found[id(op.out.buffer)] = Named(view, tuple(names))
-        chosen.setdefault(number, []).append(_said(emit.ops, len(factors)))
+        chosen.setdefault(number, []).append(f"{_product(factors, op.out.names)}: {_said(emit.ops)}")
     ops = [op for op in ops if not (isinstance(op, Map) and id(op.out.buffer) in dropped)]
     plan = plan.with_ops(ops)
-    plan.note("products_to_blas", len(chosen), f"{len(chosen)} product(s) of tensors made pairwise", chosen)
+    count = len(chosen)
+    plan.note("products_to_blas", count, f"{count} product(s) of tensors made in pairs", chosen)
     return plan
 
 
-def _said(ops: list[Op], count: int) -> str:
+def _product(factors, kept) -> str:
+    """``x[b, i] * W[i, j] summed over i``: a product in the notation's terms."""
+    text = " * ".join(_label(f) for f in factors)
+    summed = list(dict.fromkeys(n for f in factors for n in f.names if n not in kept))
+    return text + (f" summed over {', '.join(summed)}" if summed else "")
+
+
+def _said(ops: list[Op]) -> str:
     gemms = [op for op in ops if isinstance(op, Call) and op.function == "matmul"]
     if gemms:
         shapes = ", ".join(" x ".join(str(s) for s in op.args[0].shape) + " by " +
                            " x ".join(str(s) for s in op.args[1].shape) for op in gemms[:3])
-        return f"{count} factors: {len(gemms)} matrix product(s) on BLAS ({shapes}{'...' if len(gemms) > 3 else ''})"
+        many = "..." if len(gemms) > 3 else ""
+        return f"{'one matrix product' if len(gemms) == 1 else f'{len(gemms)} matrix products'} " \
+               f"on BLAS ({shapes}{many})"
     if any(isinstance(op, Call) and op.function == "einsum" for op in ops):
-        return f"{count} factors summed down to their shared indices: one einsum pass (dot products)"
-    return f"{count} factors with nothing to sum: a broadcast product"
+        return "dot products, one per kept element: one einsum pass (as GEMMs they would be 1 x 1)"
+    return "nothing to sum: a broadcast product"
 
 
 def _readers(ops: list[Op]) -> dict[int, list[Op]]:
@@ -375,5 +384,6 @@ def reductions(plan: Plan) -> Plan:
         said = next((how[c] for c in calls if c in how), f"{len(calls)} calls, one per point of a small window")
         chosen.setdefault(op.statements[0], []).append(f"{'sum' if ufunc == 'add' else 'max'}: {said}")
     plan = plan.with_ops(ops)
-    plan.note("reductions", sum(map(len, chosen.values())), f"{sum(map(len, chosen.values()))} reduction(s) chosen by layout", chosen)
+    count = sum(map(len, chosen.values()))
+    plan.note("reductions", count, f"{count} reduction(s) chosen by layout", chosen)
     return plan

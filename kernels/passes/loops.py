@@ -68,7 +68,8 @@ def numpy_where_better(plan: Plan) -> Plan:
                 continue
         ops.append(op)
     plan = plan.with_ops(ops)
-    plan.note("numpy_where_better", len(chosen), f"{len(chosen)} statement(s) given to NumPy", chosen)
+    count = len(chosen)
+    plan.note("numpy_where_better", count, f"{count} statement(s) given to NumPy", chosen)
     return plan
 
 

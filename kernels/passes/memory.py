@@ -93,7 +93,8 @@ def constant_rows(plan: Plan) -> Plan:
             op = dataclasses.replace(op, args=tuple(args))
         ops.append(op)
     plan = plan.with_ops(ops)
-    plan.note("constant_rows", len(rows), f"{len(rows)} row(s) of a constant made once, above run")
+    count = len(rows)
+    plan.note("constant_rows", count, f"{count} row(s) of a constant made once, above run")
     return plan
 
 
@@ -120,5 +121,6 @@ def arena(plan: Plan) -> Plan:
             continue
         kept.append(op)
     plan = plan.with_ops(kept)
-    plan.note("arena", len(placed), f"{len(placed)} buffer(s) in one block of {size:,} bytes")
+    count = len(placed)
+    plan.note("arena", count, f"{count} buffer(s) in one block of {size:,} bytes")
     return plan

@@ -49,7 +49,8 @@ def windows_as_views(plan: Plan) -> Plan:
         return [op]
 
     plan = _rewrite(plan, visit)
-    plan.note("windows_as_views", sum(map(len, chosen.values())), f"{sum(map(len, chosen.values()))} window(s) read or written as views", chosen)
+    count = sum(map(len, chosen.values()))
+    plan.note("windows_as_views", count, f"{count} window(s) read or written as views", chosen)
     return plan
 
 
@@ -92,7 +93,8 @@ def shifted_writes(plan: Plan) -> Plan:
         return out
 
     plan = _rewrite(plan, visit)
-    plan.note("shifted_writes", len(chosen), f"{len(chosen)} overlapping write(s) made one shift at a time", chosen)
+    count = len(chosen)
+    plan.note("shifted_writes", count, f"{count} overlapping write(s) made one shift at a time", chosen)
     return plan
 
 
@@ -126,9 +128,10 @@ def axes_along_memory(plan: Plan) -> Plan:
     (transformer benchmark, float32)."""
     orders = {number: axis_order(plan.statements[number - 1], plan.ranges[number - 1])
               for number in range(1, len(plan.statements) + 1)}
+    relaid: dict[int, list[str]] = {}
 
     def visit(op: Op, found: dict) -> list[Op]:
-        if not op.statements or plan.statements[op.statements[0] - 1] is None:
+        if not op.statements:
             return [op]
         number = op.statements[0]
         order = orders[number]
@@ -148,15 +151,17 @@ def axes_along_memory(plan: Plan) -> Plan:
             else:
                 names = tuple(n for n in order if n in op.out.names)
             out = _relaid(plan, op.out, names, number)
+            if out is not op.out:
+                relaid[number] = [f"its elementwise values have axes ({', '.join(order)}): the order of "
+                                  f"the largest tensor it reads, and of its target"]
             found[id(op.out.buffer)] = out
             return [Map(function=op.function, args=op.args, out=out, keeps_layout=op.keeps_layout,
                         statements=op.statements)]
         return [op]
 
     plan = _rewrite(plan, visit)
-    chosen = {n: [f"axes in the order {', '.join(o)}"] for n, o in orders.items()
-              if list(o) != list(plan.statements[n - 1].loops)}
-    plan.note("axes_along_memory", len(chosen), f"{len(chosen)} statement(s) with axes other than the for's order", chosen)
+    count = len(relaid)
+    plan.note("axes_along_memory", count, f"{count} statement(s) with axes along memory", relaid)
     return plan
 
 
@@ -194,7 +199,8 @@ def masks(plan: Plan) -> Plan:
     ops = replace_named([op for op in plan.ops if not (isinstance(op, Map) and id(op.out.buffer) in dropped)],
                         dropped)
     plan = plan.with_ops(ops)
-    plan.note("masks", len(dropped), f"{len(dropped)} comparison(s) kept as masks", chosen)
+    count = len(dropped)
+    plan.note("masks", count, f"{count} comparison(s) kept as masks", chosen)
     return plan
 
 
@@ -229,6 +235,7 @@ def reciprocals(plan: Plan) -> Plan:
                 Map(function="multiply", args=(left, inverse), out=op.out, statements=op.statements)]
 
     plan = _rewrite(plan, visit)
-    plan.note("reciprocals", sum(map(len, chosen.values())), f"{sum(map(len, chosen.values()))} division(s) made products", chosen)
+    count = sum(map(len, chosen.values()))
+    plan.note("reciprocals", count, f"{count} division(s) made products", chosen)
     return plan
 

@@ -31,7 +31,8 @@ def write_in_place(plan: Plan) -> Plan:
     ops = [dataclasses.replace(op, fill=None) if isinstance(op, Alloc) and id(op.out.buffer) not in fills else op
            for op in ops]
     plan = plan.with_ops(ops)
-    plan.note("write_in_place", sum(map(len, said.values())), f"{sum(map(len, said.values()))} fill(s) left out; values written where they go",
+    count = sum(map(len, said.values()))
+    plan.note("write_in_place", count, f"{count} fill(s) left out; values written where they go",
               said)
     return plan
 
