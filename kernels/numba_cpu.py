@@ -27,13 +27,14 @@ import pickletools
 import sys
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from edf.core.errors import EdfError
-from edf.core.ir import Statement
+from edf.core.ir import Binary, Num, Ref, Statement, rewrite
 from edf.kernels.fuse import fuse
 from edf.kernels.lower import LoopNest, kernel_names, rename_tensors
 from edf.kernels.lower import lower as lower_nest
@@ -54,19 +55,45 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-def _codes(nests: Sequence[LoopNest], dtype) -> list[PythonCode]:
+def _codes(nests: Sequence[LoopNest], dtype, numbers: frozenset[str] = frozenset()) -> list[PythonCode]:
     """One emitter per nest, sharing identifiers: the nests of one kernel."""
-    codes = [PythonCode(nests[0], dtype, vectorisable=True)]
-    codes += [PythonCode(nest, dtype, vectorisable=True, shared=codes[0]) for nest in nests[1:]]
+    codes = [PythonCode(nests[0], dtype, vectorisable=True, numbers=numbers)]
+    codes += [PythonCode(nest, dtype, vectorisable=True, shared=codes[0], numbers=numbers) for nest in nests[1:]]
     return codes
 
 
-def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool] = ()) -> str:
+def numbers_as_arguments(nests: Sequence[LoopNest]) -> tuple[list[LoopNest], dict[str, float]]:
+    """The nests with each number of their bodies (not an exponent) read from an argument
+    ``c1``, ``c2``...: kernels that differ only in a constant (``x[b, i] * 3.0`` and ``* 4.0``)
+    are then one source, compiled once. Numba never frees compiled code, so a notebook that
+    edits a constant and runs again would otherwise grow by a kernel (about 1 MB) each time."""
+    numbers: dict[float, str] = {}
+
+    def argument(expr):
+        if isinstance(expr, Num):
+            name = numbers.setdefault(expr.value, f"c{len(numbers) + 1}")
+            return Ref(name)
+        if isinstance(expr, Binary) and expr.op == "**":  # an exponent stays: x ** 2 is x * x
+            return Binary("**", rewrite(expr.left, argument), expr.right)
+        return None
+
+    found = []
+    for nest in nests:
+        stmt = nest.statement
+        body = rewrite(stmt.body, argument)
+        found.append(replace(nest, statement=Statement(stmt.loops, stmt.target, stmt.op, body)))
+    return found, {name: value for value, name in numbers.items()}
+
+
+def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool] = (),
+                    numbers: frozenset[str] = frozenset()) -> str:
     """The module source for one statement's nest, or for several fused into one loop nest
     (``kernels.fuse``). ``overwrites[k]``: nest k's write is the first into a fresh target, so
-    it sets each element instead of accumulating into it (the target needs no zero fill)."""
+    it sets each element instead of accumulating into it (the target needs no zero fill).
+    ``numbers``: the 0-d references that are numbers passed as arguments (float64; a float32
+    kernel makes them float32 once, at its start, so its arithmetic stays float32)."""
     overwrites = tuple(overwrites) or (False,) * len(nests)
-    codes, first = _codes(nests, dtype), nests[0]
+    codes, first = _codes(nests, dtype, numbers), nests[0]
     lines = ["# these statements run fused, in one loop nest:"] if len(nests) > 1 else []
     for nest in nests:
         lines += [line if line.startswith("#") else f"#   {line}"
@@ -97,6 +124,8 @@ def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool]
     signature = code.signature([t for member in codes for t in member.tensors])
     if first.mode == "gather" and first.outer:
         signature += ", start, stop"
+    if np.dtype(dtype) == np.float32:
+        body[:0] = [f"    {code.arrays[n]} = np.float32({code.arrays[n]})" for n in sorted(numbers) if n in code.arrays]
     lines += [decorator, f"def kernel({signature}):", *body, ""]
     return "\n".join(lines)
 
@@ -160,15 +189,17 @@ class LoopKernel:
     def __init__(self, nests: Sequence[LoopNest], dtype):
         self.nests, self.dtype = list(nests), np.dtype(dtype)  # with the program's names, for fusing
         self.names = kernel_names(self.nests)
-        self.own = [rename_tensors(nest, self.names) for nest in self.nests]
+        self.own, self.numbers = numbers_as_arguments([rename_tensors(nest, self.names) for nest in self.nests])
         first = self.nests[0]
         # the first outer loop's extent, if the kernel takes a range of it (start, stop)
         self.chunked = first.outer[0].extent if first.mode == "gather" and first.outer else None
         self.work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
-        codes = _codes(self.own, self.dtype)
+        codes = _codes(self.own, self.dtype, frozenset(self.numbers))
         program_name = {own: name for name, own in self.names.items()}
-        # the program's tensors in the order the kernel takes them
-        self.tensors = list(dict.fromkeys(program_name[t] for code in codes for t in code.tensors))
+        # what the kernel takes, in order: the program's tensors (by name) and numbers
+        self.arguments = [program_name[t] if t in program_name else self.numbers[t]
+                          for t in dict.fromkeys(t for code in codes for t in code.tensors)]
+        self.tensors = [a for a in self.arguments if isinstance(a, str)]
         self.extents = tuple(item.extent for item in codes[0].sized)
 
     def fused_with(self, other: "LoopKernel") -> "LoopKernel | None":
@@ -183,14 +214,16 @@ class LoopKernel:
         """The module source; ``sets[k]``: nest k sets its fresh target rather than adding to
         or maximising it (``generate_source``'s ``overwrites``)."""
         return generate_source(self.own, self.dtype, [s and n.statement.op != "=" for s, n in
-                                                      zip(sets or [False] * len(self.nests), self.nests)])
+                                                      zip(sets or [False] * len(self.nests), self.nests)],
+                               frozenset(self.numbers))
 
     def load(self, sets: Sequence[bool] = ()) -> tuple[str, str]:
         """Write the module (once) and import it: its module name, and its source followed by
         what its names stand for."""
         source = self.source(sets)
         module = load(source).__name__
-        called = ", ".join(f"{own}={name}" for name, own in self.names.items())
+        called = ", ".join([f"{own}={name}" for name, own in self.names.items()] +
+                           [f"{own}={value!r}" for own, value in self.numbers.items()])
         return module, f"{source}# called with {called}\n"
 
     def describe(self) -> str:
@@ -214,6 +247,12 @@ def lower(plan, number: int, stmt: Statement, ranges: dict):
 
 
 def launch_arrays(plan, kernel: LoopKernel) -> tuple:
-    """The views a kernel is called with: its tensors in order, 0-d ones as 1-element arrays."""
-    views = [plan.tensors[t].view() for t in kernel.tensors]
-    return tuple(v.reshaped((1,)) if v.ndim == 0 else v for v in views)
+    """What a kernel is called with: its tensors in order, 0-d ones as 1-element arrays, and
+    its numbers."""
+    found = []
+    for argument in kernel.arguments:
+        if isinstance(argument, str):
+            view = plan.tensors[argument].view()
+            argument = view.reshaped((1,)) if view.ndim == 0 else view
+        found.append(argument)
+    return tuple(found)

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from edf.core.functions import FUNCTIONS
-from edf.core.ir import COMPARISONS, Affine, Binary, Call, Expr, Num, Ref, Statement, Unary, ref_indices
+from edf.core.ir import COMPARISONS, Affine, Call, Expr, Num, Ref, Statement, Unary, ref_indices
 from edf.kernels.access import Access, affine
 from edf.kernels.lower import split_terms
 from edf.kernels.ops import Contract, Gather, Map, Op, Reduce, Scatter, Write

@@ -13,10 +13,8 @@ import string
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
-
 from edf.kernels.access import expand
-from edf.kernels.plan import Named, Operand, View
+from edf.kernels.plan import Buffer, Named, Operand, View
 
 # -- operations -------------------------------------------------------------------------------
 
@@ -28,7 +26,7 @@ class Op:
     statements: tuple[int, ...] = ()
 
     def operands(self) -> list:
-        """Every View or Named the operation reads or writes, outputs last."""
+        """Every View or Named the operation reads or writes, in the order of its fields."""
         found = []
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
@@ -37,7 +35,7 @@ class Op:
         return found
 
     def buffers(self) -> list[Buffer]:
-        return [o.buffer if isinstance(o, Named) else o.buffer for o in self.operands()]
+        return [o.buffer for o in self.operands()]
 
     def output(self) -> View | None:
         """The view this operation writes (None: it writes through a kernel's arguments)."""
@@ -201,7 +199,6 @@ ELEMENTWISE = {
     "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "exp", "log", "tanh",
     "sqrt", "absolute", "sign", "sin", "cos", "logaddexp", "copyto",
 }
-NAMED = (Map, Contract, Reduce, Write, Scatter, Gather)
 
 
 # -- operations on named arrays, as their plainest NumPy ------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import weakref
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -126,6 +127,7 @@ def compile_plan(plan: Plan, check: Callable | None = None, profile: bool = Fals
     compiled = Compiled(plan, rendered.source, namespace["bind"], rendered.parameters, rendered.kernels,
                         rendered.calls, check, Clock(rendered.groups) if profile else None,
                         slots=[b.slot for b in plan.buffers() if b.slot is not None])
+    weakref.finalize(compiled, linecache.cache.pop, filename, None)  # tracebacks show it while it lives
     (arena or Arena()).attach(compiled)
     return compiled
 

@@ -224,17 +224,6 @@ def replace_named(ops: list[Op], found: dict[int, Named]) -> list[Op]:
             for op in ops]
 
 
-def by_statement(ops: list[Op]) -> list[tuple[tuple[int, ...], list[Op]]]:
-    """Consecutive runs of operations belonging to the same statements."""
-    runs: list[tuple[tuple[int, ...], list[Op]]] = []
-    for op in ops:
-        if runs and runs[-1][0] == op.statements:
-            runs[-1][1].append(op)
-        else:
-            runs.append((op.statements, [op]))
-    return runs
-
-
 @dataclass(eq=False)
 class Plan:
     """The operations of one program for one input signature, and its buffers by tensor name.

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import string
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from edf.kernels import c_codegen, compile_statement, cupy_cuda
 from edf.kernels.lower import is_gemm

@@ -292,6 +292,18 @@ class Program:
     def __repr__(self) -> str:
         return f"Program({len(self.statements)} statements, backend={self.backend!r})"
 
+    # what pickling and copying keep: the text, settings, parameters, fed inputs and the last
+    # forward's values; the plans (functions, compiled kernels) are made again on first use,
+    # their kernels found in the kernel cache (an arena, a lock, a thread are never sent)
+    _REMADE = ("runner", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread")
+
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in self.__dict__.items() if name not in self._REMADE}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.runner, self._derived, self._gradient_programs = runs.Runner(), {}, {}
+
     # -- check: shapes ---------------------------------------------------------------------
     def _shape_links(self) -> dict[str, Shape]:
         """``shape`` declarations plus what gradient names imply (``W.grad`` is shaped like ``W``)."""

@@ -16,7 +16,6 @@ index, both sizes and where each came from; an index with no source raises one a
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 

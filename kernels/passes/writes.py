@@ -96,7 +96,7 @@ def _first_writes(ops: list[Op]) -> tuple[list[Op], set[int]]:
 
 def _launch(op: Launch, state: _Fresh) -> Launch:
     """A loop nest's reads need their fills; a nest covering a fresh target sets it."""
-    arrays = dict(zip(op.kernel.tensors, op.arrays))
+    arrays = {name: view for name, view in zip(op.kernel.arguments, op.arrays) if isinstance(name, str)}
     sets = []
     for nest in op.kernel.nests:  # in order: a fused statement may read what an earlier one wrote
         stmt = nest.statement
