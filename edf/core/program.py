@@ -367,13 +367,14 @@ class Program:
     def spec(self) -> "runs.ProgramSpec":
         """What running this program needs to know of it (``edf.runs.ProgramSpec``), made once
         per version of the program and settings."""
-        key = (self.check_finite, self.training, self.passes)
+        passes = self.passes if self.passes is None or isinstance(self.passes, str) else tuple(self.passes)
+        key = (self.check_finite, self.training, passes)
         found = self._derived.get("spec")
         if found is None or found[0] != key:
             starts = {name: runs.START[op] for name, (op, _) in self._assigned.items()}
             spec = runs.ProgramSpec(repr(self), tuple(self.statements), dict(self._ranges), self._shape_links(),
                                     tuple(self.inputs), frozenset(self._index_tensors), starts, dict(self.feeds),
-                                    self.training, self.backend, self.check_finite, self.passes, self.xp)
+                                    self.training, self.backend, self.check_finite, passes, self.xp)
             found = self._derived["spec"] = (key, spec)
         return found[1]
 

@@ -154,11 +154,12 @@ class Runner:
              profile: bool = False) -> Compiled:
         """The compiled plan returning ``results`` (default: every defined tensor), made on
         first use."""
-        key = (frozenset(spec.starts if results is None else results), profile)
+        key = (None if results is None else frozenset(results), profile, spec.check_finite, spec.passes)
         found = signature.plans.get(key)
         if found is None:
             check = _finite_check(spec) if spec.check_finite else None
-            found = signature.plans[key] = build(job(spec, signature, key[0]), spec.backend, spec.passes,
+            wanted = frozenset(spec.starts if results is None else results)
+            found = signature.plans[key] = build(job(spec, signature, wanted), spec.backend, spec.passes,
                                                  check, profile, self.arena)
             if flag("EDF_DEBUG"):
                 print(describe(spec, signature, found))
