@@ -90,3 +90,12 @@ FUNCTIONS: dict[str, Function] = {
         Function("cos", np.cos, "-sin(u)", "cosine", "math.cos(u)", "cos(u)"),
     ]
 }
+
+
+__all__ = [
+    'FUNCTIONS', 'Function',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

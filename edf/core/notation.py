@@ -539,3 +539,13 @@ def format_program(statements: list[Statement], declarations: list[Declaration] 
     return "\n".join([*format_declarations(list(declarations)),
                       *(format_statement(s, width) for s in statements)])
 
+
+__all__ = [
+    'parse_statement', 'parse_expression', 'parse_program', 'format_statement', 'format_program', 'format_expr',
+    'format_ref', 'format_affine', 'format_number', 'format_header', 'format_size', 'format_declarations',
+    'MAX_DEPTH',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

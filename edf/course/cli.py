@@ -35,6 +35,24 @@ def lecture_names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(lectures.__path__) if not m.name.startswith("_"))
 
 
+def lecture_title(name: str) -> str:
+    """A lecture's title: the first heading of its first markdown cell (``# # Backprop, written out``)."""
+    from edf import lectures
+
+    for line in (Path(lectures.__path__[0]) / f"{name}.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("# # "):
+            return line[len("# # "):].strip()
+    return ""
+
+
+def list_lectures() -> str:
+    """``edf lecture list``: one line per lecture, its name and title, as ``edf exercise list``."""
+    names = lecture_names()
+    width = max(map(len, names))
+    return "\n".join([*(f"{name:<{width}}  {lecture_title(name)}" for name in names),
+                      f"{len(names)} lectures: edf lecture NAME [--quick] runs one"])
+
+
 def run_lecture(name: str, argv: list[str]) -> dict:
     if name not in lecture_names():
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
@@ -187,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         elif "--notebook" in args.options:
             print(f"wrote {lecture_notebook(args.name, list(args.options))}")
         elif args.name == "list":
-            print("\n".join(lecture_names()))
+            print(list_lectures())
         elif args.name == "all":
             return run_all_lectures(list(args.options))
         else:
