@@ -21,7 +21,8 @@ setup(
         "threadpoolctl>=3.1",  # the fixed thread counts of lecture runs (edf.parallel)
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6.80"],  # the suite runs on every core
+        "dev": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6.80",
+                "markdown-it-py>=3"],  # the suite runs on every core; the docs' code blocks (tests/test_docs.py)
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
         # PyTorch (CPU) as the tests' oracle and the benchmarks' peer, never imported by edf;
