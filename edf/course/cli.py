@@ -8,6 +8,7 @@
     edf exercise package N OUT.zip                           a Gradescope autograder
     edf exercise export DIR [N ...]                          the student edition (no solutions)
     edf exercise grade-all N SUBMISSIONS --out grades.csv    a whole class [--jobs K | --scheduler ADDR]
+    edf site OUT [--jobs K] [--keep DIR]                     the course website (the site extra)
 
 An error ends in one line (``edf: ...``) and a non-zero exit status; ``--debug`` anywhere on the
 line shows its traceback instead.
@@ -195,12 +196,24 @@ def main(argv: list[str] | None = None) -> int:
     shows.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
                        help="the shape of an input (repeat for each)")
     shows.add_argument("--backend", default=None, help="also show this target's kernels")
+    site = commands.add_parser("site", help="build the course website",
+                               description="Execute every lecture in quick mode and build the course "
+                                           "website (lectures, handouts, reading guide, API reference) "
+                                           'into OUT, offline. Needs the site extra: pip install -e ".[site]"')
+    site.add_argument("out", type=Path, metavar="OUT", help="the folder to write (replaced if it holds a site)")
+    site.add_argument("--jobs", type=int, default=None, help="lectures executed at once (default: one per core)")
+    site.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                      help="keep the generated Markdown and executed notebooks in DIR")
     add_exercise_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "exercise":
             return exercise(args)
-        if args.command == "show":
+        if args.command == "site":
+            from edf.course.site import build_site
+
+            print(build_site(args.out, jobs=args.jobs, keep=args.keep))
+        elif args.command == "show":
             print(show(args.statements, args.shape, args.backend))
         elif "--notebook" in args.options:
             print(f"wrote {lecture_notebook(args.name, list(args.options))}")
