@@ -35,10 +35,10 @@ setup(
         "dask": ["dask[distributed]>=2024.1"],
         "mutation": ["mutmut>=3.3"],  # mutation testing (docs/development.md); not in CI
         # the course website (`edf site OUT`): lectures executed as notebooks, MkDocs Material,
-        # the API from docstrings, MathJax served from the site; Playwright drives Chromium in its test
+        # the API from docstrings, formulas as MathML (latex2mathml); Playwright drives Chromium in its test
         "site": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbformat>=5.9", "mkdocs>=1.6",
                  "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "pymdown-extensions>=10",
-                 "jupyter-server-mathjax>=0.2.6", "playwright>=1.45"],
+                 "latex2mathml>=3.77", "playwright>=1.45"],
     },
     entry_points={"console_scripts": ["edf=edf.course.cli:main"]},
 )

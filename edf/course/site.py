@@ -14,10 +14,11 @@ reference from the docstrings. What goes in, each from one place in the reposito
 
 Links between these files are rewritten to the pages they became, so the Markdown reads right
 on GitHub and on the site. Mathematics is written in LaTeX (``$...$``, ``$$...$$``: Jupyter and
-Colab typeset it too); on the site pymdownx.arithmatex marks it and MathJax 2, from the
-jupyter-server-mathjax package, typesets it in the browser: nothing is fetched from a CDN, so
-the site works offline. (mkdocs-jupyter was tried first: its notebook template loads MathJax
-and Mermaid from a CDN, so a lecture's Markdown is written here instead, in a few lines.)
+Colab typeset it too); on the site pymdownx.arithmatex marks it and latex2mathml turns it into
+MathML at build time, which browsers render natively. Nothing is fetched from elsewhere, so the
+site works offline. (mkdocs-jupyter was tried first: its notebook template loads MathJax and
+Mermaid from a CDN, so a lecture's Markdown is written here instead, in a few lines. MathJax 2
+served from the site, as jupyter-server-mathjax ships it, asked for fonts it does not ship.)
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ PAGES = [("Home", "index.md"), ("Installing", "install.md"), ("The notation", "n
          ("Exercises and grading", "teaching.md"), ("Testing your own code", "testing.md"),
          ("Backends and speed", "backends.md"), ("Reading the source", "READING.md"), ("API reference", None),
          ("Development", "development.md"), ("Benchmarks", "benchmarks.md")]
+PRINTED = 'text title="printed"'  # a lecture's printed output: a text block under that label
 LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
 
 
@@ -165,7 +167,7 @@ def notebook_markdown(notebook: Path, name: str, figures: Path, prefix: str, lin
                 continue
             data = output.get("data", {})
             if printed and data:
-                parts.append(_fence("text", printed))
+                parts.append(_fence(PRINTED, printed))
                 printed = ""
             if "image/png" in data:
                 count += 1
@@ -177,7 +179,7 @@ def notebook_markdown(notebook: Path, name: str, figures: Path, prefix: str, lin
             elif "text/plain" in data and "application/vnd.jupyter.widget-view+json" not in data:
                 parts.append(_fence("text", data["text/plain"]))
         if printed:
-            parts.append(_fence("text", printed))
+            parts.append(_fence(PRINTED, printed))
     return "\n\n".join(parts) + "\n"
 
 
@@ -241,24 +243,26 @@ def _handout_title(page: Path) -> str:
     return page.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
 
 
-def mathjax_assets(docs: Path) -> None:
-    """MathJax 2 (HTML-CSS output, TeX input) from the jupyter-server-mathjax package, and the
-    configuration that makes it typeset only what pymdownx.arithmatex marked."""
-    import jupyter_server_mathjax
+ARITHMATEX = re.compile(r'(<(span|div) class="arithmatex">)(.*?)(</\2>)', re.S)
 
-    static = Path(jupyter_server_mathjax.__file__).parent / "static"
-    target = docs / "assets" / "mathjax"
-    shutil.copytree(static, target, ignore=shutil.ignore_patterns("SVG", "*.md", "LICENSE"))
-    _write(docs / "assets" / "mathjax-config.js", """\
-// MathJax 2: typeset what pymdownx.arithmatex marked (\\( \\) and \\[ \\] in span.arithmatex), nothing else
-window.MathJax = {
-  tex2jax: {inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]], processEscapes: true,
-            processEnvironments: true, ignoreClass: ".*", processClass: "arithmatex"},
-  "HTML-CSS": {availableFonts: ["TeX"], imageFont: null},
-  messageStyle: "none",
-  showMathMenu: false
-};
-""")
+
+def typeset(html: str) -> str:
+    """The formulas pymdownx.arithmatex marked (``\\(...\\)`` inline, ``\\[...\\]`` displayed),
+    written as MathML by latex2mathml, which browsers render natively: no script, no fonts."""
+    from html import unescape
+
+    from latex2mathml.converter import convert
+
+    def mathml(match: re.Match) -> str:
+        opening, tag, tex, closing = match.groups()
+        tex = unescape(tex).strip()
+        display = tex.startswith("\\[")
+        try:
+            return opening + convert(tex[2:-2], display="block" if display else "inline") + closing
+        except Exception as error:  # latex2mathml's own errors have no common base
+            raise EdfError(f"cannot typeset {tex!r}: {error}") from None
+
+    return ARITHMATEX.sub(mathml, html)
 
 
 def _github_slugs():
@@ -281,8 +285,6 @@ def mkdocs_config(docs: Path, out: Path, nav: list) -> dict:
                                 {"toc": {"permalink": True, "slugify": _github_slugs()}},
                                 {"pymdownx.arithmatex": {"generic": True}},
                                 {"pymdownx.highlight": {"anchor_linenums": False}}, "pymdownx.superfences"],
-        "extra_javascript": ["assets/mathjax-config.js",
-                             "assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"],
         "plugins": ["search", {"mkdocstrings": {"handlers": {"python": {
             "paths": [str(ROOT)],
             "options": {"docstring_style": None, "show_source": False, "members_order": "source",
@@ -349,7 +351,6 @@ def build_site(out: Path, *, jobs: int | None = None, keep: Path | None = None) 
         docs = work / "docs"
         shutil.rmtree(docs, ignore_errors=True)
         nav = stage(docs, notebooks, runs)
-        mathjax_assets(docs)
         config_file = work / "mkdocs.yml"
         config = mkdocs_config(docs, out, nav)
         shown = {**config, "markdown_extensions": [e for e in config["markdown_extensions"] if "toc" not in e]}
@@ -360,6 +361,8 @@ def build_site(out: Path, *, jobs: int | None = None, keep: Path | None = None) 
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     pages = sorted(p for p in out.rglob("*.html") if "assets" not in p.relative_to(out).parts)
+    for page in pages:
+        page.write_text(typeset(page.read_text(encoding="utf-8")), encoding="utf-8")
     return Built(out, pages, names, time.perf_counter() - start)
 
 
