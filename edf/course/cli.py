@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import subprocess
 import sys
 import time
@@ -26,24 +25,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from edf.course import grading as course
+from edf.course.grading import lecture_names, lecture_title  # noqa: F401  (cli.lecture_names: the tests' name)
 from edf.library import parallel, report
 from edf.core.errors import EdfError
-
-
-def lecture_names() -> list[str]:
-    from edf import lectures
-
-    return sorted(m.name for m in pkgutil.iter_modules(lectures.__path__) if not m.name.startswith("_"))
-
-
-def lecture_title(name: str) -> str:
-    """A lecture's title: the first heading of its first markdown cell (``# # Backprop, written out``)."""
-    from edf import lectures
-
-    for line in (Path(lectures.__path__[0]) / f"{name}.py").read_text(encoding="utf-8").splitlines():
-        if line.startswith("# # "):
-            return line[len("# # "):].strip()
-    return ""
 
 
 def list_lectures() -> str:

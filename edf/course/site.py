@@ -204,7 +204,7 @@ def api_page(title: str, modules: list[str]) -> str:
 
 def stage(docs: Path, lectures: dict[str, Path], figures_from: Path) -> list:
     """Write every page's Markdown under ``docs``; returns MkDocs' navigation."""
-    from edf.course import cli, grading
+    from edf.course import grading
 
     wanted: set[str] = set()
     copies = {"README.md": "index.md", "BENCHMARKS.md": "benchmarks.md", "exercises/README.md": "exercises/index.md"}
@@ -229,7 +229,7 @@ def stage(docs: Path, lectures: dict[str, Path], figures_from: Path) -> list:
     nav = []
     for title, page in PAGES:
         if title == "Lectures":
-            nav.append({title: ["lectures.md", *({cli.lecture_title(n): f"lectures/{n}.md"} for n in lectures)]})
+            nav.append({title: ["lectures.md", *({grading.lecture_title(n): f"lectures/{n}.md"} for n in lectures)]})
         elif title == "Exercises":
             nav.append({title: ["exercises/index.md", *({_handout_title(docs / p): p} for p in handouts.values())]})
         elif title == "API reference":
@@ -328,7 +328,7 @@ def build_site(out: Path, *, jobs: int | None = None, keep: Path | None = None) 
         import yaml
     except ImportError as error:
         raise EdfError(f"building the site needs the site extra ({error.name} is missing): {SITE_EXTRA}") from None
-    from edf.course import cli
+    from edf.course.grading import lecture_names
 
     start = time.perf_counter()
     out = Path(out).resolve()
@@ -336,7 +336,7 @@ def build_site(out: Path, *, jobs: int | None = None, keep: Path | None = None) 
     if out.is_dir() and any(out.iterdir()) and not (out / "sitemap.xml").exists():
         raise EdfError(f"{out} is a folder with other things in it; name a new folder, or a site built before")
     try:
-        names = cli.lecture_names()
+        names = lecture_names()
         runs = work / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         at_once = parallel.worker_count(len(names), jobs)
