@@ -378,3 +378,12 @@ if st is not None:
 
     def _names_in(expr: Expr) -> set[str]:
         return {r.name for r in value_refs(expr)}
+
+
+__all__ = [
+    'check_gradients', 'numerical_gradients', 'check_backend', 'programs', 'ProgramCase', 'GradientMismatch',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

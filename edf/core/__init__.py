@@ -15,6 +15,7 @@ Read in this order (docs/READING.md says what each teaches):
     guards.py       checks at a Program's edges: input arrays, dtypes, memory, threads
     checks.py       the argument checks of the public API
     profiling.py    where a step's time goes
+    display.py      how a Program shows itself in Jupyter (its statements, ranges, backward)
 
 The core imports only itself and ``edf.kernels`` (through ``edf.kernels``' interface: ``Job``,
 ``build``, ``explain``, ``compile_statement``); kernels import only the core's bottom

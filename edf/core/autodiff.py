@@ -304,3 +304,11 @@ class _Counted:
         loops = tuple(renamed.get(i, i) for i in derived.loops)
         return Statement(loops, derived.target, derived.op, derived.body)
 
+
+__all__ = [
+    'backward', 'Backward', 'backward_statements', 'pullback', 'derivative_of_call', 'gradient_tag',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -48,3 +48,13 @@ class ArgumentTypeError(ArgumentError, TypeError):
 
 class NonFiniteError(EdfError, FloatingPointError):
     """A statement produced inf or NaN (raised only when finite checks are on)."""
+
+
+__all__ = [
+    'EdfError', 'EinsteinSyntaxError', 'ShapeError', 'ProgramError', 'ArgumentError', 'ArgumentTypeError',
+    'NonFiniteError',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

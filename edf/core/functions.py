@@ -92,3 +92,12 @@ FUNCTIONS: dict[str, Function] = {
         Function("cos", _one("cos"), "-sin(u)", "cosine", "math.cos(u)", "cos(u)"),
     ]
 }
+
+
+__all__ = [
+    'FUNCTIONS', 'Function',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

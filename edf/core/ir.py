@@ -270,3 +270,16 @@ def statement_refs(stmt: Statement) -> Iterator[Ref]:
     for ref in (stmt.target, *value_refs(stmt.body)):
         yield ref
         yield from index_refs(ref)
+
+
+__all__ = [
+    'Statement', 'Ref', 'Affine', 'Num', 'Unary', 'Binary',
+    'Call', 'Expr', 'Range', 'Shape', 'AxisOf', 'Declaration',
+    'OPS', 'COMPARISONS', 'children', 'map_refs', 'depth', 'value_refs',
+    'index_refs', 'ref_indices', 'statement_refs', 'rewrite', 'replace', 'renamed', 'fresh_name',
+    'gradient_name', 'seed_name', 'gradient_parts', 'gradient_of',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -550,3 +550,13 @@ def format_program(statements: list[Statement], declarations: list[Declaration] 
     """Declarations first, then the statements with their headers aligned."""
     return program_text(statements, declarations)
 
+
+__all__ = [
+    'parse_statement', 'parse_expression', 'parse_program', 'format_statement', 'format_program', 'format_expr',
+    'format_ref', 'format_affine', 'format_number', 'format_header', 'format_size', 'format_declarations',
+    'MAX_DEPTH',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

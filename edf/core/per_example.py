@@ -362,3 +362,12 @@ def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool, squ
     square_sum = Statement((batch, *axes), Ref(gradient_name(param, tag, "_sq"), tuple(map(_lone, axes))), "+=",
                            power(Ref(gradient_name(param, tag, "_b"), (_lone(batch), *map(_lone, axes))), 2))
     return Choice(param, MATERIALISED, blocker or "asked for", [*(p for _, p, _ in mine), square_sum])
+
+
+__all__ = [
+    'derive', 'PerExample', 'Derivation', 'Choice',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -304,6 +304,12 @@ class Program:
         self.__dict__.update(state)
         self.runner, self._derived, self._gradient_programs = runs.Runner(), {}, {}
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: statements with their ranges, and the backward program beside them."""
+        from edf.core.display import program_html
+
+        return program_html(self)
+
     # -- check: shapes ---------------------------------------------------------------------
     def _shape_links(self) -> dict[str, Shape]:
         """``shape`` declarations plus what gradient names imply (``W.grad`` is shaped like ``W``)."""
@@ -595,3 +601,12 @@ def _backward_arguments(seeds, wrt, per_example, materialise) -> tuple:
     return (seeds, checks.check(wrt, checks.optional(checks.name_list), "wrt", where),
             checks.check(per_example, checks.optional(checks.index_name), "per_example", where),
             checks.check(materialise, checks.boolean, "materialise", where))
+
+
+__all__ = [
+    'Program', 'default_backend',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -212,3 +212,13 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
             layout.defined.append(name)
         layout.statements.append(statement_layout)
     return layout
+
+
+__all__ = [
+    'infer_layout', 'infer_ranges', 'Layout', 'StatementLayout', 'target_shape',
+    'grown_shape', 'declared_size', 'affine_bounds',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

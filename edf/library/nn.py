@@ -393,3 +393,16 @@ def transformer_block(prog: Program, p, x: str) -> str:
     h = residual(prog, x, self_attention(prog, p.attention, layer_norm(prog, p.norm1, x, "b, t")), "b, t, d")
     hidden = relu(prog, affine(prog, p.up, layer_norm(prog, p.norm2, h, "b, t"), "b, t"), "b, t, j")
     return residual(prog, h, affine(prog, p.down, hidden, "b, t"), "b, t, d")
+
+
+__all__ = [
+    'affine_params', 'conv2d_params', 'image_affine_params', 'mlp_params', 'layer_norm_params', 'embedding_params',
+    'attention_params', 'transformer_params', 'affine', 'mlp', 'activation', 'relu',
+    'residual', 'pad2d', 'conv2d', 'max_pool2d', 'avg_pool2d', 'image_affine',
+    'log_softmax', 'softmax', 'cross_entropy', 'layer_norm', 'embedding', 'dropout',
+    'self_attention', 'transformer_block',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)
