@@ -24,6 +24,7 @@ never read.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Union
@@ -106,10 +107,8 @@ class Step:
             return array[self.args]
         if self.kind == "transpose":
             return array.transpose(self.args)
-        if self.kind == "reshape":
-            value = array.view()
-            value.shape = self.args  # raises where a copy would be needed: View.reshape checks first
-            return value
+        if self.kind == "reshape":  # View.reshaped checks first that no copy is needed
+            return np.lib.stride_tricks.as_strided(array, self.args, reshaped_strides(array, self.args))
         if self.kind == "strided":
             shape, strides = self.args
             return np.lib.stride_tricks.as_strided(array, shape, strides)
@@ -162,12 +161,7 @@ class View:
         shape = tuple(shape)
         if shape == self.shape:
             return self
-        value = self.array.view()
-        try:
-            value.shape = shape
-        except AttributeError:
-            return None
-        return self.then("reshape", shape)
+        return None if reshaped_strides(self.array, shape) is None else self.then("reshape", shape)
 
     def covers(self) -> bool:
         """Whether writing through this view sets every element of the buffer exactly once."""
@@ -175,6 +169,38 @@ class View:
 
     def __repr__(self) -> str:
         return f"View({self.buffer.name}, {[s.kind for s in self.steps]})"
+
+
+def reshaped_strides(array, shape) -> tuple[int, ...] | None:
+    """The strides ``array`` reshaped to ``shape`` (C order) has as a view of the same memory,
+    or None where that needs a copy. Worked out from shapes and strides alone, as NumPy's own
+    no-copy reshape does: NumPy's reshape of a placeholder would copy it (read memory it does
+    not have) before saying a view is impossible."""
+    if math.prod(array.shape) != math.prod(shape):
+        return None
+    old = [(n, s) for n, s in zip(array.shape, array.strides) if n != 1]
+    new = [n for n in shape if n != 1]
+    found: list[int] = []
+    i = j = 0
+    while i < len(old) and j < len(new):
+        i_end, j_end, have, want = i + 1, j + 1, old[i][0], new[j]
+        while have != want:  # the smallest blocks of old and new axes with one size
+            if have < want:
+                have, i_end = have * old[i_end][0], i_end + 1
+            else:
+                want, j_end = want * new[j_end], j_end + 1
+        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(i, i_end - 1)):
+            return None  # the old block is not one strided run of memory
+        stride, block = old[i_end - 1][1], []
+        for n in reversed(new[j:j_end]):
+            block.insert(0, stride)
+            stride *= n
+        found += block
+        i, j = i_end, j_end
+    strides, taken = [], iter(found)
+    for n in shape:  # an axis of size 1 takes any stride: the item size
+        strides.append(next(taken, array.itemsize) if n != 1 else array.itemsize)
+    return tuple(strides)
 
 
 def dense(array) -> bool:
