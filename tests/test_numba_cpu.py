@@ -108,3 +108,17 @@ def test_components_run_as_generated_loops(loops_only):
     nn.transformer_block(block, nn.transformer_params(4, 2, 6, rng, np.float64), "x")
     inputs = {"x": rng.normal(size=(2, 3, 4)), **{n: p.value for n, p in block.parameters.items()}}
     check_backend(block, inputs, "numba")
+
+
+def test_statements_with_little_work_or_a_copy_run_on_numpy(monkeypatch):
+    """Compiling a loop nest costs about 0.25 s: a statement with little work, or a plain copy,
+    runs on NumPy instead (the CNN's first step compiles 4 kernels, not 13)."""
+    monkeypatch.setattr(loops, "SMALL_WORK", 1 << 15)
+    prog = edf.Program("for b, j: h[b, j] = tanh(x[b, j])\nshape P = h + (2, 0)\n"
+                       "for b, j: P[b+1, j] = h[b, j]", backend="numba")
+    small = prog.explain(x=(4, 5), passes="numpy_where_better")
+    assert small.count("NumPy instead of loops: little work") == 2
+    large = prog.explain(x=(512, 128), passes="numpy_where_better")
+    assert "a copy (or an add) of one tensor" in large and "compiled('edf_kernel" in large.split("after numpy")[1]
+    got = prog.forward(x=np.ones((4, 5)))["P"]
+    assert got[1:5].tolist() == np.tanh(np.ones((4, 5))).tolist() and not got[0].any()

@@ -1,6 +1,6 @@
-"""Passes that choose how sums of products run: scales applied once, products in pairs on
-BLAS, sums and maxima by how memory lies. They turn ``Contract`` and ``Reduce`` (one
-``np.einsum`` or ``np.max`` each in the plain lowering) into plain NumPy calls."""
+"""Passes that choose how products run: scales applied once, products in pairs on BLAS (a
+convolution is one GEMM over its window). They turn ``Contract`` (one ``np.einsum`` in the
+plain lowering) into plain NumPy calls."""
 from __future__ import annotations
 
 import itertools
@@ -10,42 +10,11 @@ import numpy as np
 
 from edf.core.ir import ref_indices
 from edf.kernels.access import expand
-from edf.kernels.ops import Call, Contract, Map, Op, Reduce, einsum_spec
-from edf.kernels.plan import Buffer, Named, Plan, View, replace_named
+from edf.kernels.ops import Call, Contract, Map, Op
+from edf.kernels.passes.sums import Emitter, floating, reduce_out, sizes, sum_products
+from edf.kernels.plan import Named, Plan, View, replace_named
 
-SMALL_WINDOW = 16  # reductions over at most this many points are unrolled (reduce_out)
 PER_SHIFT_COLUMNS = 16  # narrower products per shift (3 colour channels) run slowly on BLAS
-
-
-class Emitter:
-    """The calls a pass makes in place of one operation, on values ``(view, index names)``."""
-
-    def __init__(self, plan: Plan, statements: tuple[int, ...]):
-        self.plan, self.statements, self.ops = plan, statements, []
-
-    def call(self, function: str, args, shape=None, dtype=None, out: View | None = None, kwargs=()) -> View:
-        """``np.<function>(*args, out=out)``; a new temp of ``shape`` and ``dtype`` if no ``out``."""
-        if out is None:
-            out = Buffer(self.plan.fresh("t"), shape, dtype, "temp").view()
-        self.ops.append(Call(function=function, args=tuple(args), out=out, kwargs=tuple(kwargs),
-                             statements=self.statements))
-        return out
-
-    def reshape(self, view: View, shape) -> View:
-        """``view`` reshaped: a view where NumPy can make one, else a copy reshaped."""
-        found = view.reshaped(shape)
-        if found is not None:
-            return found
-        copy = self.call("copyto", (view,), view.shape, view.dtype)  # a reshape that must copy
-        return copy.reshaped(shape)
-
-
-def _floating(view: View) -> bool:
-    return view.dtype.kind == "f"
-
-
-def _sizes(view: View, names, group) -> int:
-    return math.prod(view.shape[list(names).index(n)] for n in group)
 
 
 # -- scales -----------------------------------------------------------------------------------------
@@ -101,7 +70,7 @@ def _scaled(plan: Plan, op: Contract) -> tuple[list[Op], Named | None, str]:
     if not one(scalar):
         small = min(range(len(factors)), key=lambda k: factors[k].view.size)
         result = math.prod(ranges[n] for n in set(ref_indices(plan.statements[number - 1].target)))
-        if factors[small].view.size < result and _floating(factors[small].view):
+        if factors[small].view.size < result and floating(factors[small].view):
             said = f"the scale multiplies {_label(factors[small])}, the smallest array"
             factors[small], scalar = multiply(factors[small], scalar, factors[small].names), 1.0
     summed = {n for f in factors for n in f.names} - set(op.out.names)
@@ -232,7 +201,7 @@ def pair(emit: Emitter, a, b, needed: set[str], inner: str | None, order: list[s
     holder_x = bool(lead) and lead[0] in xn
     holder, holder_names = (x, xn) if holder_x else (y, yn)
     if (lead and summed and not batch and all(n in holder_names for n in lead)
-            and _sizes(holder, holder_names, [n for n in holder_names if n not in lead and n not in summed])
+            and sizes(holder, holder_names, [n for n in holder_names if n not in lead and n not in summed])
             >= PER_SHIFT_COLUMNS):
         return _per_shift_product(emit, x, xn, y, yn, lead, summed)
     if _orientation_cost(y, yn, x, xn, batch, summed, inner) < _orientation_cost(x, xn, y, yn, batch, summed, inner):
@@ -248,11 +217,11 @@ def pair(emit: Emitter, a, b, needed: set[str], inner: str | None, order: list[s
                          shape, dtype), out
     if batch and not x_only and not y_only:  # dot products, one per batch element: as matrix
         # products they are thousands of 1 x 1 GEMMs; a product and a sum read memory twice
-        if _floating(x) and _floating(y):
+        if floating(x) and floating(y):
             return sum_products(emit, [(x, xn), (y, yn)], [n for n in xn if n in batch])
         product = emit.call("multiply", (x, expand(Named(y, tuple(yn)), xn)), x.shape, dtype)
         return reduce_out(emit, product, xn, set(batch))
-    nb, m, k, n = (_sizes(x, xn, batch), _sizes(x, xn, x_only), _sizes(x, xn, summed), _sizes(y, yn, y_only))
+    nb, m, k, n = (sizes(x, xn, batch), sizes(x, xn, x_only), sizes(x, xn, summed), sizes(y, yn, y_only))
     stack = (nb,) if batch else ()  # a plain matrix product where there is no batch index
     left = emit.reshape(x.transpose([xn.index(i) for i in batch + x_only + summed]), (*stack, m, k))
     right = emit.reshape(y.transpose([yn.index(i) for i in batch + summed + y_only]), (*stack, k, n))
@@ -273,9 +242,9 @@ def _per_shift_product(emit: Emitter, x, xn, y, yn, lead, summed):
     x_only = [n for n in xn if n not in yn]
     y_only = [n for n in yn if n not in xn and n not in lead]
     left = emit.reshape(x.transpose([xn.index(i) for i in x_only + summed]),
-                        (_sizes(x, xn, x_only), _sizes(x, xn, summed)))
+                        (sizes(x, xn, x_only), sizes(x, xn, summed)))
     right = emit.reshape(y.transpose([yn.index(i) for i in lead + summed + y_only]),
-                         (_sizes(y, yn, lead), _sizes(y, yn, summed), _sizes(y, yn, y_only)))
+                         (sizes(y, yn, lead), sizes(y, yn, summed), sizes(y, yn, y_only)))
     product = emit.call("matmul", (left, right), (right.shape[0], left.shape[0], right.shape[2]),
                         np.result_type(x.dtype, y.dtype))
     shape = [y.shape[yn.index(i)] for i in lead] + [x.shape[xn.index(i)] for i in x_only] + \
@@ -307,83 +276,7 @@ def _orientation_cost(x: View, xn, y: View, yn, batch, summed, inner) -> int:
     cost = _reshape_cost(x, xn, [batch, x_only, summed]) + _reshape_cost(y, yn, [batch, summed, y_only])
     last = (batch + x_only + y_only)[-1:]
     if inner and last != [inner]:  # the result's innermost axis is not the target's
-        cost += _sizes(x, xn, batch + x_only) * _sizes(y, yn, y_only)
+        cost += sizes(x, xn, batch + x_only) * sizes(y, yn, y_only)
     return cost
 
 
-# -- sums and maxima --------------------------------------------------------------------------------
-def sum_products(emit: Emitter, parts: list, out_names: list[str]):
-    """The product of ``parts`` summed down to ``out_names`` as one ``np.einsum`` pass with no
-    temporary (without ``optimize``, einsum calls no BLAS: its result does not depend on the
-    thread count)."""
-    spec = einsum_spec([names for _, names in parts], out_names)
-    sizes = {n: v.shape[k] for v, names in parts for k, n in enumerate(names)}
-    dtype = np.result_type(*(v.dtype for v, _ in parts))
-    out = emit.call("einsum", (spec, *(v for v, _ in parts)), tuple(sizes[n] for n in out_names), dtype)
-    return out, list(out_names)
-
-
-def reduce_out(emit: Emitter, value: View, names, keep, ufunc: str = "add"):
-    """``value`` (axes ``names``) reduced by ``ufunc`` (add: a sum; maximum: a max) over every axis
-    not in ``keep``. A sum along the axis memory runs along is one ``np.einsum`` pass; a small
-    window (a 2x2 pool) is one ufunc call per point of it, each reading a strided slice (NumPy's
-    reduction over short middle axes is several times slower, einsum's too); a window of one
-    point is a view, no pass over memory."""
-    names = list(names)
-    axes = tuple(k for k, n in enumerate(names) if n not in keep)
-    if not axes:
-        return value, names
-    kept = [n for n in names if n in keep]
-    moving = [k for k in range(len(names)) if value.shape[k] > 1]
-    along_rows = bool(moving) and min(moving, key=lambda k: abs(value.strides[k])) in axes
-    if ufunc == "add" and _floating(value) and along_rows:  # summing along memory: one einsum pass
-        return sum_products(emit, [(value, names)], kept)
-    points = list(itertools.product(*(range(value.shape[k]) for k in axes)))
-    shape = tuple(n for k, n in enumerate(value.shape) if k not in axes)
-    if len(points) > SMALL_WINDOW:
-        axis = axes[0] if len(axes) == 1 else axes
-        function = "sum" if ufunc == "add" else "max"
-        with np.errstate(all="ignore"):
-            dtype = getattr(np.ones((1,) * value.ndim, value.dtype), function)(axis=axis).dtype
-        return emit.call(function, (value,), shape, dtype, kwargs=(("axis", axis),)), kept
-    parts = [value.index(tuple(point[axes.index(k)] if k in axes else slice(None) for k in range(len(names))))
-             for point in points]
-    if len(parts) == 1:
-        return parts[0], kept
-    result = emit.call(ufunc, (parts[0], parts[1]), shape, np.result_type(value.dtype, value.dtype))
-    for part in parts[2:]:
-        emit.call(ufunc, (result, part), out=result)
-    return result, kept
-
-
-def reductions(plan: Plan) -> Plan:
-    """A sum of one tensor runs as memory lies: along rows, one ``np.einsum`` pass (NumPy's
-    ``sum`` along a short last axis was 2-4 times slower: a softmax's row sums, 126 against 41 us
-    for 1 MB); over a small window (a 2x2 pool, a 10-class max), one ufunc call per point; else
-    ``np.sum``. ``max=`` the same way, with ``np.maximum`` and ``np.max``."""
-    chosen: dict[int, list[str]] = {}
-    found: dict[int, Named] = {}
-    ops: list[Op] = []
-    for op in plan.ops:
-        op = replace_named([op], found)[0]
-        if isinstance(op, Contract) and len(op.factors) == 1:
-            arg, ufunc = op.factors[0], "add"
-        elif isinstance(op, Reduce):
-            arg, ufunc = op.arg, "maximum"
-        else:
-            ops.append(op)
-            continue
-        emit = Emitter(plan, op.statements)
-        view, names = reduce_out(emit, arg.view, arg.names, set(op.out.names), ufunc)
-        if isinstance(op, Contract) and op.scale != 1.0:
-            view = emit.call("multiply", (view, op.scale), view.shape, view.dtype)
-        ops += emit.ops
-        found[id(op.out.buffer)] = Named(view, tuple(names))
-        how = {"einsum": "one einsum pass along memory", "sum": "np.sum", "max": "np.max"}
-        calls = [c.function for c in emit.ops]
-        said = next((how[c] for c in calls if c in how), f"{len(calls)} calls, one per point of a small window")
-        chosen.setdefault(op.statements[0], []).append(f"{'sum' if ufunc == 'add' else 'max'}: {said}")
-    plan = plan.with_ops(ops)
-    count = sum(map(len, chosen.values()))
-    plan.note("reductions", count, f"{count} reduction(s) chosen by layout", chosen)
-    return plan

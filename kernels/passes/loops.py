@@ -13,20 +13,28 @@ from edf.core.ir import Expr, Ref, Statement, children
 from edf.kernels import numpy_lowering, threads
 from edf.kernels.lower import is_contraction, is_sum
 from edf.kernels.numba_cpu import launch_arrays
-from edf.kernels.passes.blas import SMALL_WINDOW
+from edf.kernels.passes.sums import SMALL_WINDOW
 from edf.kernels.ops import Alloc, Call, Check, Launch, Op, resolve
 from edf.kernels.plan import Plan, View
 from edf.kernels.render import view_text
 
 PARALLEL_WORK = 1 << 19  # loop iterations from which a loop nest runs on threads
+# loop iterations under which a loop nest is not worth compiling: numba takes about 0.25 s (of a
+# first step's) to compile one, and NumPy runs a few thousand elements in microseconds too
+SMALL_WORK = 1 << 15
 
 
 def better_on_numpy(stmt: Statement, ranges: dict, dtype) -> str:
     """Why NumPy runs ``stmt`` better than a generated loop nest ("" if it does not): a product
     of two tensors (BLAS), a sum of one tensor (``np.sum`` reads memory in order, where a loop per
     output element reads down a column), elementwise float32 work calling a function whose loop
-    would call libm element by element (NumPy's exp is SIMD), or a max over a small window (a
-    whole strided slice at a time, where a loop per element runs a tiny inner loop)."""
+    would call libm element by element (NumPy's exp is SIMD), a max over a small window (a whole
+    strided slice at a time, where a loop per element runs a tiny inner loop), a copy (as fast
+    either way), or so little work that compiling a loop nest costs more than it could save."""
+    if math.prod(ranges[n] for n in stmt.loops) < SMALL_WORK:
+        return "little work: compiling a loop nest (0.25 s) would cost more than it could save"
+    if stmt.op != "max=" and not stmt.summed and isinstance(stmt.body, Ref):
+        return "a copy (or an add) of one tensor: as fast on NumPy, and nothing to compile"
     if is_contraction(stmt):
         return "a product of two tensors: BLAS"
     if is_sum(stmt):
