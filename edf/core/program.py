@@ -39,7 +39,7 @@ import numpy as np
 
 from edf.core import autodiff, checks, params, runs
 from edf.core.errors import EdfError, ProgramError, ShapeError
-from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
+from edf.core.guards import compute_dtype, input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import (AxisOf, Declaration, Range, Shape, Statement, fresh_name, gradient_name, gradient_of,
                          index_refs, statement_refs, value_refs)
 from edf.core.notation import program_text, statement_text, parse_program
@@ -335,9 +335,10 @@ class Program:
         prints the same when a plan is made). ``backward="loss"``: the same for the backward
         program of ``loss``.
 
-        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
-        say otherwise, index tensors as int64. A backward program takes its forward program's
-        input shapes too: the shapes of the tensors it reads and of its seeds follow."""
+        Give input shapes or arrays (bound Parameters are known already); floating-point inputs
+        are taken as float64 unless arrays say otherwise, index tensors as int64. A backward
+        program takes its forward program's input shapes too: the shapes of the tensors it reads
+        and of its seeds follow."""
         if backward is not None:
             return self._gradient_program(backward, None).kernel_sources(**shapes)
         return runs.kernel_sources(self.runner, self.spec, self._completed(shapes))
@@ -355,18 +356,25 @@ class Program:
         return runs.explain(self.spec, self._completed(shapes), passes)
 
     def _completed(self, shapes: Mapping) -> Mapping:
-        """``shapes`` and, for a backward program, the shapes its forward program's layout gives:
-        the forward tensors it reads, and each seed shaped like its output."""
+        """``shapes`` with the bound Parameters' arrays and, for a backward program, the shapes its
+        forward program's layout gives: the forward tensors it reads, each seed shaped like its
+        output."""
+        shapes = {**{n: p.value for n, p in self.parameters.items() if n in self.inputs}, **shapes}
         forward = self.forward_program
         wanted = [*self.inputs, *(t for link in self._shape_links().values() for t in link.sources)]
         if forward is None or all(n in shapes for n in wanted):
             return shapes
-        known = {n: tuple(getattr(s, "shape", s)) for n, s in shapes.items() if n in forward.inputs}
-        for name, parameter in forward.parameters.items():
-            known.setdefault(name, parameter.value.shape)
-        layout = infer_layout(forward.statements, known, forward._shape_links(), forward._ranges)
-        completed = {n: layout.shapes[n] for n in wanted if n in layout.shapes}
-        completed.update((seed, layout.shapes[output]) for output, seed in self.seeds.items())
+        given = {**{n: p.value for n, p in forward.parameters.items()},
+                 **{n: s for n, s in shapes.items() if n in forward.inputs}}
+        layout = infer_layout(forward.statements, {n: tuple(getattr(s, "shape", s)) for n, s in given.items()},
+                              forward._shape_links(), forward._ranges)
+        # the forward's tensors come in the type it computes in: arrays of that dtype, over no memory
+        dtype = compute_dtype({n: getattr(s, "dtype", np.float64) for n, s in given.items()
+                               if n not in forward._index_tensors})
+        like = {n: np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
+                for n, shape in layout.shapes.items()}
+        completed = {n: like[n] for n in wanted if n in like}
+        completed.update((seed, like[output]) for output, seed in self.seeds.items())
         return {**completed, **shapes}
 
     @property

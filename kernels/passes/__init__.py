@@ -34,7 +34,7 @@ class Pass:
 
 
 def _passes() -> tuple[Pass, ...]:
-    from edf.kernels.passes import blas, loops, memory, shapes, sums, writes
+    from edf.kernels.passes import blas, blocks, loops, memory, shapes, sums, writes
 
     functions = [
         loops.numpy_where_better,   # numba: products, sums, exp/log and pools go to NumPy
@@ -45,6 +45,7 @@ def _passes() -> tuple[Pass, ...]:
         shapes.reciprocals,         # a / c with c smaller: one division per element of c
         blas.scale_once,            # numbers and 0-d tensors multiply the smallest array once
         blas.products_to_blas,      # products in pairs, cheapest first; a summed pair is one GEMM
+        blocks.windows_in_blocks,   # a window copied for a GEMM (im2col) is copied a block at a time
         sums.reductions,            # a sum along memory is one einsum pass; a small window unrolled
         shapes.shifted_writes,      # an overlapping write (col2im) is one add per shift
         writes.write_in_place,      # a first write into a fresh tensor writes it: no zeros, no temp
