@@ -123,20 +123,49 @@ def _written_directly(ops: list[Op]) -> list[Op]:
     """``np.f(..., out=t); np.copyto(h, t)`` with ``t`` dead afterwards: ``np.f(..., out=h)``.
     The copy may also read ``t`` reshaped, when both sides are C-ordered blocks of one size
     (then ``f`` writes into ``h`` reshaped to ``t``'s shape), or transposed after an elementwise
-    call (which then reads its operands transposed and writes ``h`` itself: one pass, not two)."""
-    uses: dict[int, int] = {}
+    call (which then reads its operands transposed and writes ``h`` itself: one pass, not two);
+    and a chain of calls making ``t`` (a max pool's ``np.maximum`` per point) makes ``h``."""
+    uses: dict[int, int] = {}  # how many operations touch each buffer
     for op in ops:
-        for buffer in op.buffers():
-            uses[id(buffer)] = uses.get(id(buffer), 0) + 1
+        for key in {id(b) for b in op.buffers()}:
+            uses[key] = uses.get(key, 0) + 1
     kept: list[Op] = []
     for op in ops:
         previous = kept[-1] if kept else None
         merged = _merged(previous, op, uses) if previous is not None else None
         if merged is not None:
             kept[-1] = merged
-        else:
-            kept.append(op)
+            continue
+        chain = _chain(kept, op, uses)
+        if chain:
+            target, source = op.out, op.args[0].buffer
+            kept[-chain:] = [o.with_views(lambda v: View(target.buffer, target.steps + v.steps)
+                                          if v.buffer is source else v) for o in kept[-chain:]]
+            continue
+        kept.append(op)
     return kept
+
+
+def _chain(kept: list[Op], op: Op, uses: dict[int, int]) -> int:
+    """How many of the last operations made the temporary ``op`` copies whole into a tensor of
+    the same shape (a max over a small window: ``np.maximum(a, b, out=t)``, then ``np.maximum(t,
+    c, out=t)``...), where they can make it in that tensor instead; 0 where they cannot."""
+    if not (isinstance(op, Call) and op.function == "copyto" and isinstance(op.args[0], View)
+            and op.args[0].whole and op.args[0].buffer.role == "temp" and op.out.shape == op.args[0].shape):
+        return 0
+    source, target = op.args[0].buffer, op.out.buffer
+    count = 0
+    for previous in reversed(kept):
+        if previous.statements != op.statements or source not in previous.buffers():
+            break
+        if target in previous.buffers() or not isinstance(previous, Call):
+            return 0
+        count += 1
+    first = kept[-count] if count else None
+    if (first is None or uses[id(source)] != count + 1 or first.out is None or first.out.buffer is not source
+            or not first.out.whole or any(isinstance(a, View) and a.buffer is source for a in first.args)):
+        return 0
+    return count
 
 
 def _merged(previous: Op, op: Op, uses: dict[int, int]) -> Call | None:
