@@ -265,9 +265,11 @@ class _Writer:
         out = op.out
         if (out is not None and id(out.buffer) not in self.defined and out.buffer.role == "temp"
                 and out.buffer.slot is None):
-            if not out.whole:
-                raise AssertionError(f"plan error: {out.buffer.name} is written in part before it is made")
             self.defined.add(id(out.buffer))
+            if not out.whole:  # written a part at a time (a block of images): made empty first
+                buffer = out.buffer
+                self.body.append(f"{self.name(buffer)} = np.empty({literal(buffer.shape)}, np.{buffer.dtype.name})")
+                return self._call(op)
             self.body.append(f"{self.name(out.buffer)} = {_new_array(op, args)}")
             return
         target = self.text(out)

@@ -106,3 +106,23 @@ def test_the_printed_plan_is_whole_and_runs_by_itself(backend):
     run(env)
     for name in ("h", "a", "loss"):
         np.testing.assert_allclose(env[name], want[name], rtol=1e-12)
+
+
+@pytest.mark.parametrize("block", [256, 2000])
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_convolutions_made_a_block_of_images_at_a_time_compute_the_same(block, backend, monkeypatch):
+    """windows_in_blocks and shifts_in_blocks, made to split small convolutions (their blocks of
+    2 MB are what a model of the size users train gets), on uneven blocks too."""
+    from edf.kernels.passes import blocks
+
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", block)
+    source = ("shape P = L + (0, 2, 2, 0)\n"
+              "for b, x, y, c: P[b, x+1, y+1, c] = L[b, x, y, c]\n"
+              "for b, x, y, dx, dy, i, j: O[b, x, y, j] += W[dx, dy, i, j] * P[b, x+dx, y+dy, i]\n"
+              "for b, x, y, j: loss += tanh(O[b, x, y, j])")
+    rng = np.random.default_rng(0)
+    given = {"L": rng.normal(size=(7, 5, 4, 20)), "W": rng.normal(size=(3, 3, 20, 17))}
+    prog = edf.Program(source, backend=backend)
+    text = prog.explain(**given) + prog.explain(backward="loss", **given)
+    assert "after windows_in_blocks:" in text and "after shifts_in_blocks:" in text
+    check_backend(prog, given, backend)

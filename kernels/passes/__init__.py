@@ -48,6 +48,7 @@ def _passes() -> tuple[Pass, ...]:
         blocks.windows_in_blocks,   # a window copied for a GEMM (im2col) is copied a block at a time
         sums.reductions,            # a sum along memory is one einsum pass; a small window unrolled
         shapes.shifted_writes,      # an overlapping write (col2im) is one add per shift
+        blocks.shifts_in_blocks,    # ... and its per-shift products are made a block at a time
         writes.write_in_place,      # a first write into a fresh tensor writes it: no zeros, no temp
         memory.in_place,            # an elementwise call writes over an operand that dies with it
         memory.constant_rows,       # maximum against a row of zeros made once (SIMD), not a number
