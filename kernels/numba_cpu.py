@@ -200,6 +200,7 @@ class LoopKernel:
         self.arguments = [program_name[t] if t in program_name else self.numbers[t]
                           for t in dict.fromkeys(t for code in codes for t in code.tensors)]
         self.tensors = [a for a in self.arguments if isinstance(a, str)]
+        self._loaded: dict[tuple, tuple[str, str]] = {}  # by sets: module name and source
         self.extents = tuple(item.extent for item in codes[0].sized)
 
     def fused_with(self, other: "LoopKernel") -> "LoopKernel | None":
@@ -219,12 +220,15 @@ class LoopKernel:
 
     def load(self, sets: Sequence[bool] = ()) -> tuple[str, str]:
         """Write the module (once) and import it: its module name, and its source followed by
-        what its names stand for."""
-        source = self.source(sets)
-        module = load(source).__name__
-        called = ", ".join([f"{own}={name}" for name, own in self.names.items()] +
-                           [f"{own}={value!r}" for own, value in self.numbers.items()])
-        return module, f"{source}# called with {called}\n"
+        what its names stand for (made once for each ``sets``: a plan renders many launches)."""
+        key = tuple(sets)
+        if key not in self._loaded:
+            source = self.source(sets)
+            module = load(source).__name__
+            called = ", ".join([f"{own}={name}" for name, own in self.names.items()] +
+                               [f"{own}={value!r}" for own, value in self.numbers.items()])
+            self._loaded[key] = module, f"{source}# called with {called}\n"
+        return self._loaded[key]
 
     def describe(self) -> str:
         return self.load()[1]

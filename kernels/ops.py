@@ -9,6 +9,7 @@ pass chooses better. ``Alloc``, ``Fill``, ``Call``, ``Launch`` and ``Check`` are
 from __future__ import annotations
 
 import dataclasses
+import functools
 import string
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -17,6 +18,11 @@ from edf.kernels.access import expand
 from edf.kernels.plan import Buffer, Named, Operand, View
 
 # -- operations -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind))
 
 
 @dataclass(eq=False, kw_only=True)
@@ -28,10 +34,12 @@ class Op:
     def operands(self) -> list:
         """Every View or Named the operation reads or writes, in the order of its fields."""
         found = []
-        for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            values = value if isinstance(value, tuple) else (value,)
-            found += [v for v in values if isinstance(v, (View, Named))]
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, (View, Named)):
+                found.append(value)
+            elif isinstance(value, tuple):
+                found += [v for v in value if isinstance(v, (View, Named))]
         return found
 
     def buffers(self) -> list[Buffer]:

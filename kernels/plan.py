@@ -246,8 +246,11 @@ def replace_named(ops: list[Op], found: dict[int, Named]) -> list[Op]:
             return tuple(change(v) for v in value)
         return value
 
+    def reads_found(op) -> bool:
+        return any(isinstance(v, Named) and id(v.buffer) in found for v in op.operands())
+
     return [dataclasses.replace(op, **{f.name: change(getattr(op, f.name)) for f in dataclasses.fields(op)})
-            for op in ops]
+            if reads_found(op) else op for op in ops]
 
 
 @dataclass(eq=False)
@@ -265,10 +268,12 @@ class Plan:
     ranges: tuple = ()  # each statement's index ranges
     notes: dict[str, tuple[str, dict[int, list[str]]]] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)  # identifiers in use in the rendered code
+    counts: dict[str, int] = field(default_factory=dict)  # the next number to try, by hint
 
     def fresh(self, hint: str) -> str:
         """A new identifier: ``t1``, ``t2``... (temps), ``c1``... (constants)."""
-        name = fresh_name(hint, self.taken)
+        name = fresh_name(hint, self.taken, self.counts.get(hint, 1))
+        self.counts[hint] = int(name[len(hint):]) + 1  # the next search starts after it
         self.taken.add(name)
         return name
 
