@@ -41,7 +41,7 @@ from edf.core import autodiff, checks, params, plans
 from edf.core.errors import EdfError, ProgramError, ShapeError
 from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
-from edf.core.notation import format_program, format_statement, parse_program
+from edf.core.notation import format_declarations, format_program, format_statement, from_python, parse_program
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
 from edf.core.ranges import Layout, gradient_of, infer_layout
@@ -106,17 +106,24 @@ class Program:
     # -- build -----------------------------------------------------------------------------
     @checks.arguments(source=checks.program_text)
     def extend(self, source: str | Iterable[Statement | Declaration]) -> "Program":
-        items = parse_program(source) if isinstance(source, str) else list(source)
-        for item in items:
-            self.append(item)
+        if isinstance(source, str):  # the parser's own IR needs no second check
+            for item in parse_program(source, frozenset(self._ranges)):
+                self._add(item)
+        else:
+            for item in list(source):
+                self.append(item)
         return self
 
     @checks.arguments(statement=checks.statement)
     def append(self, statement: str | Statement | Declaration) -> "Program":
         """Add statements or declarations (text or IR) at the end, checking the program rules
-        above. This is the one way a program changes: it drops plans made for the old one."""
+        above. This is the one way a program changes: it drops plans made for the old one.
+        IR made in Python is checked as text is (``edf.notation.from_python``)."""
         if isinstance(statement, str):
             return self.extend(statement)
+        return self._add(from_python(statement, frozenset(self._ranges)))
+
+    def _add(self, statement: Statement | Declaration) -> "Program":
         self._plans.clear()
         self._gradient_programs.clear()
         self._derived.clear()
@@ -132,10 +139,6 @@ class Program:
                 raise ShapeError(f"{ref.name} is used with {rank} indices earlier but with "
                                  f"{len(ref.index)} in {where}")
             ranks[ref.name] = rank
-        for index in autodiff.unused_loops(statement):
-            if index not in self._ranges:
-                raise ProgramError(f"loop index {index!r} of {where} is used nowhere and has no "
-                                   f"declared range: declare it first (`range {index} = N`)")
         values = {ref.name for ref in value_refs(statement.body)} | {name}
         indices = {inner.name for ref in statement_refs(statement) for inner in index_refs(ref)}
         for tensor in (values & self._index_tensors) | (indices & (self._value_tensors | values)):
@@ -205,10 +208,18 @@ class Program:
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
         parameters and fed inputs; its text is ``source`` (default: this program's)."""
-        text = [*self.declarations, *self.statements] if source is None else source
-        copy = Program(text, backend=backend or self.backend, check_finite=self.check_finite)
+        copy = Program(() if source is None else source, backend=backend or self.backend,
+                       check_finite=self.check_finite)
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
-        return copy
+        return copy._adopt([*self.declarations, *self.statements]) if source is None else copy
+
+    def _adopt(self, items: Iterable[Statement | Declaration]) -> "Program":
+        """Add IR that edf made or checked already (a program's own statements, the statements
+        the swap rule derives from them) without printing and parsing it again: a derivative
+        may nest deeper than text may (``edf.notation.MAX_DEPTH``)."""
+        for item in items:
+            self._add(item)
+        return self
 
     @checks.arguments(backend=plans.backend)
     def with_backend(self, backend: str) -> "Program":
@@ -306,6 +317,7 @@ class Program:
 
         ``print(prog.layout(x=(64, 10), W=(10, 5)))`` shows where each range came from.
         """
+        self._require_statements("layout()")
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
@@ -317,7 +329,18 @@ class Program:
 
         Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
         say otherwise, index tensors as int64."""
+        self._require_statements("kernel_sources()")
         return plans.kernel_sources(self, shapes)
+
+    def _require_statements(self, action: str) -> None:
+        """A program may be empty while it is built (``Program()``, then components append);
+        running or laying out one that is still empty is refused here, before any plan."""
+        if not self.statements:
+            only = f" (only the declarations `{'; '.join(format_declarations(self.declarations))}`)" \
+                if self.declarations else ""
+            raise ProgramError(f"{action} needs statements, but the program has none{only}: "
+                               f"give them in the text (`for i: y[i] = 2 * x[i]`) or add them "
+                               f"with append()")
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -327,6 +350,7 @@ class Program:
         Inputs are arrays or ``edf.Parameter`` objects (their ``.value`` is used, and backward
         stores gradients in their ``.grad``).
         """
+        self._require_statements("forward()")
         self._values = None  # the last run's values go now, not after this one (peak memory)
         env = self._bind(inputs)
         self._execute(env)
@@ -406,7 +430,7 @@ class Program:
     def _backward_program(self, derived: autodiff.Backward) -> "Program":
         """A derived backward pass as a Program with this one's settings, run only inside this
         program's ``backward`` (so it shares this program's scratch memory)."""
-        gradient = self.copy([*derived.declarations, *derived.statements])
+        gradient = self.copy(())._adopt([*derived.declarations, *derived.statements])
         gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
         return gradient
 
@@ -524,7 +548,7 @@ class Program:
         that can be differentiated again: grad of grad, as a gradient penalty needs.
         """
         gradient = self.gradient_program(outputs, wrt)
-        return self.copy([*gradient.declarations, *self.statements, *gradient.statements])
+        return self.copy(())._adopt([*gradient.declarations, *self.statements, *gradient.statements])
 
 
 def _backward_arguments(seeds, wrt, per_example, materialise) -> tuple:
