@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from edf.core import checks
 from edf.core.errors import ArgumentTypeError, EinsteinSyntaxError, did_you_mean
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import (COMPARISONS, INDEX_NAME, NAME, OPS, TENSOR_NAME, Affine, AxisOf, Binary, Call,
-                         Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary, depth, ref_indices,
+                         Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary, children, depth, ref_indices,
                          value_refs)
 
 # The deepest expression edf accepts. Printing, differentiating and generating kernels all
@@ -180,6 +182,7 @@ class _Parser:
 
     def check(self, stmt: Statement, target_pos: int, body_pos: int) -> None:
         """Rules that need the whole statement; the caret points at the offending part."""
+        _constant(stmt.body, lambda reason: self.error(reason, body_pos))
         used = set(ref_indices(stmt.target))
         for ref in value_refs(stmt.body):
             used.update(ref_indices(ref))
@@ -449,6 +452,41 @@ def parse_statement(text: str, line: int | None = None, ranged: frozenset[str] =
     """Parse one statement; raises ``EinsteinSyntaxError`` with a caret at the fault.
     ``ranged`` names indices with a declared range, which ``for`` may list without using."""
     return _Parser(text, line, frozenset(ranged)).statement()
+
+
+def _constant(expr: Expr, refuse) -> float | None:
+    """The value of ``expr`` if it reads no tensor (``log(2)``), as the kernels compute it in
+    float64, else None. A part that reads none and is not finite (``1 / 0``, ``exp(1000)``), or
+    a division by a constant 0, raises ``refuse(reason)``: constant infs and NaNs are mistakes,
+    never models (and the kernels, folding constants, would meet them in Python's arithmetic)."""
+    if isinstance(expr, Num):
+        return expr.value
+    if isinstance(expr, Ref):
+        return None
+    parts = [_constant(child, refuse) for child in children(expr)]
+    if isinstance(expr, Binary) and expr.op == "/" and parts[1] == 0:
+        raise refuse(f"a division by the constant {format_expr(expr.right)}, which is 0: every value "
+                     f"it divides would be inf or NaN")
+    if any(part is None for part in parts):
+        return None
+    with np.errstate(all="ignore"):
+        if isinstance(expr, Unary):
+            value = -parts[0]
+        elif isinstance(expr, Call):
+            value = FUNCTIONS[expr.fn].numpy(np.float64(parts[0]))
+        elif expr.op in COMPARISONS:
+            value = float(_COMPARE[expr.op](parts[0], parts[1]))
+        else:
+            value = _ARITHMETIC[expr.op](np.float64(parts[0]), np.float64(parts[1]))
+    if not math.isfinite(value):
+        raise refuse(f"the constant {format_expr(expr)} is {float(value)}: every value it enters "
+                     f"would be inf or NaN")
+    return float(value)
+
+
+_ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power}
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "==": np.equal, "!=": np.not_equal}
 
 
 def parse_expression(text: str) -> Expr:

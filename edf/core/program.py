@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from edf.core import autodiff, checks, params, plans
-from edf.core.errors import EdfError, ProgramError, ShapeError
+from edf.core.errors import EdfError, ProgramError, ShapeError, did_you_mean
 from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
 from edf.core.notation import format_declarations, format_program, format_statement, from_python, parse_program
@@ -347,8 +347,9 @@ class Program:
     def forward(self, **inputs) -> dict[str, np.ndarray]:
         """Run every statement in order; returns every tensor (inputs and defined) by name.
 
-        Inputs are arrays or ``edf.Parameter`` objects (their ``.value`` is used, and backward
-        stores gradients in their ``.grad``).
+        Inputs are arrays (data) or ``edf.Parameter`` objects (their ``.value`` is used, and
+        backward stores gradients in their ``.grad``; once a program reads a Parameter,
+        ``backward()`` differentiates with respect to its Parameters only: ``default_wrt``).
         """
         self._require_statements("forward()")
         self._values = None  # the last run's values go now, not after this one (peak memory)
@@ -367,13 +368,16 @@ class Program:
                                    f"given as an input")
             if name not in self.inputs:
                 raise EdfError(f"unknown input {name!r}; the program's inputs are: "
-                               f"{', '.join(self.inputs) or '(none)'}")
+                               f"{', '.join(self.inputs) or '(none)'}{did_you_mean(name, self.inputs)}")
         missing = [n for n in self.inputs if n not in inputs and n not in self.parameters
                    and n not in self.feeds]
         if missing:
+            typos = "".join(f"; {n} is read by statement {self._first_read[n]} and assigned by none"
+                            f"{did_you_mean(n, self.defined)}" for n in missing
+                            if n in self._first_read and did_you_mean(n, self.defined))
             raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
                            f"{', '.join(missing)}: forward() needs every tensor the program "
-                           f"reads without assigning ({', '.join(self.inputs)})")
+                           f"reads without assigning ({', '.join(self.inputs)}){typos}")
         values = {}
         for name in self.inputs:
             if name in self.feeds and name not in inputs:
@@ -399,20 +403,30 @@ class Program:
         require_finite(self.xp, array, f"statement {number} `{format_statement(stmt)}`")
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
         """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
         tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
-        Default ``outputs``: the last statement's target; ``wrt``: every floating-point input.
+        Default ``outputs``: the last statement's target; ``wrt``: ``default_wrt`` (names or
+        Parameters).
         Cached until the program changes."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
-        key = (outputs, None if wrt is None else tuple(wrt))
+        key = (outputs, tuple(self.default_wrt if wrt is None else wrt))
         if key not in self._gradient_programs:
-            wrt = self._differentiable(outputs, self.float_inputs if wrt is None else wrt)
+            wrt = self._differentiable(outputs, key[1])
             derived = autodiff.backward(self.statements, self.declarations, outputs, wrt)
             self._gradient_programs[key] = self._backward_program(derived)
         return self._gradient_programs[key]
+
+    @property
+    def default_wrt(self) -> list[str]:
+        """What ``backward()`` differentiates with respect to when ``wrt`` is not given: the
+        Parameters (bound, or given to ``forward()``) when the program reads any, so that data
+        and labels get no gradient unless asked for (``wrt=["x"]``), as in a training step;
+        every floating-point input when it reads none (``forward(x=x, W=W)`` with arrays)."""
+        floats = self.float_inputs
+        return [n for n in self.parameters if n in floats] or floats
 
     def _differentiable(self, outputs: Sequence[str], wrt: Sequence[str]) -> tuple[str, ...]:
         """``wrt``, once every output is a tensor of this program and everything in ``wrt`` a
@@ -420,11 +434,12 @@ class Program:
         for name in outputs:
             if name not in self.tensors:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                               f"{', '.join(self.defined)}")
+                               f"{', '.join(self.defined)}{did_you_mean(name, self.tensors)}")
         for name in wrt:
             if name not in self.float_inputs:
                 raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
-                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
+                               f"floating-point input (those are: {', '.join(self.float_inputs)})"
+                               f"{did_you_mean(name, self.float_inputs)}")
         return tuple(wrt)
 
     def _backward_program(self, derived: autodiff.Backward) -> "Program":
@@ -434,7 +449,7 @@ class Program:
         gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
         return gradient
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list),
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt),
                       batch=checks.index_name, materialise=checks.boolean)
     def per_example(self, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None, *,
                     batch: str = "b", materialise: bool = False) -> PerExample:
@@ -442,10 +457,10 @@ class Program:
         derives it; cached until the program changes): ``print(prog.per_example("loss").describe(
         x=x, y=y))`` says what it computes for each parameter, why, and the memory it adds."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
-        key = ("per example", outputs, None if wrt is None else tuple(wrt), batch, materialise)
+        key = ("per example", outputs, tuple(self.default_wrt if wrt is None else wrt), batch, materialise)
         if key not in self._gradient_programs:
             ordinary = self.gradient_program(outputs, wrt)
-            wrt = tuple(self.float_inputs if wrt is None else wrt)
+            wrt = tuple(self.default_wrt if wrt is None else wrt)
             gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
                                          ordinary.seeds, ordinary.tag)
             derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)
@@ -461,7 +476,9 @@ class Program:
 
         ``seeds`` names the output (its gradient is seeded with ones) or maps outputs to seed
         arrays of their shape; it defaults to the last statement's target. Gradients are
-        returned for every floating-point input, or for those in ``wrt``.
+        returned for the inputs in ``wrt`` (names or Parameters), by default ``default_wrt``:
+        the Parameters when the program reads any (data and labels given as arrays get no
+        gradient unless named in ``wrt``), else every floating-point input.
 
         ``per_example="b"`` (the batch index) also returns, for every parameter ``P`` (an input
         without that index), ``"P.grad_sq"``: the sum over examples of the squared per-example
@@ -476,7 +493,7 @@ class Program:
         """
         if not (seeds is None or isinstance(seeds, str)) or wrt is not None or per_example is not None \
                 or materialise is not False:  # the usual backward("loss") pays for no checks
-            seeds, wrt, per_example, materialise = _backward_arguments(seeds, wrt, per_example, materialise)
+            seeds, wrt, per_example, materialise = _backward_arguments(self, seeds, wrt, per_example, materialise)
         return self._backward(seeds, wrt, per_example, materialise)[0]
 
     def _backward(self, seeds, wrt, per_example=None, materialise=False, profile=False):
@@ -484,12 +501,12 @@ class Program:
         plan that ran (``_execute``)."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
-        values = self._values
+        values, wrt = self._values, self.default_wrt if wrt is None else wrt
         if seeds is None or isinstance(seeds, str):
             name = seeds or self.output
             if name not in values:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                               f"{', '.join(self.defined)}")
+                               f"{', '.join(self.defined)}{did_you_mean(name, self.tensors)}")
             seeds = {name: self.xp.ones_like(values[name])}
         if per_example is None:
             # (unchecked: backward's arguments are checked above)
@@ -522,7 +539,7 @@ class Program:
         return grads, gradient, compiled
 
     @checks.arguments(output=checks.optional(checks.tensor_name), runs=checks.positive_int,
-                      wrt=checks.optional(checks.name_list))
+                      wrt=checks.optional(checks.wrt))
     def profile(self, output: str | None = None, *, runs: int = 10, wrt: Sequence[str] | None = None,
                 **inputs) -> "Profile":
         """Time every forward and backward statement of a step on these inputs (as ``forward``
@@ -533,13 +550,13 @@ class Program:
 
         return profile(self, output, runs, wrt, inputs)
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def backward_source(self, outputs: str | Sequence[str] | None = None,
                         wrt: Sequence[str] | None = None) -> str:
         """The backward program in the notation (see ``gradient_program``)."""
         return self.gradient_program(outputs, wrt).source()
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def with_gradients(self, outputs: str | Sequence[str] | None = None,
                        wrt: Sequence[str] | None = None) -> "Program":
         """This program followed by its backward pass, as one new Program.
@@ -551,11 +568,11 @@ class Program:
         return self.copy(())._adopt([*gradient.declarations, *self.statements, *gradient.statements])
 
 
-def _backward_arguments(seeds, wrt, per_example, materialise) -> tuple:
+def _backward_arguments(program, seeds, wrt, per_example, materialise) -> tuple:
     """``Program.backward``'s arguments, checked (``edf.checks``); the common call skips this."""
     where = "edf.program.Program.backward"
     if not (seeds is None or isinstance(seeds, str)):
         seeds = checks.check(seeds, checks.seed_arrays, "seeds", where)
-    return (seeds, checks.check(wrt, checks.optional(checks.name_list), "wrt", where),
+    return (seeds, checks.check(wrt, checks.optional(checks.wrt), "wrt", where, {"self": program}),
             checks.check(per_example, checks.optional(checks.index_name), "per_example", where),
             checks.check(materialise, checks.boolean, "materialise", where))
