@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from edf.core import checks, plans
-from edf.core.errors import EdfError, ShapeError, did_you_mean
+from edf.core.errors import EdfError, ShapeError
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import (COMPARISONS, Affine, Binary, Call, Expr, Num, Range, Ref, Statement, Unary, children,
                          ref_indices, statement_refs, value_refs)
@@ -78,11 +78,7 @@ def numerical_gradients(program: Program, inputs: Mapping[str, np.ndarray],
     inputs in ``wrt`` (names or Parameters; default: every floating-point input), in float64.
     ``inputs`` maps names to arrays or Parameters; bound Parameters not given are read too."""
     base = _float64(program, inputs)
-    wrt = program.float_inputs if wrt is None else wrt
-    for name in wrt:
-        if name not in program.float_inputs:
-            raise EdfError(f"cannot differentiate with respect to {name!r}: not a floating-point "
-                           f"input (those are: {', '.join(program.float_inputs)}){did_you_mean(name, program.float_inputs)}")
+    wrt = program._differentiable(list(seeds), program.float_inputs if wrt is None else wrt)
 
     def objective() -> float:
         values = program.forward(**base)
@@ -406,6 +402,7 @@ def check_text(source: str, inputs: Mapping[str, np.ndarray], backends: Sequence
 
 # -- hypothesis strategies ---------------------------------------------------------------------
 try:
+    from hypothesis import reject
     from hypothesis import strategies as st
 except ImportError:  # hypothesis is a test dependency; the gradient check works without it
     st = None
@@ -795,6 +792,8 @@ if st is not None:
 
         @st.composite
         def draw_inputs(draw) -> dict[str, np.ndarray]:
+            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed of the values"))
+
             def size(what: str, largest: bool):
                 strategy = sizes[what] if isinstance(sizes.get(what), st.SearchStrategy) else \
                     st.just(sizes[what]) if what in sizes else st.just(max_size) if largest else st.integers(1, max_size)
@@ -816,14 +815,12 @@ if st is not None:
                                  f"give smaller shapes or sizes")
             bounds = _index_bounds(program, layout.shapes)
             floats = set(program.float_inputs)
-            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed of the values"))
             for _ in range(10):  # a point near a kink is rare: draw again
                 inputs = {n: (rng.normal(0.0, scale, shape).astype(dtype) if n in floats
                               else rng.integers(0, max(bounds.get(n, 1), 1), shape))
                           for n, shape in input_shapes.items()}
                 if probe is None or _kink_distance(probe, kinks, probe.forward(**inputs), layout) >= kink_margin:
                     return inputs
-            from hypothesis import reject
             reject()
 
         return draw_inputs()

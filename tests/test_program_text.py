@@ -115,10 +115,10 @@ def test_a_constant_that_is_inf_or_nan_is_refused(text, constant, value):
 
 
 @pytest.mark.parametrize("text, divisor", [("for i: y[i] = x[i] / 0", "0"),
-                                           ("for i: y += -(x[i] / (2 - 2)) * z[i]", "2 - 2")])
+                                           ("for i: y += -(x[i] / (2 - 2)) * z[i]", "the constant 2 - 2, which is 0")])
 def test_a_division_by_a_constant_zero_is_refused(text, divisor):
     with pytest.raises(EinsteinSyntaxError, match=re.escape(
-            f"a division by the constant {divisor}, which is 0: every value it divides would be inf or NaN")):
+            f"a division by {divisor}: every value it divides would be inf or NaN")):
         edf.Program(text)
 
 
@@ -238,29 +238,46 @@ def test_a_negative_number_raised_to_a_power_keeps_its_sign_on_numba():
     np.testing.assert_array_equal(prog.forward(x=np.ones(2))["y"], [1.0, 1.0])
 
 
-def _known_plan_bugs(text: str) -> bool:
-    """Texts that meet the four failures above (xfail, the lead's to fix): the fuzzers below
-    leave them out until they are fixed. Delete this when they pass."""
+@pytest.mark.xfail(strict=True, reason="lead: plan rendering")
+def test_zero_to_a_negative_power_is_inf_on_numba():
+    """Numba raises Python's ZeroDivisionError for 0.0 ** -1, where NumPy and the reference give
+    inf (a NonFiniteError with finite checks on); found by the fuzzer."""
+    prog = edf.Program("for i: y[i] = x[i] ** -1", backend="numba", check_finite=False)
+    np.testing.assert_array_equal(prog.forward(x=np.zeros(2))["y"], [np.inf, np.inf])
+
+
+def _known_plan_bugs(text: str, backends=("numpy",)) -> bool:
+    """Whether a text meets one of the five failures above (xfail, the lead's to fix) on these
+    backends: the fuzzers below leave such texts out until they pass. Delete it then."""
     try:
         prog = edf.Program(text)
         wrt = prog.float_inputs
         backward = prog.gradient_program(prog.outputs, wrt).statements if prog.outputs and wrt else None
     except EdfError:
         return False
-
-    def has(expr, found):
-        return found(expr) or any(has(child, found) for child in children(expr))
-
-    def compares(expr):
-        return isinstance(expr, Binary) and expr.op in COMPARISONS
-
-    def negative_base(expr):
-        return isinstance(expr, Binary) and expr.op == "**" and isinstance(expr.left, Num) and expr.left.value < 0
-
     statements = [*prog.statements, *(backward or ())]
-    return (backward == [] or any(s.op == "+=" and s.summed and has(s.body, compares) for s in statements)
-            or any(has(s.body, negative_base) for s in statements)
-            or any(s.target.index and not list(ref_indices(s.target)) for s in statements))
+
+    def anywhere(found) -> bool:
+        return any(found(e) for s in statements for e in _subexpressions(s.body))
+
+    def power(expr):  # (-1) ** 2 or x ** -1
+        return isinstance(expr, Binary) and expr.op == "**" and (
+            (isinstance(expr.left, Num) and expr.left.value < 0) or expr.right.value < 0)
+
+    def summed_comparison(stmt):
+        return stmt.op == "+=" and stmt.summed and any(
+            isinstance(e, Binary) and e.op in COMPARISONS for e in _subexpressions(stmt.body))
+
+    return (backward == []
+            or any(s.target.index and not list(ref_indices(s.target)) for s in statements)
+            or ("numpy" in backends and any(map(summed_comparison, statements)))
+            or ("numba" in backends and anywhere(power)))
+
+
+def _subexpressions(expr):
+    yield expr
+    for child in children(expr):
+        yield from _subexpressions(child)
 
 
 # -- fuzzing: texts near valid programs, and texts from the grammar --------------------------------
@@ -298,7 +315,7 @@ def test_texts_from_the_grammar_run_as_the_reference_does_or_are_refused_on_nump
 @given(st.one_of(programs(max_statements=3).map(lambda case: case.source), program_texts()), st.data())
 def test_drawn_texts_run_as_the_reference_does_or_are_refused_on_numpy_and_numba(text, data):
     text = data.draw(st.one_of(st.just(text), mutations(text)), label="text")
-    assume(not _known_plan_bugs(text))
+    assume(not _known_plan_bugs(text, BACKENDS))
     try:
         inputs = data.draw(inputs_for(edf.Program(text), kink_margin=0), label="inputs")
     except EdfError:

@@ -465,8 +465,9 @@ def _constant(expr: Expr, refuse) -> float | None:
         return None
     parts = [_constant(child, refuse) for child in children(expr)]
     if isinstance(expr, Binary) and expr.op == "/" and parts[1] == 0:
-        raise refuse(f"a division by the constant {format_expr(expr.right)}, which is 0: every value "
-                     f"it divides would be inf or NaN")
+        divisor = format_expr(expr.right)
+        raise refuse(f"a division by {'0' if divisor == '0' else f'the constant {divisor}, which is 0'}: "
+                     f"every value it divides would be inf or NaN")
     if any(part is None for part in parts):
         return None
     with np.errstate(all="ignore"):
