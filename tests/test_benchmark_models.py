@@ -18,7 +18,7 @@ def test_edf_and_pytorch_models_agree(name):
     prog, inputs, _ = model
     loss, leaves = getattr(models, f"torch_{name}")(model=model)
     values = prog.forward(**inputs)
-    grads = prog.backward()
+    grads = prog.backward(wrt=prog.float_inputs)
     expected = loss()
     expected.backward()
     assert float(values[prog.output]) == pytest.approx(expected.item(), rel=1e-4)

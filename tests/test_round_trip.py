@@ -28,9 +28,10 @@ def assert_round_trip(prog: edf.Program, inputs: dict, out: str, seed: int = 0) 
     given = {n: values[n] for n in again.inputs}  # a fed input (a dropout mask) becomes an input
     assert_same(again.forward(**given), values, prog.defined)
     seeds = {out: np.random.default_rng(seed).normal(size=np.shape(values[out]))}
-    assert_same(again.backward(seeds), prog.backward(seeds), prog.float_inputs)
+    wrt = prog.float_inputs  # data and bound parameters alike
+    assert_same(again.backward(seeds, wrt), prog.backward(seeds, wrt), wrt)
 
-    backward = prog.gradient_program(out)
+    backward = prog.gradient_program(out, wrt)
     backward_again = edf.Program(backward.source())
     assert backward_again.source() == backward.source()
     env = {**values, backward.seeds[out]: seeds[out]}

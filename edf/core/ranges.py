@@ -145,12 +145,7 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
                     f"cannot infer the range of index {index!r} in {where}: it stands on no axis of "
                     f"a tensor whose shape is known. Use it on an axis of an input, or declare it "
                     f"in the program: `range {index} = N`{did_you_mean(index, declared or ())}")
-    iterations = math.prod(ranges[index] for index in stmt.loops)
-    if iterations > MAX_ITERATIONS:
-        raise ShapeError(f"{where} would run {iterations:,} iterations "
-                         f"({', '.join(f'{i}={ranges[i]}' for i in stmt.loops)}), more than edf runs "
-                         f"in one statement (2**40 = {MAX_ITERATIONS:,}); check the input shapes and "
-                         f"declared ranges")
+    _check_iterations(stmt, ranges, where)
 
     for ref, axis, expr, size in known:  # every access of a known tensor stays in bounds
         lo, hi = affine_bounds(expr, ranges)
@@ -158,6 +153,16 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             raise ShapeError(f"{format_affine(expr)} on {ref.name} axis {axis} runs from {lo} to "
                              f"{hi}, outside 0..{size - 1}, in {where}")
     return StatementLayout(stmt, ranges, sources)
+
+
+def _check_iterations(stmt: Statement, ranges: Mapping[str, int], where: str) -> None:
+    """A loop nest longer than ``MAX_ITERATIONS`` is refused before it runs (it would hang)."""
+    iterations = math.prod(ranges[index] for index in stmt.loops)
+    if iterations > MAX_ITERATIONS:
+        raise ShapeError(f"{where} would run {iterations:,} iterations "
+                         f"({', '.join(f'{i}={ranges[i]}' for i in stmt.loops)}), more than edf runs "
+                         f"in one statement (2**40 = {MAX_ITERATIONS:,}); check the input shapes and "
+                         f"declared ranges")
 
 
 def _known_axes(stmt: Statement, shapes: Mapping[str, tuple[int, ...]], where: str) -> list[tuple]:
