@@ -58,7 +58,7 @@ def measure(case: str, side: str) -> dict:
             loss().backward()
         else:
             prog.forward(**inputs)
-            prog.backward()
+            prog.backward(wrt=prog.float_inputs)  # the data too, as the PyTorch peer does
 
     step()
     first = time.perf_counter()

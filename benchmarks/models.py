@@ -93,7 +93,7 @@ def edf_step(build, backend: str):
 
     def step():
         prog.forward(**inputs)
-        prog.backward()
+        prog.backward(wrt=prog.float_inputs)  # the data too, as the PyTorch peer does
 
     step.prog, step.inputs = prog, inputs
     return step

@@ -55,7 +55,10 @@ class PythonCode(Emitter):
         return f"({self.number(1.0)} if {left} {op} {right} else {self.number(0.0)})"
 
     def power(self, base: str, exponent: float) -> str:
-        return f"({base} ** {int(exponent) if exponent == int(exponent) else self.number(exponent)})"
+        # a negative whole exponent as a float: numba's integer power of 0.0 raises where NumPy
+        # gives inf; the base in parentheses: -1.0 ** 2 would read as -(1.0 ** 2)
+        whole = exponent == int(exponent) and exponent >= 0
+        return f"(({base}) ** {int(exponent) if whole else self.number(exponent)})"
 
     def helper_source(self, decorator: str) -> str:
         """The helper functions the expressions call, each under ``decorator``."""

@@ -77,7 +77,8 @@ def _index_text(key: tuple, shape: tuple) -> str:
         else:
             parts.append(str(int(entry)))
             axis += 1
-    while parts and parts[-1] in (":", "..."):
+    while parts and parts[-1] in (":", "...") and not (parts[-1] == "..." and len(parts) > 1
+            and all(p.lstrip("-").isdigit() for p in parts[:-1])):  # x[0, ...] is a view; x[0] a number
         parts.pop()
     return f"[{', '.join(parts)}]" if parts else ""
 

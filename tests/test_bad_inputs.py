@@ -6,7 +6,7 @@ import pytest
 
 import edf
 from edf import guards
-from edf.errors import EdfError, EinsteinSyntaxError
+from edf.errors import EdfError, EinsteinSyntaxError, ShapeError
 from edf.notation import MAX_DEPTH
 
 PROG = "for i, j: y[i, j] = x[i, j] * 2"
@@ -102,11 +102,11 @@ def test_expressions_at_the_limit_print_run_and_differentiate(text, backend):
 def test_a_tensor_too_large_for_memory_is_refused_before_allocation():
     prog = edf.Program("for i, j: y[i, j] = x[i] * z[j]\nfor i, j: loss += y[i, j]")
     with pytest.raises(EdfError) as info:
-        prog.forward(x=np.zeros(10**8), z=np.zeros(10**8))
+        prog.forward(x=np.zeros(10**6), z=np.zeros(10**6))
     message = str(info.value)
     assert message.startswith("statement 1 `for i, j: y[i, j] = x[i] * z[j]` would allocate y with "
-                              "shape (100000000, 100000000) in float64: 80.0 PB "
-                              "(80000000000000000 bytes), 80.0 PB (80000000000000008 bytes) with "
+                              "shape (1000000, 1000000) in float64: 8.0 TB "
+                              "(8000000000000 bytes), 8.0 TB (8000000000008 bytes) with "
                               "the program's other tensors, but this machine has ")
     assert "nothing was allocated" in message
 
@@ -127,10 +127,20 @@ def test_the_limit_is_the_memory_of_the_machine(monkeypatch):
 
 def test_a_product_of_sizes_beyond_any_integer_type(monkeypatch):
     monkeypatch.setattr(guards, "memory_bytes", lambda xp: None)
-    prog = edf.Program("for i, j, k, l: y[i, j, k, l] = a[i] * a[j] * a[k] * a[l]")
+    # a declared shape: a loop nest over that many elements is refused before (see below)
+    prog = edf.Program("shape y = [a.shape[0], a.shape[0], a.shape[0]] + a\nfor i: y[0, 0, 0, i] = a[i]")
     with pytest.raises(EdfError, match=r"\(100000, 100000, 100000, 100000\) in float64: 800\.0 EB "
                                        r".*but that is more than can be addressed"):
         prog.forward(a=np.zeros(10**5))
+
+
+def test_a_loop_nest_too_long_to_run_is_refused_before_it_runs():
+    prog = edf.Program("for i, j: loss += x[i] * z[j]")
+    with pytest.raises(ShapeError, match=re.escape(
+            "statement 1 `for i, j: loss += x[i] * z[j]` would run 1,210,000,000,000 iterations "
+            "(i=1100000, j=1100000), more than edf runs in one statement (2**40 = 1,099,511,627,776)")):
+        prog.layout(x=(1_100_000,), z=(1_100_000,))
+    assert prog.layout(x=(1_000_000,), z=(1_000_000,)).statements[0].ranges == {"i": 10**6, "j": 10**6}
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def test_edf_and_pytorch_models_agree(name):
         loss, leaves = models.torch_transformer(model=model)
     prog, inputs, _ = model
     values = prog.forward(**inputs)
-    grads = prog.backward()
+    grads = prog.backward(wrt=prog.float_inputs)
     expected = loss()
     expected.backward()
     assert float(values[prog.output]) == pytest.approx(expected.item(), rel=1e-4)

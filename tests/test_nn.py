@@ -25,7 +25,7 @@ def agree_with_torch(prog, out, inputs, torch_fn, rng, rtol=1e-9):
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle here (the oracle extra)")
     values = prog.forward(**inputs)
     seed = rng.normal(size=values[out].shape)
-    grads = prog.backward({out: seed})
+    grads = prog.backward({out: seed}, wrt=prog.float_inputs)  # the data too, as PyTorch gives
     tensors = {n: torch.tensor(np.asarray(v), requires_grad=n in prog.float_inputs)
                for n, v in inputs.items()}
     result = torch_fn(tensors)

@@ -352,7 +352,7 @@ def test_shape_declarations_with_axes_in_front():
     assert prog.layout(x=(5,), W=(3, 4)).shapes["G"] == (5, 2, 4, 4)
     for text, message in [("shape G = [x.shape[0] W", "',' or ']'"),
                           ("shape G = [2] W", "'+' and the tensor whose axes follow"),
-                          ("shape G = [0] + W", "a range has at least 1 element")]:
+                          ("shape G = [0] + W", "a size is at least 1, not 0")]:
         with pytest.raises(edf.EinsteinSyntaxError, match=re.escape(message)):
             edf.Program(text)
 

@@ -81,7 +81,8 @@ def test_parameters_receive_gradients(rng):
     grads = prog.backward("loss")
     assert W.grad is grads["W"]
     prog.forward(x=rng.normal(size=(4, 3)))  # a bound parameter need not be passed again
-    assert "x" in prog.backward()
+    assert set(prog.backward()) == {"W"}  # the data gets no gradient unless asked for
+    assert set(prog.backward(wrt=["x", W])) == {"x", "W"}
 
 
 def test_unreached_input_gets_zero_gradient(rng):

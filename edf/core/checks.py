@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from edf.core import ir
-from edf.core.errors import ArgumentError, ArgumentTypeError
+from edf.core.errors import ArgumentError, ArgumentTypeError, did_you_mean
 
 
 class Invalid(Exception):
@@ -251,7 +251,8 @@ def one_of(options: Iterable | Callable[[Mapping], Iterable], words: str | None 
                 return value
         except TypeError:  # an unhashable or incomparable value
             pass
-        raise Invalid(requirement=words or f"one of {', '.join(map(repr, choices))}",
+        hint = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
+        raise Invalid(got=shown(value) + hint, requirement=words or f"one of {', '.join(map(repr, choices))}",
                       wrong_type=not isinstance(value, type(choices[0])) if choices else False)
 
     return Check(words or "one of the listed values", accept)
@@ -320,6 +321,33 @@ def _name_list(value, _) -> list[str]:
 
 
 name_list = Check("a tensor name or a list of them", _name_list)
+
+
+def _wrt(value, given) -> list[str]:
+    """What to differentiate with respect to: tensor names and Parameters, one or a list; a
+    Parameter becomes the name the program (the method's ``self``, or a function's ``program``)
+    gives it, or its key among a function's ``inputs``. A name the program lacks is reported by the program, naming its inputs."""
+    program = given.get("self", given.get("program"))
+    inputs = given.get("inputs")  # edf.testing's checks take Parameters among their inputs
+    named = [*getattr(program, "parameters", {}).items(), *(inputs.items() if isinstance(inputs, Mapping) else ())]
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    names = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        name = next((n for n, parameter in named if parameter is item), None)
+        if name is None:
+            if not (hasattr(item, "value") and hasattr(item, "grad")):  # not a Parameter
+                raise Invalid(got=f"{shown(item)}" + (f" in {shown(value)}" if item is not value else ""),
+                              wrong_type=True)
+            raise Invalid(got=f"{shown(item)}, which the program does not read: give it to forward() "
+                              f"(prog.forward(W=W)) or bind it (prog.bind(W)) first")
+        names.append(name)
+    return names
+
+
+wrt = Check("a tensor name or an edf.Parameter, or a list of them", _wrt)
 
 
 def _names(value, given) -> list[str]:

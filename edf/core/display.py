@@ -11,7 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from edf.core.errors import EdfError
-from edf.core.notation import format_program, format_size
+from edf.core.notation import program_text, format_size
 
 if TYPE_CHECKING:
     from edf.core.program import Program
@@ -38,7 +38,7 @@ def statement_ranges(program: "Program", shapes: dict[str, tuple[int, ...]] | No
 
 def _table(title: str, program: "Program", shapes: dict[str, tuple[int, ...]] | None) -> str:
     """A program's statements (declarations first) as rows: number, statement, ranges."""
-    lines = format_program(program.statements, program.declarations).splitlines()
+    lines = program_text(program.statements, program.declarations).splitlines()
     declarations, statements = lines[:len(lines) - len(program.statements)], lines[len(lines) - len(program.statements):]
     rows = [f"<tr><td></td><td><code>{escape(text)}</code></td><td></td></tr>" for text in declarations]
     for number, (text, ranges) in enumerate(zip(statements, statement_ranges(program, shapes)), start=1):

@@ -8,6 +8,9 @@ Catch ``EdfError`` to catch them all::
 """
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class EdfError(Exception):
     """Base class of every error edf raises on purpose."""
@@ -50,9 +53,25 @@ class NonFiniteError(EdfError, FloatingPointError):
     """A statement produced inf or NaN (raised only when finite checks are on)."""
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"; did you mean h?"`` naming the known names closest to ``name`` (difflib's ratio, case
+    ignored, at most three), or ``""`` when none is close: appended to a message about an
+    unknown name (``hh`` for ``h``, ``rlu`` for ``relu``, ``W3`` for ``W1``, ``W2``)."""
+    by_folded: dict[str, list[str]] = {}
+    for candidate in dict.fromkeys(known):
+        if candidate != name:
+            by_folded.setdefault(candidate.lower(), []).append(candidate)
+    close = difflib.get_close_matches(name.lower(), by_folded, n=3, cutoff=0.6)
+    found = [original for folded in close for original in by_folded[folded]][:3]
+    if not found:
+        return ""
+    return "; did you mean " + (found[0] if len(found) == 1 else
+                                ", ".join(found[:-1]) + " or " + found[-1]) + "?"
+
+
 __all__ = [
     'EdfError', 'EinsteinSyntaxError', 'ShapeError', 'ProgramError', 'ArgumentError', 'ArgumentTypeError',
-    'NonFiniteError',
+    'NonFiniteError', 'did_you_mean',
 ]
 
 

@@ -36,6 +36,9 @@ class Function:
     # whether a Numba CPU loop calling it vectorises (its float32 spelling calls nothing in libm);
     # a loop calling libm's exp runs about five times slower than NumPy's SIMD exp
     vectorises: bool = False
+    # whether its derivative jumps at u = 0 (relu, abs, sign): central differences taken across
+    # 0 are no derivative there, so gradient checks say so (edf.testing) and draw inputs away
+    kinked: bool = False
 
     def numpy(self, u):
         """The function on a NumPy array (or number): its ufunc calls, in order."""
@@ -80,12 +83,14 @@ FUNCTIONS: dict[str, Function] = {
         Function("sigmoid", _SIGMOID, "sigmoid(u) * (1 - sigmoid(u))", "1 / (1 + exp(-u))",
                  "0.5 * (1.0 + math.tanh(0.5 * u))", "(T)0.5 * ((T)1 + tanh((T)0.5 * u))"),
         Function("relu", (("maximum", "u", 0.0),), "u > 0", "max(u, 0)",  # u != u: NaN stays NaN
-                 "u if u > 0 or u != u else 0.0", "u > 0 || u != u ? u : (T)0", vectorises=True),
+                 "u if u > 0 or u != u else 0.0", "u > 0 || u != u ? u : (T)0", vectorises=True,
+                 kinked=True),
         Function("sqrt", _one("sqrt"), "0.5 / sqrt(u)", "square root", "math.sqrt(u)", "sqrt(u)", vectorises=True),
-        Function("abs", _one("absolute"), "sign(u)", "absolute value", "abs(u)", "fabs(u)", vectorises=True),
+        Function("abs", _one("absolute"), "sign(u)", "absolute value", "abs(u)", "fabs(u)", vectorises=True,
+                 kinked=True),
         Function("sign", _one("sign"), "0", "-1, 0 or 1",  # u * 0: 0 stays 0, NaN stays NaN
                  "1.0 if u > 0 else (-1.0 if u < 0 else u * 0)",
-                 "u > 0 ? (T)1 : (u < 0 ? (T)-1 : u * 0)", vectorises=True),
+                 "u > 0 ? (T)1 : (u < 0 ? (T)-1 : u * 0)", vectorises=True, kinked=True),
         Function("softplus", (("logaddexp", 0.0, "u"),), "sigmoid(u)", "log(1 + exp(u))",
                  "max(u, 0) + math.log1p(math.exp(-abs(u)))", "fmax(u, (T)0) + log1p(exp(-fabs(u)))"),
         Function("sin", _one("sin"), "cos(u)", "sine", "math.sin(u)", "sin(u)"),

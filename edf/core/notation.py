@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from edf.core import checks
-from edf.core.errors import EinsteinSyntaxError
+from edf.core.errors import ArgumentTypeError, EinsteinSyntaxError, did_you_mean
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import (COMPARISONS, INDEX_NAME, NAME, OPS, TENSOR_NAME, Affine, AxisOf, Binary, Call,
-                         Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary, depth, ref_indices,
+                         Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary, children, depth, ref_indices,
                          value_refs)
 
 # The deepest expression edf accepts. Printing, differentiating and generating kernels all
@@ -38,6 +40,11 @@ from edf.core.ir import (COMPARISONS, INDEX_NAME, NAME, OPS, TENSOR_NAME, Affine
 # included, below Python's recursion limit and its limit of 200 nested parentheses in generated
 # kernel source. A long sum can be split into several '+=' statements.
 MAX_DEPTH = 48
+
+# The largest whole number in an index, a size or a growth. Kernels compute indices in 64-bit
+# integers: a coefficient times a range, plus offsets, must not overflow, and no axis of a
+# tensor in memory is longer than this anyway.
+MAX_INTEGER = 2**31 - 1
 
 
 _TOKEN = re.compile(
@@ -133,9 +140,10 @@ class _Parser:
         self.loop_names = set(loops or ())
         self.declared = loops is not None
         target_pos = self.tok.pos
-        target = self.ref(self.name("the target tensor"))
+        target_token = self.name("the target tensor")
+        target = self.ref(target_token)
         if self.tok.kind != "assign":
-            raise self.error(f"expected one of {', '.join(OPS)} after the target")
+            raise self.missing_operator(target_token, target)
         op = self.tok.text
         self.i += 1
         body_pos = self.tok.pos
@@ -155,8 +163,26 @@ class _Parser:
         self.check(stmt, target_pos, body_pos)
         return stmt
 
+    def missing_operator(self, first: _Token, target: Ref) -> EinsteinSyntaxError:
+        """The error for a statement with no assignment after its target, saying why where it
+        can: a misspelt keyword read as the target (``fro b: ...``, ``rnage k = 2``), ``max =``
+        with a space, or an operator edf does not have (``-=``)."""
+        following = self.tokens[self.i + 1].text if self.tok.kind != "end" else ""
+        if not target.index and self.tok.kind in ("name", "number") and not self.declared:
+            keyword = did_you_mean(first.text, ("for", "range", "shape"))
+            if keyword:
+                return self.error(f"{first.text!r} is not a keyword{keyword}", first.pos)
+        reason = f"expected one of {', '.join(OPS)} after the target"
+        if self.tok.text == "max" and following == "=":
+            reason += " (write max= without a space)"
+        elif self.tok.text in ("-", "*", "/") and following == "=":
+            reason += (f" (edf has no '{self.tok.text}=': a tensor is defined with '=', "
+                       f"accumulated with '+=' or max-reduced with 'max=')")
+        return self.error(reason)
+
     def check(self, stmt: Statement, target_pos: int, body_pos: int) -> None:
         """Rules that need the whole statement; the caret points at the offending part."""
+        _constant(stmt.body, lambda reason: self.error(reason, body_pos))
         used = set(ref_indices(stmt.target))
         for ref in value_refs(stmt.body):
             used.update(ref_indices(ref))
@@ -207,10 +233,13 @@ class _Parser:
                 return entries
 
     def size(self) -> int | AxisOf:
-        if self.tok.kind == "number":
-            value = self.integer(self.tok, "a range is a whole number")
-            if value < 1:
-                raise self.error("a range has at least 1 element")
+        start = self.tok
+        if start.kind == "number" or start.text == "-":
+            negative = self.accept("-")
+            value = self.integer(self.tok, "a size is a whole number")
+            if negative or value < 1:
+                raise self.error(f"a size is at least 1, not {'-' if negative else ''}{value}",
+                                 start.pos)
             return value
         token = self.name("a size: a whole number or an axis such as c.shape[0]")
         if not token.text.endswith(".shape") or not self.accept("["):
@@ -307,13 +336,17 @@ class _Parser:
         if not INDEX_NAME.match(token.text):
             raise self.error(f"index name {token.text!r} may not contain '.'", token.pos)
         if self.declared and token.text not in self.loop_names:
-            raise self.error(f"index {token.text!r} is not listed after 'for'", token.pos)
+            raise self.error(f"index {token.text!r} is not listed after 'for'"
+                             f"{did_you_mean(token.text, self.loop_names)}", token.pos)
         return token.text
 
     def integer(self, token: _Token, what: str = "index expressions take whole-number "
                                                       "coefficients and offsets") -> int:
         if token.kind != "number" or not token.text.isdigit():
             raise self.error(what)
+        if int(token.text) > MAX_INTEGER:
+            raise self.error(f"{token.text} is too large: whole numbers in indices, sizes and "
+                             f"shapes are at most {MAX_INTEGER} (2**31 - 1)")
         self.i += 1
         return int(token.text)
 
@@ -401,7 +434,8 @@ class _Parser:
     def call(self, name: _Token) -> Call:
         if name.text not in FUNCTIONS:
             known = ", ".join(sorted(FUNCTIONS))
-            raise self.error(f"unknown function {name.text!r}; known functions: {known}", name.pos)
+            raise self.error(f"unknown function {name.text!r}{did_you_mean(name.text, FUNCTIONS)} "
+                             f"(known functions: {known})", name.pos)
         self.expect("(")
         args = [self.expr()]
         while self.accept(","):
@@ -420,6 +454,42 @@ def parse_statement(text: str, line: int | None = None, ranged: frozenset[str] =
     return _Parser(text, line, frozenset(ranged)).statement()
 
 
+def _constant(expr: Expr, refuse) -> float | None:
+    """The value of ``expr`` if it reads no tensor (``log(2)``), as the kernels compute it in
+    float64, else None. A part that reads none and is not finite (``1 / 0``, ``exp(1000)``), or
+    a division by a constant 0, raises ``refuse(reason)``: constant infs and NaNs are mistakes,
+    never models (and the kernels, folding constants, would meet them in Python's arithmetic)."""
+    if isinstance(expr, Num):
+        return expr.value
+    if isinstance(expr, Ref):
+        return None
+    parts = [_constant(child, refuse) for child in children(expr)]
+    if isinstance(expr, Binary) and expr.op == "/" and parts[1] == 0:
+        divisor = format_expr(expr.right)
+        raise refuse(f"a division by {'0' if divisor == '0' else f'the constant {divisor}, which is 0'}: "
+                     f"every value it divides would be inf or NaN")
+    if any(part is None for part in parts):
+        return None
+    with np.errstate(all="ignore"):
+        if isinstance(expr, Unary):
+            value = -parts[0]
+        elif isinstance(expr, Call):
+            value = FUNCTIONS[expr.fn].numpy(np.float64(parts[0]))
+        elif expr.op in COMPARISONS:
+            value = float(_COMPARE[expr.op](parts[0], parts[1]))
+        else:
+            value = _ARITHMETIC[expr.op](np.float64(parts[0]), np.float64(parts[1]))
+    if not math.isfinite(value):
+        raise refuse(f"the constant {format_expr(expr)} is {float(value)}: every value it enters "
+                     f"would be inf or NaN")
+    return float(value)
+
+
+_ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power}
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "==": np.equal, "!=": np.not_equal}
+
+
 def parse_expression(text: str) -> Expr:
     """Parse a scalar expression (``u * (1 - u)``); its names are tensors, not indices."""
     parser = _Parser(text, None)
@@ -429,17 +499,22 @@ def parse_expression(text: str) -> Expr:
     return expr
 
 
-@checks.arguments(text=checks.text)
-def parse_program(text: str) -> list[Statement | Declaration]:
-    """Parse one statement or declaration per line; blank lines and ``#`` comments are skipped."""
+@checks.arguments(text=checks.text, ranged=checks.index_set)
+def parse_program(text: str, ranged: frozenset[str] = frozenset()) -> list[Statement | Declaration]:
+    """Parse one statement or declaration per line; blank lines and ``#`` comments are skipped.
+    ``ranged`` names indices declared before this text (text appended to a program)."""
     items: list[Statement | Declaration] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        ranged = frozenset(d.index for d in items if isinstance(d, Range))
         parser = _Parser(line, number, ranged)
-        items += parser.declarations() if parser.is_declaration() else [parser.statement()]
+        if parser.is_declaration():
+            found = parser.declarations()
+            ranged = ranged | {d.index for d in found if isinstance(d, Range)}
+            items += found
+        else:
+            items.append(parser.statement())
     return items
 
 
@@ -538,6 +613,101 @@ def program_text(statements: list[Statement], declarations: list[Declaration] = 
                       *(statement_text(s, width) for s in statements)])
 
 
+# -- IR made in Python ------------------------------------------------------------------------
+_BINARY_OPS = ("+", "-", "*", "/", "**", *COMPARISONS)
+_EXPRESSIONS = "an expression (Num, Ref, Unary, Binary or Call)"
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _size_ok(size) -> bool:
+    return _whole(size) or (isinstance(size, AxisOf) and isinstance(size.tensor, str) and _whole(size.axis))
+
+
+def _malformed(item) -> str | None:
+    """What in a Statement, Range or Shape made in Python is of a kind the notation has no text
+    for (a str where an expression belongs, NaN, an unknown operator), or None. Iterative: a
+    tree too deep to print is reported, not a RecursionError."""
+    if isinstance(item, Range):
+        return None if isinstance(item.index, str) and _size_ok(item.size) else \
+            "a Range holds an index name (str) and a size (int, or AxisOf(tensor, axis))"
+    if isinstance(item, Shape):
+        fine = (isinstance(item.tensor, str) and isinstance(item.like, str)
+                and isinstance(item.grow, tuple) and all(map(_whole, item.grow))
+                and isinstance(item.lead, tuple) and all(map(_size_ok, item.lead)))
+        return None if fine else ("a Shape holds tensor names (str), a tuple of whole numbers "
+                                  "(grow) and a tuple of sizes (lead)")
+    if not (isinstance(item.loops, tuple) and all(isinstance(i, str) for i in item.loops)):
+        return f"its loops are {item.loops!r}, not a tuple of index names"
+    if item.op not in OPS:
+        return f"its operator is {item.op!r}, not one of {', '.join(OPS)}"
+    stack = [(item.target, "its target"), (item.body, "its body")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, Ref):
+            if not isinstance(node.name, str) or not isinstance(node.index, tuple):
+                return f"{where} holds {node!r}: a Ref holds a name (str) and a tuple of indices"
+            for entry in node.index:
+                if isinstance(entry, Affine):
+                    if not (isinstance(entry.terms, tuple) and _whole(entry.const) and all(
+                            isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str) and _whole(t[1])
+                            for t in entry.terms)):
+                        return (f"{where} holds {entry!r}: an Affine holds (index name, whole number) "
+                                f"pairs and a whole number")
+                elif isinstance(entry, Ref):
+                    if isinstance(entry.index, tuple) and any(isinstance(e, Ref) for e in entry.index):
+                        return f"{where} indexes an index tensor by a tensor ({entry.name!r})"
+                    stack.append((entry, where))
+                else:
+                    return f"{where} indexes {node.name!r} with {entry!r}, not an Affine or a Ref"
+        elif isinstance(node, Num):
+            if not (isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+                    and math.isfinite(node.value)):
+                return f"{where} holds {node!r}: a Num holds a finite number"
+        elif isinstance(node, Unary) and node.op == "-":
+            stack.append((node.arg, where))
+        elif isinstance(node, Binary) and node.op in _BINARY_OPS:
+            if node.op == "**" and not isinstance(node.right, Num):
+                return f"{where} raises to {node.right!r}: the exponent of '**' is a Num"
+            stack += [(node.left, where), (node.right, where)]
+        elif isinstance(node, Call) and isinstance(node.fn, str) and isinstance(node.args, tuple):
+            stack += [(arg, where) for arg in node.args]
+        elif where == "its target":
+            return f"its target is {node!r}, not a Ref"
+        else:
+            return f"{where} holds {node!r}, which is not {_EXPRESSIONS} with a known operator"
+    return None
+
+
+def from_python(item: Statement | Declaration, ranged: frozenset[str] = frozenset()) -> Statement | Declaration:
+    """A Statement, Range or Shape made in Python, checked as text is: it means what its printed
+    text means, so it is printed and parsed again (``ranged``: indices declared before it), and
+    the parsed IR is returned. IR the parser made comes back unchanged; anything the notation
+    could not say (a name such as ``"y; import os"``, a function not in the table, a target read
+    in its own body) raises the parser's ``EinsteinSyntaxError``, and values of the wrong kind
+    an ``ArgumentTypeError``."""
+    problem = _malformed(item)
+    if problem is None and isinstance(item, Statement) and depth(item.body) > MAX_DEPTH:
+        problem = f"its body nests {depth(item.body)} operations deep; edf allows at most {MAX_DEPTH}"
+    if problem is not None:
+        raise ArgumentTypeError(f"a {type(item).__name__} made in Python cannot be used: {problem}")
+    text = statement_text(item) if isinstance(item, Statement) else format_declarations([item])[0]
+    kind = type(item).__name__
+    try:
+        parser = _Parser(text, None, ranged)
+        if isinstance(item, Statement):
+            return parser.statement()
+        parsed = parser.declarations() if parser.is_declaration() else []
+        if len(parsed) != 1:  # a name such as "k = 2, j" reads as several
+            raise parser.error(f"it reads as {len(parsed)} declarations", 0)
+        return parsed[0]
+    except EinsteinSyntaxError as error:
+        raise EinsteinSyntaxError(f"a {kind} made in Python is not valid notation: {error.reason}",
+                                  error.text, error.position) from None
+
+
 # the public printers (edf.format_statement, edf.format_program): edf itself calls the two above
 @checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
 def format_statement(stmt: Statement, header_width: int = 0) -> str:
@@ -554,7 +724,7 @@ def format_program(statements: list[Statement], declarations: list[Declaration] 
 __all__ = [
     'parse_statement', 'parse_expression', 'parse_program', 'format_statement', 'format_program', 'format_expr',
     'format_ref', 'format_affine', 'format_number', 'format_header', 'format_size', 'format_declarations',
-    'MAX_DEPTH',
+    'MAX_DEPTH', 'from_python',
 ]
 
 

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from edf.core import autodiff, checks, params, runs
-from edf.core.errors import EdfError, ProgramError, ShapeError
+from edf.core.errors import EdfError, ProgramError, ShapeError, did_you_mean
 from edf.core.guards import compute_dtype, input_arrays, one_thread_at_a_time, require_finite
 from edf.core.ir import (AxisOf, Declaration, Range, Shape, Statement, fresh_name, gradient_name, gradient_of,
                          index_refs, statement_refs, value_refs)
-from edf.core.notation import program_text, statement_text, parse_program
+from edf.core.notation import format_declarations, from_python, parse_program, program_text, statement_text
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
 from edf.core.ranges import Layout, infer_layout
@@ -109,17 +109,24 @@ class Program:
     # -- build -----------------------------------------------------------------------------
     @checks.arguments(source=checks.program_text)
     def extend(self, source: str | Iterable[Statement | Declaration]) -> "Program":
-        items = parse_program(source) if isinstance(source, str) else list(source)
-        for item in items:
-            self.append(item)
+        if isinstance(source, str):  # the parser's own IR needs no second check
+            for item in parse_program(source, frozenset(self._ranges)):
+                self._add(item)
+        else:
+            for item in list(source):
+                self.append(item)
         return self
 
     @checks.arguments(statement=checks.statement)
     def append(self, statement: str | Statement | Declaration) -> "Program":
         """Add statements or declarations (text or IR) at the end, checking the program rules
-        above. This is the one way a program changes: it drops plans made for the old one."""
+        above. This is the one way a program changes: it drops plans made for the old one.
+        IR made in Python is checked as text is (``edf.notation.from_python``)."""
         if isinstance(statement, str):
             return self.extend(statement)
+        return self._add(from_python(statement, frozenset(self._ranges)))
+
+    def _add(self, statement: Statement | Declaration) -> "Program":
         self.runner.clear()
         self._gradient_programs.clear()
         self._derived.clear()
@@ -135,10 +142,6 @@ class Program:
                 raise ShapeError(f"{ref.name} is used with {rank} indices earlier but with "
                                  f"{len(ref.index)} in {where}")
             ranks[ref.name] = rank
-        for index in autodiff.unused_loops(statement):
-            if index not in self._ranges:
-                raise ProgramError(f"loop index {index!r} of {where} is used nowhere and has no "
-                                   f"declared range: declare it first (`range {index} = N`)")
         values = {ref.name for ref in value_refs(statement.body)} | {name}
         indices = {inner.name for ref in statement_refs(statement) for inner in index_refs(ref)}
         for tensor in (values & self._index_tensors) | (indices & (self._value_tensors | values)):
@@ -205,10 +208,18 @@ class Program:
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
         parameters and fed inputs; its text is ``source`` (default: this program's)."""
-        text = [*self.declarations, *self.statements] if source is None else source
-        copy = Program(text, backend=backend or self.backend, check_finite=self.check_finite, passes=self.passes)
+        copy = Program(() if source is None else source, backend=backend or self.backend,
+                       check_finite=self.check_finite, passes=self.passes)
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
-        return copy
+        return copy._adopt([*self.declarations, *self.statements]) if source is None else copy
+
+    def _adopt(self, items: Iterable[Statement | Declaration]) -> "Program":
+        """Add IR that edf made or checked already (a program's own statements, the statements
+        the swap rule derives from them) without printing and parsing it again: a derivative
+        may nest deeper than text may (``edf.notation.MAX_DEPTH``)."""
+        for item in items:
+            self._add(item)
+        return self
 
     @checks.arguments(backend=runs.backend)
     def with_backend(self, backend: str) -> "Program":
@@ -324,6 +335,7 @@ class Program:
 
         ``print(prog.layout(x=(64, 10), W=(10, 5)))`` shows where each range came from.
         """
+        self._require_statements("layout()")
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
@@ -341,6 +353,7 @@ class Program:
         and of its seeds follow."""
         if backward is not None:
             return self._gradient_program(backward, None).kernel_sources(**shapes)
+        self._require_statements("kernel_sources()")
         return runs.kernel_sources(self.runner, self.spec, self._completed(shapes))
 
     @checks.arguments(passes=checks.optional(runs.pass_names), backward=checks.optional(checks.tensor_names),
@@ -353,6 +366,7 @@ class Program:
         program's); ``backward="loss"``: explain the backward program of ``loss``."""
         if backward is not None:
             return self._gradient_program(backward, None).explain(passes, **shapes)
+        self._require_statements("explain()")
         return runs.explain(self.spec, self._completed(shapes), passes)
 
     def _completed(self, shapes: Mapping) -> Mapping:
@@ -392,14 +406,26 @@ class Program:
             found = self._derived["spec"] = (key, spec)
         return found[1]
 
+    def _require_statements(self, action: str) -> None:
+        """A program may be empty while it is built (``Program()``, then components append);
+        running or laying out one that is still empty is refused here, before any plan."""
+        if not self.statements:
+            only = f" (only the declarations `{'; '.join(format_declarations(self.declarations))}`)" \
+                if self.declarations else ""
+            raise ProgramError(f"{action} needs statements, but the program has none{only}: "
+                               f"give them in the text (`for i: y[i] = 2 * x[i]`) or add them "
+                               f"with append()")
+
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
     def forward(self, **inputs) -> dict[str, np.ndarray]:
         """Run every statement in order; returns every tensor (inputs and defined) by name.
 
-        Inputs are arrays or ``edf.Parameter`` objects (their ``.value`` is used, and backward
-        stores gradients in their ``.grad``).
+        Inputs are arrays (data) or ``edf.Parameter`` objects (their ``.value`` is used, and
+        backward stores gradients in their ``.grad``; once a program reads a Parameter,
+        ``backward()`` differentiates with respect to its Parameters only: ``default_wrt``).
         """
+        self._require_statements("forward()")
         self._values = None  # the last run's values go now, not after this one (peak memory)
         env = self._bind(inputs)
         self._execute(env)
@@ -416,13 +442,16 @@ class Program:
                                    f"given as an input")
             if name not in self.inputs:
                 raise EdfError(f"unknown input {name!r}; the program's inputs are: "
-                               f"{', '.join(self.inputs) or '(none)'}")
+                               f"{', '.join(self.inputs) or '(none)'}{did_you_mean(name, self.inputs)}")
         missing = [n for n in self.inputs if n not in inputs and n not in self.parameters
                    and n not in self.feeds]
         if missing:
+            typos = "".join(f"; {n} is read by statement {self._first_read[n]} and assigned by none"
+                            f"{did_you_mean(n, self.defined)}" for n in missing
+                            if n in self._first_read and did_you_mean(n, self.defined))
             raise EdfError(f"missing input{'s' if len(missing) > 1 else ''} "
                            f"{', '.join(missing)}: forward() needs every tensor the program "
-                           f"reads without assigning ({', '.join(self.inputs)})")
+                           f"reads without assigning ({', '.join(self.inputs)}){typos}")
         values = {}
         for name in self.inputs:
             if name in self.feeds and name not in inputs:
@@ -442,24 +471,34 @@ class Program:
         self.runner.run(self.spec, env, results)
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def gradient_program(self, outputs: str | Sequence[str] | None = None,
                          wrt: Sequence[str] | None = None) -> "Program":
         """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
         tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
-        Default ``outputs``: the last statement's target; ``wrt``: every floating-point input.
+        Default ``outputs``: the last statement's target; ``wrt``: ``default_wrt`` (names or
+        Parameters).
         Cached until the program changes."""
         return self._gradient_program(outputs, wrt)
 
     def _gradient_program(self, outputs, wrt) -> "Program":
         """``gradient_program`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
-        key = (outputs, None if wrt is None else tuple(wrt))
+        key = (outputs, tuple(self.default_wrt if wrt is None else wrt))
         if key not in self._gradient_programs:
-            wrt = self._differentiable(outputs, self.float_inputs if wrt is None else wrt)
+            wrt = self._differentiable(outputs, key[1])
             derived = autodiff.backward(self.statements, self.declarations, outputs, wrt)
             self._gradient_programs[key] = self._backward_program(derived)
         return self._gradient_programs[key]
+
+    @property
+    def default_wrt(self) -> list[str]:
+        """What ``backward()`` differentiates with respect to when ``wrt`` is not given: the
+        Parameters (bound, or given to ``forward()``) when the program reads any, so that data
+        and labels get no gradient unless asked for (``wrt=["x"]``), as in a training step;
+        every floating-point input when it reads none (``forward(x=x, W=W)`` with arrays)."""
+        floats = self.float_inputs
+        return [n for n in self.parameters if n in floats] or floats
 
     def _differentiable(self, outputs: Sequence[str], wrt: Sequence[str]) -> tuple[str, ...]:
         """``wrt``, once every output is a tensor of this program and everything in ``wrt`` a
@@ -467,23 +506,24 @@ class Program:
         for name in outputs:
             if name not in self.tensors:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                               f"{', '.join(self.defined)}")
+                               f"{', '.join(self.defined)}{did_you_mean(name, self.tensors)}")
         for name in wrt:
             if name not in self.float_inputs:
                 raise EdfError(f"cannot differentiate with respect to {name!r}: not a "
-                               f"floating-point input (those are: {', '.join(self.float_inputs)})")
+                               f"floating-point input (those are: {', '.join(self.float_inputs)})"
+                               f"{did_you_mean(name, self.float_inputs)}")
         return tuple(wrt)
 
     def _backward_program(self, derived: autodiff.Backward) -> "Program":
         """A derived backward pass as a Program with this one's settings, run only inside this
         program's ``backward`` (so it shares this program's scratch memory)."""
-        gradient = self.copy([*derived.declarations, *derived.statements])
+        gradient = self.copy(())._adopt([*derived.declarations, *derived.statements])
         gradient.seeds, gradient.tag = dict(derived.seeds), derived.tag
         gradient.forward_program = self
         gradient.runner = runs.Runner(self.runner.arena)
         return gradient
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list),
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt),
                       batch=checks.index_name, materialise=checks.boolean)
     def per_example(self, outputs: str | Sequence[str] | None = None, wrt: Sequence[str] | None = None, *,
                     batch: str = "b", materialise: bool = False) -> PerExample:
@@ -495,10 +535,10 @@ class Program:
     def _per_example(self, outputs, wrt, batch: str, materialise: bool) -> PerExample:
         """``per_example`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
-        key = ("per example", outputs, None if wrt is None else tuple(wrt), batch, materialise)
+        key = ("per example", outputs, tuple(self.default_wrt if wrt is None else wrt), batch, materialise)
         if key not in self._gradient_programs:
             ordinary = self._gradient_program(outputs, wrt)
-            wrt = tuple(self.float_inputs if wrt is None else wrt)
+            wrt = tuple(self.default_wrt if wrt is None else wrt)
             gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
                                          ordinary.seeds, ordinary.tag)
             derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)
@@ -514,7 +554,9 @@ class Program:
 
         ``seeds`` names the output (its gradient is seeded with ones) or maps outputs to seed
         arrays of their shape; it defaults to the last statement's target. Gradients are
-        returned for every floating-point input, or for those in ``wrt``.
+        returned for the inputs in ``wrt`` (names or Parameters), by default ``default_wrt``:
+        the Parameters when the program reads any (data and labels given as arrays get no
+        gradient unless named in ``wrt``), else every floating-point input.
 
         ``per_example="b"`` (the batch index) also returns, for every parameter ``P`` (an input
         without that index), ``"P.grad_sq"``: the sum over examples of the squared per-example
@@ -529,19 +571,19 @@ class Program:
         """
         if not (seeds is None or isinstance(seeds, str)) or wrt is not None or per_example is not None \
                 or materialise is not False:  # the usual backward("loss") pays for no checks
-            seeds, wrt, per_example, materialise = _backward_arguments(seeds, wrt, per_example, materialise)
+            seeds, wrt, per_example, materialise = _backward_arguments(self, seeds, wrt, per_example, materialise)
         return self._backward(seeds, wrt, per_example, materialise)
 
     def _backward(self, seeds, wrt, per_example, materialise) -> dict[str, np.ndarray]:
         """``backward``'s work on checked arguments."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
-        values = self._values
+        values, wrt = self._values, self.default_wrt if wrt is None else wrt
         if seeds is None or isinstance(seeds, str):
             name = seeds or self.output
             if name not in values:
                 raise EdfError(f"unknown output {name!r}; the program's tensors are: "
-                               f"{', '.join(self.defined)}")
+                               f"{', '.join(self.defined)}{did_you_mean(name, self.tensors)}")
             seeds = {name: self.xp.ones_like(values[name])}
         if per_example is None:
             gradient, extra = self._gradient_program(tuple(seeds), wrt), []
@@ -572,7 +614,7 @@ class Program:
         return grads
 
     @checks.arguments(output=checks.optional(checks.tensor_name), runs=checks.positive_int,
-                      wrt=checks.optional(checks.name_list))
+                      wrt=checks.optional(checks.wrt))
     def profile(self, output: str | None = None, *, runs: int = 10, wrt: Sequence[str] | None = None,
                 **inputs) -> "Profile":
         """Time every forward and backward statement of a step on these inputs (as ``forward``
@@ -583,13 +625,13 @@ class Program:
 
         return profile(self, output, runs, wrt, inputs)
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def backward_source(self, outputs: str | Sequence[str] | None = None,
                         wrt: Sequence[str] | None = None) -> str:
         """The backward program in the notation (see ``gradient_program``)."""
         return self.gradient_program(outputs, wrt).source()
 
-    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.name_list))
+    @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
     def with_gradients(self, outputs: str | Sequence[str] | None = None,
                        wrt: Sequence[str] | None = None) -> "Program":
         """This program followed by its backward pass, as one new Program.
@@ -598,15 +640,15 @@ class Program:
         that can be differentiated again: grad of grad, as a gradient penalty needs.
         """
         gradient = self.gradient_program(outputs, wrt)
-        return self.copy([*gradient.declarations, *self.statements, *gradient.statements])
+        return self.copy(())._adopt([*gradient.declarations, *self.statements, *gradient.statements])
 
 
-def _backward_arguments(seeds, wrt, per_example, materialise) -> tuple:
+def _backward_arguments(program, seeds, wrt, per_example, materialise) -> tuple:
     """``Program.backward``'s arguments, checked (``edf.checks``); the common call skips this."""
     where = "edf.program.Program.backward"
     if not (seeds is None or isinstance(seeds, str)):
         seeds = checks.check(seeds, checks.seed_arrays, "seeds", where)
-    return (seeds, checks.check(wrt, checks.optional(checks.name_list), "wrt", where),
+    return (seeds, checks.check(wrt, checks.optional(checks.wrt), "wrt", where, {"self": program}),
             checks.check(per_example, checks.optional(checks.index_name), "per_example", where),
             checks.check(materialise, checks.boolean, "materialise", where))
 

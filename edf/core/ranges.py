@@ -16,12 +16,21 @@ index, both sizes and where each came from; an index with no source raises one a
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from edf.core.errors import ShapeError
+from edf.core.errors import ShapeError, did_you_mean
 from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.core.notation import format_affine, program_text, format_size, statement_text
+from edf.core.notation import format_affine, format_declarations, program_text, format_size, statement_text
+
+
+# The most iterations one statement's loop nest may run: 2**40, about 10**12, a quarter of an hour
+# of one core in generated loops and weeks in the reference interpreter. A CIFAR-size convolution
+# runs 5 * 10**9 and attention over 256 tokens 2 * 10**9; more is a mistake in a declared range
+# or an input's shape, refused before anything runs rather than left to hang.
+MAX_ITERATIONS = 2**40
 
 
 def affine_bounds(expr: Affine, ranges: Mapping[str, int], skip: str | None = None) -> tuple[int, int]:
@@ -135,7 +144,8 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             raise ShapeError(
                     f"cannot infer the range of index {index!r} in {where}: it stands on no axis of "
                     f"a tensor whose shape is known. Use it on an axis of an input, or declare it "
-                    f"in the program: `range {index} = N`")
+                    f"in the program: `range {index} = N`{did_you_mean(index, declared or ())}")
+    _check_iterations(stmt, ranges, where)
 
     for ref, axis, expr, size in known:  # every access of a known tensor stays in bounds
         lo, hi = affine_bounds(expr, ranges)
@@ -143,6 +153,16 @@ def infer_ranges(stmt: Statement, shapes: Mapping[str, tuple[int, ...]],
             raise ShapeError(f"{format_affine(expr)} on {ref.name} axis {axis} runs from {lo} to "
                              f"{hi}, outside 0..{size - 1}, in {where}")
     return StatementLayout(stmt, ranges, sources)
+
+
+def _check_iterations(stmt: Statement, ranges: Mapping[str, int], where: str) -> None:
+    """A loop nest longer than ``MAX_ITERATIONS`` is refused before it runs (it would hang)."""
+    iterations = math.prod(ranges[index] for index in stmt.loops)
+    if iterations > MAX_ITERATIONS:
+        raise ShapeError(f"{where} would run {iterations:,} iterations "
+                         f"({', '.join(f'{i}={ranges[i]}' for i in stmt.loops)}), more than edf runs "
+                         f"in one statement (2**40 = {MAX_ITERATIONS:,}); check the input shapes and "
+                         f"declared ranges")
 
 
 def _known_axes(stmt: Statement, shapes: Mapping[str, tuple[int, ...]], where: str) -> list[tuple]:
@@ -184,7 +204,13 @@ def grown_shape(decl: Shape, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int
     if len(decl.grow) != len(source):
         raise ShapeError(f"`shape {decl.tensor} = {decl.like} + {decl.grow}` grows {len(decl.grow)} "
                          f"axes, but {decl.like} has shape {source}")
-    return lead + tuple(n + g for n, g in zip(source, decl.grow))
+    grown = tuple(n + g for n, g in zip(source, decl.grow))
+    for axis, (grow, size) in enumerate(zip(decl.grow, grown)):
+        if grow and size < 1:
+            raise ShapeError(f"`{format_declarations([decl])[0]}` gives {decl.tensor} axis "
+                             f"{len(lead) + axis} a size of {size} ({decl.like} has shape {source}): "
+                             f"an axis a declaration grows or shrinks keeps at least 1 element")
+    return lead + grown
 
 
 def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tuple[int, ...]],

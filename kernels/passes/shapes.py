@@ -205,16 +205,25 @@ def masks(plan: Plan) -> Plan:
 
 
 def _multiplies_numbers(user: Op, mask: Named, producers: dict) -> bool:
-    """Whether ``user`` multiplies ``mask`` by something that is not itself a comparison."""
+    """Whether ``user`` multiplies ``mask`` by numbers that are not themselves a comparison: in a
+    product of factors (``Contract``), arrays of them having every index the product sums the
+    mask over, since numbers and 0-d tensors become the product's scale, and a mask summed alone
+    would be summed as booleans (True + True is True)."""
+    def numbers(value, array: bool) -> bool:
+        if not isinstance(value, Named):
+            return not array
+        made = producers.get(id(value.buffer))
+        comparison = made is not None and _comparison_of(made, producers)
+        return value.buffer.dtype.kind != "b" and not comparison and (value.names or not array)
+
     if isinstance(user, Map) and user.function == "multiply":
         others = [a for a in user.args if not (isinstance(a, Named) and a.buffer is mask.buffer)]
-    elif isinstance(user, Contract):
-        others = [f for f in user.factors if f.buffer is not mask.buffer]
-    else:
-        return False
-    return bool(others) and not all(isinstance(o, Named) and o.buffer.dtype.kind == "b"
-                                    or (isinstance(o, Named) and id(o.buffer) in producers
-                                        and _comparison_of(producers[id(o.buffer)], producers)) for o in others)
+        return any(numbers(o, False) for o in others)
+    if isinstance(user, Contract):
+        arrays = [f for f in user.factors if f.buffer is not mask.buffer and numbers(f, True)]
+        summed = set(mask.names) - set(user.out.names)
+        return bool(arrays) and summed <= {n for f in arrays for n in f.names}
+    return False
 
 
 def reciprocals(plan: Plan) -> Plan:
