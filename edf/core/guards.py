@@ -27,6 +27,8 @@ _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "
 def as_number_array(xp, value, what: str):
     """``value`` as an array of real numbers (booleans, integers or floats) in ``xp``; ``what``
     names it in errors (``input x``), which are ``ArgumentTypeError``s (a ``TypeError``)."""
+    if type(value) is xp.ndarray and value.dtype.kind in "biuf":  # the common case, checked quickly
+        return value
     try:  # checked on the host, then copied to the device (CuPy) once
         array = value if isinstance(value, xp.ndarray) else np.asarray(value)
     except (ValueError, TypeError) as error:  # ragged nested lists, objects numpy cannot read
@@ -52,8 +54,13 @@ def compute_dtype(dtypes: Mapping[str, np.dtype], what: str = "input ") -> np.dt
     in float16 keep three digits. With no floating-point input (integers, booleans) it is
     float64. Wider types (longdouble) are refused: no compiled target has them. An error names
     the input as ``what`` followed by its name."""
+    return _compute_dtype(tuple(dtypes.items()), what)
+
+
+@functools.lru_cache(maxsize=256)  # a training loop asks the same question every step
+def _compute_dtype(dtypes: tuple, what: str) -> np.dtype:
     floats = []
-    for name, dtype in dtypes.items():
+    for name, dtype in dtypes:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             continue
@@ -73,7 +80,8 @@ def input_arrays(xp, values: Mapping, index_tensors: set[str], made: Mapping) ->
     raw = {}
     for name, value in values.items():
         array = as_number_array(xp, value, f"input {name}")
-        raw[name] = xp.ascontiguousarray(array) if array.ndim else array  # C order, as plans assume
+        contiguous = not array.ndim or array.flags.c_contiguous
+        raw[name] = array if contiguous else xp.ascontiguousarray(array)  # C order, as plans assume
     dtype = compute_dtype({n: a.dtype for n, a in raw.items() if n not in index_tensors and n not in made})
     for name, array in raw.items():
         if name in index_tensors and not np.issubdtype(array.dtype, np.integer):
