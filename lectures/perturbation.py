@@ -56,6 +56,17 @@ jobs = None     # worker processes for independent runs (None: one per core)
 
 # %%
 TARGET, FRACTION, B_AVG = 2, 0.3, 64
+CRITERIA = (
+    report.Criterion("class prior: |weighted ML share of twos - 0.3|", "exact_prior_error", report.below(1e-12)),
+    report.Criterion("accumulator: |mean adjusted size / B_avg - 1|", "accumulator_error", report.at_most(0.01)),
+    report.Criterion("WGAN, plain: twos", "wgan.plain.twos", report.within(0.10, 0.03)),
+    report.Criterion("WGAN, perturbed: twos", "wgan.perturbed.twos", report.within(FRACTION, 0.05)),
+    report.Criterion("WGAN, perturbed: the other nine's KL(shares || uniform)", "wgan.perturbed.kl_others",
+                     report.at_most(0.15)),
+    report.Criterion("WGAN critic: |mean adjusted size / B_avg - 1|", "gan_accumulator_error", report.at_most(0.01)),
+    report.Criterion("VAE, perturbed: twos", "vae.perturbed.twos", report.within(FRACTION, 0.05)),
+)
+CHECK = {c.key: c for c in CRITERIA}
 
 
 # %% [markdown]
@@ -244,11 +255,13 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradien
           f"effective sample size {effective_sample_size(weights):.0f} of {len(labels)}")
 
     exact, trained, batches = class_prior(labels, weights, 10, 300 if quick else 20000, rng)
-    exact_ok = abs(exact[TARGET] - FRACTION) < 1e-12
+    exact_error = abs(float(exact[TARGET]) - FRACTION)
+    exact_ok = CHECK["exact_prior_error"].holds(exact_error)
     print(f"\n1. class prior: weighted maximum likelihood gives {exact[TARGET]:.6f} twos (criterion "
           f"0.300 exactly): {ok(exact_ok)}; trained by Adam on accumulator batches: {trained[TARGET]:.4f}")
     mean_adjusted = float(np.mean(batches.adjusted))
-    batch_ok = abs(mean_adjusted / B_AVG - 1) <= 0.01
+    batch_error = abs(mean_adjusted / B_AVG - 1)
+    batch_ok = CHECK["accumulator_error"].holds(batch_error)
     print(f"   accumulator over {len(batches.adjusted)} batches: mean adjusted size {mean_adjusted:.3f} "
           f"(B_avg {B_AVG}; criterion within 1%): {ok(batch_ok)}; mean number of examples "
           f"{np.mean(batches.sizes):.1f} (from {min(batches.sizes)} to {max(batches.sizes)})")
@@ -267,18 +280,19 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradien
           f"{accuracy:.1%} accurate on held-out digits (2000 samples):")
     print_shares(gan)
     plain, perturbed = gan["plain"], gan["perturbed"]
-    gan_met = (abs(plain["twos"] - 0.10) <= 0.03 and abs(perturbed["twos"] - FRACTION) <= 0.05
-               and perturbed["kl_others"] <= 0.15)
+    gan_met = (CHECK["wgan.plain.twos"].holds(plain["twos"]) and CHECK["wgan.perturbed.twos"].holds(perturbed["twos"])
+               and CHECK["wgan.perturbed.kl_others"].holds(perturbed["kl_others"]))
     print(f"   criterion: plain 0.10 +- 0.03 twos, perturbed 0.30 +- 0.05, the other nine about equal "
           f"(KL <= 0.15): {ok(gan_met)}")
     gan_adjusted = float(np.mean(perturbed["history"]["adjusted_sizes"]))
-    gan_batch_ok = abs(gan_adjusted / B_AVG - 1) <= 0.01
+    gan_batch_error = abs(gan_adjusted / B_AVG - 1)
+    gan_batch_ok = CHECK["gan_accumulator_error"].holds(gan_batch_error)
     print(f"   the critic's {len(perturbed['history']['adjusted_sizes'])} real batches: mean adjusted size "
           f"{gan_adjusted:.3f} (criterion within 1% of {B_AVG}): {ok(gan_batch_ok)}")
 
     print(f"\n3. VAE ({vae_epochs} epochs' worth of adjusted examples), decoder means at prior samples:")
     print_shares(likelihood)
-    vae_met = abs(likelihood["perturbed"]["twos"] - FRACTION) <= 0.05
+    vae_met = CHECK["vae.perturbed.twos"].holds(likelihood["perturbed"]["twos"])
     print(f"   criterion: perturbed 0.30 +- 0.05 twos: {ok(vae_met)}")
     # a reading without the classifier's common bias, noisier than the band (see the markdown above)
     odds = odds_of(likelihood["plain"]["twos"]) * weights.max()
@@ -301,12 +315,13 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, penalty="gradien
 
     strip = lambda r: {k: v for k, v in r.items() if k not in ("samples", "history")}  # noqa: E731
     metrics = dict(quick=quick, seconds=seconds, share_of_twos=p, odds_ratio=float(weights.max()),
-                   exact_prior=exact.tolist(), trained_prior=trained.tolist(), exact_ok=bool(exact_ok),
-                   mean_adjusted_batch=mean_adjusted, batch_ok=bool(batch_ok), classifier_accuracy=accuracy,
+                   exact_prior=exact.tolist(), trained_prior=trained.tolist(), exact_prior_error=exact_error,
+                   mean_adjusted_batch=mean_adjusted, accumulator_error=batch_error, classifier_accuracy=accuracy,
                    wgan={k: strip(r) for k, r in gan.items()}, vae={k: strip(r) for k, r in likelihood.items()},
-                   wgan_met=bool(gan_met), gan_mean_adjusted_batch=gan_adjusted, gan_batch_ok=bool(gan_batch_ok),
-                   vae_predicted_twos=predicted, vae_met=bool(vae_met), collapse=broken,
+                   gan_mean_adjusted_batch=gan_adjusted, gan_accumulator_error=gan_batch_error,
+                   vae_predicted_twos=predicted, collapse=broken,
                    gan_steps=gan_steps, vae_epochs=vae_epochs, penalty=penalty)
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, gan, likelihood)
     return metrics
