@@ -61,7 +61,7 @@ CRITERIA = (  # the endpoint penalty's runs
     report.Criterion("ring: modes captured", "ring.endpoint.modes", report.exactly(RING.modes)),
     report.Criterion("ring: share within 3 sigma", "ring.endpoint.good", report.at_least(0.9)),
     report.Criterion("digits: classes", "digits.endpoint.classes", report.exactly(10)),
-    report.Criterion("digits: KL(classes || uniform)", "digits.endpoint.kl", report.at_most(0.15)),
+    report.Criterion("digits: KL(class shares, uniform)", "digits.endpoint.kl", report.at_most(0.15)),
 )
 
 
