@@ -83,9 +83,9 @@ def take_option(options: list[str], flag: str) -> tuple[list[str], str | None]:
 
 
 def print_summary(results: dict[str, tuple[float, dict | None]], seconds: float) -> int:
-    """The summary that ends ``edf lecture``: a line per lecture (``report.summary_line``) and
-    the verdict; returns the exit status (NOT_MET when a full run missed a criterion or a
-    lecture gave no metrics)."""
+    """The summary that ends ``edf lecture``: a line per lecture (``report.summary_line``; None
+    for the metrics of a lecture that failed) and the verdict; returns NOT_MET when a full run
+    missed a criterion, else 0."""
     ran = [metrics for _, metrics in results.values() if metrics is not None]
     quick = bool(ran) and all(m.get("quick") for m in ran)
     minutes, rest = divmod(round(seconds), 60)
@@ -131,7 +131,8 @@ def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
     capped at its share of the cores, and its printed output is shown whole when it ends. Every
     lecture seeds its own generators and computes with the fixed thread counts of
     ``edf.parallel.fixed_threads``, so the results are those of running them one by one.
-    Returns the exit status: 0, or that of a lecture that failed."""
+    Ends with the summary (``print_summary``). Returns the exit status: that of a lecture that
+    failed, else NOT_MET when a full run missed a criterion, else 0."""
     names = names or lecture_names()
     at_once = parallel.worker_count(len(names), lecture_jobs(options))
     start = time.perf_counter()
@@ -166,8 +167,8 @@ def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
                 # the last lines of its error output: the traceback or edf's message, not progress bars
                 print("\n".join(done.stderr.splitlines()[-20:]), file=sys.stderr, flush=True)
                 status = status or done.returncode
-    ordered = {name: results[name] for name in names}
-    return print_summary(ordered, time.perf_counter() - start) or status
+    verdict = print_summary({name: results[name] for name in names}, time.perf_counter() - start)
+    return status or verdict
 
 
 def lecture_notebook(name: str, options: list[str]) -> Path:
