@@ -58,7 +58,10 @@ jobs = None     # worker processes for independent runs (None: one per core)
 # %%
 LENGTH, TOKENS = 5, 4
 MASK = TOKENS  # the blank is one more token id
-KL_CRITERION, TV_CRITERION, CHAINS_CRITERION = 0.01, 0.03, 1.5
+CRITERIA = (report.Criterion("KL of the conditionals", "mean_kl", report.below(0.01)),
+            report.Criterion("TV(stationary, population)", "tv_model", report.below(0.03)),
+            report.Criterion("Gibbs chains' TV / i.i.d. TV", "chains_ratio", report.at_most(1.5)))
+KL_CRITERION, TV_CRITERION, CHAINS_CRITERION = CRITERIA
 
 
 def population(rng: np.random.Generator):
@@ -241,23 +244,24 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, steps=None, feat
 
     verdict = lambda met: report.verdict(met, quick)  # noqa: E731
     print(f"\nA. loss {history[-1]:.5f} nats per blank; pseudo-likelihood floor {floor:.5f}")
-    print(f"   mean KL(true || model) of the conditionals: {mean_kl:.5f} nats   criterion: < "
-          f"{KL_CRITERION}: {verdict(mean_kl < KL_CRITERION)}")
+    print(f"   mean KL(true || model) of the conditionals: {mean_kl:.5f} nats   criterion: "
+          f"{KL_CRITERION.band}: {verdict(KL_CRITERION.holds(mean_kl))}")
     print(f"B. exact Gibbs chain: TV(stationary, population) {tv_model:.5f}, KL(population || "
-          f"stationary) {kl(probs, pi_model):.5f}   criterion: TV < {TV_CRITERION}: "
-          f"{verdict(tv_model < TV_CRITERION)}")
+          f"stationary) {kl(probs, pi_model):.5f}   criterion: TV {TV_CRITERION.band}: "
+          f"{verdict(TV_CRITERION.holds(tv_model))}")
     print(f"   with the true conditionals TV = {tv_true:.2e} (float precision); independent "
           f"positions: TV = {tv_independent:.4f}")
     ratio = tv_chains / tv_iid
     print(f"C. {chains} Gibbs chains, {sweeps} sweeps, backend {prog.backend}: TV {tv_chains:.4f}; "
-          f"{chains} i.i.d. samples: TV {tv_iid:.4f}; ratio {ratio:.2f}   criterion: <= "
-          f"{CHAINS_CRITERION}: {verdict(ratio <= CHAINS_CRITERION)}")
+          f"{chains} i.i.d. samples: TV {tv_iid:.4f}; ratio {ratio:.2f}   criterion: "
+          f"{CHAINS_CRITERION.band}: {verdict(CHAINS_CRITERION.holds(ratio))}")
     print(f"took {seconds:.1f} s ({train_seconds:.1f} s training)")
     metrics = dict(quick=quick, loss=history[-1], floor=floor, mean_kl=mean_kl, tv_model=tv_model,
                    kl_population_stationary=kl(probs, pi_model), tv_true_conditionals=tv_true,
                    tv_independent=tv_independent, tv_chains=tv_chains, tv_iid=tv_iid,
                    chains_ratio=ratio, seconds=seconds, tv_during_training=checkpoints,
                    backend=prog.backend)
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, probs, pi_model, checkpoints)
     return metrics

@@ -81,6 +81,10 @@ SETTINGS = dict(sgd_lr=0.01, sgd_momentum_examples=256, adam_lr=3e-4, n1=256, n2
 # PerExampleAdam 1.6%, 0.9%, 1.1%; Adam 311%, 300%, 268%; Adam x B 324%, 278%, 261%.
 SPREAD_CRITERION = {"SGD": 0.15, "PerExampleAdam": 0.05}  # curves coincide: at most this spread
 ADAM_SPREAD_CRITERION = 0.5  # Adam on batch means (either scaling): they differ by more than 50%
+CRITERIA = tuple(report.Criterion(f"{method} spread", f"spread.{method}", report.at_most(limit))
+                 for method, limit in SPREAD_CRITERION.items()) + tuple(
+    report.Criterion(f"{method} spread", f"spread.{method}", report.above(ADAM_SPREAD_CRITERION))
+    for method in ("Adam", "Adam x B"))
 WARM_UP = 0.25  # spreads are measured after this fraction of the examples
 
 
@@ -175,17 +179,17 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
     for method, label in METHODS.items():
         finals = "  ".join(f"B={b}: {curves[method][b][-1]:.3f}" for b in BATCH_SIZES)
         print(f"  {method:<15} {finals}   spread {spreads[method]:.1%}   ({label})")
-    conjugate_met = all(spreads[m] <= limit for m, limit in SPREAD_CRITERION.items())
-    adam_met = min(spreads["Adam"], spreads["Adam x B"]) > ADAM_SPREAD_CRITERION
+    met = {c.name: c.holds(c.value(dict(spread=spreads))) for c in CRITERIA}
+    conjugate_met = met["SGD spread"] and met["PerExampleAdam spread"]
+    adam_met = met["Adam spread"] and met["Adam x B spread"]
     print(f"SGD spread <= {SPREAD_CRITERION['SGD']:.0%} and PerExampleAdam spread <= "
           f"{SPREAD_CRITERION['PerExampleAdam']:.0%}: {report.verdict(conjugate_met, quick)}")
     print(f"Adam on batch means, with and without the step scaled by B: spread > "
           f"{ADAM_SPREAD_CRITERION:.0%}: {report.verdict(adam_met, quick)}")
     print(f"took {seconds:.1f} s")
     metrics = dict(quick=quick, examples=examples, every=every, seconds=seconds, settings=SETTINGS,
-                   spread=spreads, conjugate_met=conjugate_met, adam_met=adam_met,
-                   met=conjugate_met and adam_met,
-                   curves={m: {str(b): c for b, c in curves[m].items()} for m in METHODS})
+                   spread=spreads, curves={m: {str(b): c for b, c in curves[m].items()} for m in METHODS})
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, curves, seen)
     return metrics

@@ -90,6 +90,10 @@ BASE = (0.3, 1.0)        # the grating's prevalence and reliability where the kn
 SEEDS = 3                # runs per setting
 STEPS, BATCH, LR, MOMENTUM_N, HIDDEN, TEST = 600, 32, 0.01, 10, 64, 300
 THRESHOLD = 1.0          # a pattern is learned when its one-sided test loss first gets down to 1 nat
+CLAIMS = {"simplicity": "at equal prevalence the simpler pattern is learned first",
+          "prevalence": "raising the grating's prevalence makes it learned sooner",
+          "reliability": "lowering its reliability makes it learned later or not at all"}
+CRITERIA = tuple(report.Criterion(f"{key}: comparisons failed", f"failed.{key}", report.exactly(0)) for key in CLAIMS)
 
 
 def print_count_system() -> None:
@@ -274,15 +278,10 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, 
               f"{spread(learned[(p, r, s)]['left'])}")
 
     checks = criteria(learned, simplicities)
-    claims = {"simplicity": "at equal prevalence the simpler pattern is learned first",
-              "prevalence": "raising the grating's prevalence makes it learned sooner",
-              "reliability": "lowering its reliability makes it learned later or not at all"}
-    met = {}
-    for key, claim in claims.items():
-        met[key] = all(holds for _, holds in checks[key])
+    for key, claim in CLAIMS.items():
         failed = [what for what, holds in checks[key] if not holds]
         print(f"{claim} ({len(checks[key])} comparisons, every seed beyond the others' range)"
-              + (f"; fails: {'; '.join(failed)}" if failed else "") + f": {report.verdict(met[key], False)}")
+              + (f"; fails: {'; '.join(failed)}" if failed else "") + f": {report.verdict(not failed, False)}")
     print(f"took {seconds:.1f} s")
 
     curves = {f"p={p:g} r={r:g} s={s:g}": {name: np.mean([results[run_name((p, r, s), seed, k, steps)][name]
@@ -295,7 +294,9 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, 
                                                          for side, values in learned[(p, r, s)].items()}
                             for p, r, s in settings},
                    checks={key: [[what, bool(holds)] for what, holds in found] for key, found in checks.items()},
-                   met={key: bool(value) for key, value in met.items()}, curves=curves)
+                   failed={key: sum(not holds for _, holds in found) for key, found in checks.items()},
+                   curves=curves)
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, settings, simplicities)
     return metrics

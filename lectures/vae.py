@@ -57,6 +57,17 @@ jobs = None     # worker processes for independent runs (None: one per core)
 LOG_2PI = math.log(2 * math.pi)
 LATENT, HIDDEN, PIXELS = 8, 128, 64
 BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
+CRITERIA = (  # in nats (per dimension where named so)
+    report.Criterion("rate's smallest fall along the beta sweep", "sweep.rate_fall", report.above(0)),
+    report.Criterion("distortion's smallest rise along the beta sweep", "sweep.distortion_rise", report.above(0)),
+    report.Criterion("-ELBO/dim minus the Gaussian's", "sweep.below_baseline", report.below(0)),
+    report.Criterion("frozen encoder: -ELBO/dim change in training", "frozen_encoder.change", report.below(0)),
+    report.Criterion("frozen encoder: -ELBO/dim above the trained one's by", "frozen_encoder.above_joint", report.above(0)),
+    report.Criterion("prior vs aggregate posterior: largest mean gap (std)", "prior_mean_gap", report.below(0.1)),
+    report.Criterion("prior vs aggregate posterior: largest ln variance ratio (absolute)", "prior_log_variance_ratio",
+                     report.Band("< ln 1.25", high=math.log(1.25), high_open=True)),
+    report.Criterion("smallest -ELBO/dim minus its importance-sampled bound", "bound_margin", report.at_least(-1e-3)),
+)
 
 
 def dequantise(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -85,6 +96,10 @@ def gaussian_baseline(train: np.ndarray, test: np.ndarray) -> float:
 # (At 3e-5 the 75 epochs left the beta = 0.1 model short of training: on seed 2 its distortion
 # came out 0.2 nats *above* beta = 0.3's, breaking the sweep's order; at 6e-5 beta = 0.1 is 1.7 to
 # 2.5 nats below on seeds 0, 1 and 2. Doubling the epochs at 3e-5 did not fix seed 2.)
+# The rate decays linearly to zero over 150 epochs: at 75 epochs and a constant rate the last
+# epochs still jittered by about a nat, and on this machine's OpenBLAS kernels beta = 0.3's
+# distortion came out only 0.01 nats below beta = 1's at seed 1 (75 epochs with the decay: 0.44 nats
+# above it at seed 2); with both, every adjacent pair is at least 1.07 nats apart on seeds 0-2.
 
 # %%
 def build(rng: np.random.Generator, noise: np.random.Generator):
@@ -141,7 +156,8 @@ def train(prog, p, data, epochs: int, rng, beta: float = 1.0, mode: str = "joint
     model_names, encoder_names = prog.parameter_names(model), prog.parameter_names(encoder)
     trained_names = prog.parameter_names(trained)
     history = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        optimizer.lr = lr * (1 - epoch / epochs)  # a linear decay: the last epochs settle, not jitter
         total = 0.0
         for idx in minibatches(len(data), 64, rng):
             y = dequantise(data[idx], rng)
@@ -219,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
 def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> dict:
     """The lecture with these parameters; its seven models train in ``jobs`` worker processes."""
     out = report.output_folder(out)
-    epochs = epochs or (3 if quick else 75)
+    epochs = epochs or (3 if quick else 150)
     split = digits()
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
@@ -238,16 +254,21 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> 
     joint, frozen, rate_only = results["beta=1"], results["frozen"], results["rate"]
     rates = [results[f"beta={b:g}"]["rate"] for b in BETAS]
     distortions = [results[f"beta={b:g}"]["distortion"] for b in BETAS]
-    monotone = all(a > b for a, b in zip(rates, rates[1:])) and all(a < b for a, b in zip(distortions, distortions[1:]))
+    sweep = dict(rate_fall=min(a - b for a, b in zip(rates, rates[1:])),
+                 distortion_rise=min(b - a for a, b in zip(distortions, distortions[1:])),
+                 below_baseline=joint["nelbo_per_dim"] - baseline)
+    monotone = CRITERIA[0].holds(sweep["rate_fall"]) and CRITERIA[1].holds(sweep["distortion_rise"])
     ok = lambda met: report.verdict(met, quick)  # noqa: E731
     print("\nbeta sweep (test, nats per example):")
     for b, r, d in zip(BETAS, rates, distortions):
         print(f"  beta={b:<4g} rate {r:8.3f}   distortion {d:9.3f}   -ELBO {r + d:9.3f}")
     print(f"rate falls and distortion rises with beta: {ok(monotone)}")
-    beats = joint["nelbo_per_dim"] < baseline
+    beats = CRITERIA[2].holds(sweep["below_baseline"])
     print(f"test -ELBO per dimension, beta=1: {joint['nelbo_per_dim']:.4f}; full-covariance Gaussian: "
           f"{baseline:.4f}   criterion: the VAE is lower: {ok(beats)}")
-    frozen_ok = frozen["nelbo_per_dim"] < frozen["before"] and frozen["nelbo_per_dim"] > joint["nelbo_per_dim"]
+    frozen_encoder = dict(change=frozen["nelbo_per_dim"] - frozen["before"],
+                          above_joint=frozen["nelbo_per_dim"] - joint["nelbo_per_dim"])
+    frozen_ok = CRITERIA[3].holds(frozen_encoder["change"]) and CRITERIA[4].holds(frozen_encoder["above_joint"])
     print(f"frozen random encoder: -ELBO/dim {frozen['before']:.4f} -> {frozen['nelbo_per_dim']:.4f} "
           f"(decreases, stays above the trained encoder's {joint['nelbo_per_dim']:.4f}): {ok(frozen_ok)}")
     mu, lv = posterior["mu"], posterior["lv"]
@@ -256,7 +277,8 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> 
     prior_mean, prior_var = posterior["prior_mean"], posterior["prior_var"]
     mean_gap = float(np.max(np.abs(prior_mean - aggregate_mean)) / np.sqrt(aggregate_var.mean()))
     var_ratio = prior_var / aggregate_var
-    matches = mean_gap < 0.1 and np.all(np.abs(np.log(var_ratio)) < np.log(1.25))
+    log_ratio = float(np.max(np.abs(np.log(var_ratio))))
+    matches = CRITERIA[5].holds(mean_gap) and CRITERIA[6].holds(log_ratio)
     print(f"  learned prior vs aggregate posterior of the frozen encoder: largest mean gap "
           f"{mean_gap:.3f} std, variance ratios {var_ratio.min():.3f} to {var_ratio.max():.3f}: {ok(matches)}")
     # the aggregate posterior's full covariance: E[diag exp(lv)] + Cov(mu); a diagonal prior matches
@@ -267,17 +289,18 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, epochs=None) -> 
     off_diagonal = float(np.max(np.abs(correlation - np.diag(np.diag(correlation)))))
     print(f"  (the aggregate posterior's largest off-diagonal correlation is {off_diagonal:.3f}; the "
           f"diagonal prior cannot follow it)")
-    valid = all(r["nelbo_per_dim"] >= r["iwae_per_dim"] - 1e-3 for r in (joint, frozen, rate_only))
+    bound_margin = min(r["nelbo_per_dim"] - r["iwae_per_dim"] for r in (joint, frozen, rate_only))
+    valid = CRITERIA[7].holds(bound_margin)
     print(f"rate-penalty encoder (prior and decoder on the ELBO): -ELBO/dim {rate_only['nelbo_per_dim']:.4f}, "
           f"rate {rate_only['rate']:.3f}; a valid bound: every -ELBO >= its model's 64-sample "
           f"importance-sampled bound (joint {joint['iwae_per_dim']:.4f}, frozen {frozen['iwae_per_dim']:.4f}, "
           f"rate-only {rate_only['iwae_per_dim']:.4f}): {ok(valid)}")
     print(f"took {seconds:.1f} s")
     metrics = dict(quick=quick, epochs=epochs, seconds=seconds, baseline_per_dim=baseline,
-                   monotone=monotone, beats_baseline=beats, frozen_ok=frozen_ok, prior_matches=bool(matches),
-                   prior_mean_gap=mean_gap, prior_variance_ratio=[float(v) for v in var_ratio],
-                   aggregate_max_correlation=off_diagonal,
-                   bound_valid=valid, results=results)
+                   sweep=sweep, frozen_encoder=frozen_encoder, prior_mean_gap=mean_gap,
+                   prior_variance_ratio=[float(v) for v in var_ratio], prior_log_variance_ratio=log_ratio,
+                   aggregate_max_correlation=off_diagonal, bound_margin=bound_margin, results=results)
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, figure_digits, rates, distortions)
     return metrics

@@ -60,6 +60,12 @@ jobs = None     # worker processes for independent runs (None: one per core)
 # %%
 RING = SimpleNamespace(modes=8, radius=2.0, sigma=0.02)
 PENALTIES = ("endpoint", "gradient")
+CRITERIA = (  # the endpoint penalty's runs
+    report.Criterion("ring: modes captured", "ring.endpoint.modes", report.exactly(RING.modes)),
+    report.Criterion("ring: share within 3 sigma", "ring.endpoint.good", report.at_least(0.9)),
+    report.Criterion("digits: classes", "digits.endpoint.classes", report.exactly(10)),
+    report.Criterion("digits: KL(class shares, uniform)", "digits.endpoint.kl", report.at_most(0.15)),
+)
 
 
 # %% [markdown]
@@ -344,7 +350,7 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, ring_steps=None,
         print(f"  {penalty:9s} penalty: {r['modes']} of 8 modes captured, {r['good']:.1%} of samples within "
               f"3 sigma; per mode {r['counts']} ({r['seconds']:.0f} s)")
     e = ring["endpoint"]
-    ring_met = e["modes"] == 8 and e["good"] >= 0.9
+    ring_met = CRITERIA[0].holds(e["modes"]) and CRITERIA[1].holds(e["good"])
     print(f"  criterion (endpoint penalty): all 8 modes and >= 90% within 3 sigma: {ok(ring_met)}")
 
     print(f"\ndigits ({digit_steps} generator steps); the judging classifier is {accuracy:.1%} accurate "
@@ -355,16 +361,17 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, ring_steps=None,
         print(f"  {penalty:9s} penalty: {r['classes']} classes, KL(histogram || uniform) = {r['kl']:.3f}  "
               f"[{' '.join(f'{s:.2f}' for s in r['shares'])}] ({r['seconds']:.0f} s)")
     e = digit_runs["endpoint"]
-    digits_met = e["classes"] == 10 and e["kl"] <= 0.15
+    digits_met = CRITERIA[2].holds(e["classes"]) and CRITERIA[3].holds(e["kl"])
     print(f"  criterion (endpoint penalty): all 10 classes and KL <= 0.15: {ok(digits_met)}")
     seconds = time.perf_counter() - start
     print(f"took {seconds:.0f} s")
 
     strip = lambda r, keep: {k: v for k, v in r.items() if k in keep}  # noqa: E731
     metrics = dict(quick=quick, seconds=seconds, ring_steps=ring_steps, digit_steps=digit_steps,
-                   ring_met=ring_met, digits_met=digits_met, classifier_accuracy=accuracy,
+                   classifier_accuracy=accuracy,
                    ring={p: strip(r, ("modes", "good", "counts", "seconds")) for p, r in ring.items()},
                    digits={p: strip(r, ("classes", "kl", "shares", "seconds")) for p, r in digit_runs.items()})
+    metrics["criteria"] = report.check(CRITERIA, metrics)
     if report.wants_figures(out):
         figures(out, metrics, ring, digit_runs)
     return metrics

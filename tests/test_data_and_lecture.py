@@ -86,6 +86,10 @@ def test_lectures_at_once_give_the_results_of_one_after_another(tmp_path, capsys
     assert "2 lectures, 2 at a time" in out
     assert all(f"== lecture {name} (" in out for name in names)  # each one's output, whole
     assert "W1.grad[i, j] += x[b, i] * h.grad[b, j]" in out  # what the backprop lecture printed
+    summary = out[out.index("== summary (quick mode): 2 lectures in"):].splitlines()  # the summary, last
+    assert summary[1].startswith("backprop ") and "s  quick run, not applied: test accuracy 0." in summary[1]
+    assert summary[2].startswith("sgd_temperature ") and "spread at small lr" in summary[2]
+    assert summary[3:] == ["quick run: criteria shown, none applied"]
     for name in names:
         env = {**os.environ, **parallel.thread_limits(1)}
         subprocess.run([sys.executable, "-m", "edf.cli", "lecture", name, "--quick", "--jobs", "1",

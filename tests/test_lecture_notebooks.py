@@ -1,5 +1,6 @@
 """Lectures run as notebooks in a real Jupyter kernel (papermill's parameters convention), as
 scripts, and with their independent runs in worker processes: the same results either way."""
+import importlib
 import json
 import os
 import subprocess
@@ -61,7 +62,7 @@ def check_bert_consistency(out, metrics, folder):
 
 def check_vae(out, metrics, folder):
     assert "full-covariance Gaussian" in out and "importance-sampled bound" in out
-    assert metrics["bound_valid"]  # -ELBO >= the tighter importance-sampled bound, always
+    assert metrics["bound_margin"] >= -1e-3  # -ELBO >= the tighter importance-sampled bound, always
 
 
 def check_wgan(out, metrics, folder):
@@ -74,7 +75,7 @@ def check_wgan(out, metrics, folder):
 
 def check_perturbation(out, metrics, folder):
     assert "weighted maximum likelihood gives 0.300000 twos" in out
-    assert metrics["exact_ok"] and metrics["batch_ok"]  # exact even in a quick run
+    assert metrics["exact_prior_error"] < 1e-12 and metrics["accumulator_error"] <= 0.01  # even in a quick run
     assert metrics["trained_prior"][2] == pytest.approx(0.3, abs=0.03)
     assert 0 < metrics["wgan"]["perturbed"]["twos"] <= 1
     assert metrics["collapse"]["ess_ink"][0] == pytest.approx(1.0)
@@ -87,7 +88,7 @@ def check_dominoes(out, metrics, folder):
     assert "10 settings x 3 seeds = 30 runs" in out
     for claim in ("the simpler pattern is learned first", "makes it learned sooner", "learned later or not at all"):
         assert next(line for line in out.splitlines() if claim in line).endswith(": met"), claim
-    assert metrics["met"] == {"simplicity": True, "prevalence": True, "reliability": True}  # quick runs too
+    assert metrics["failed"] == {"simplicity": 0, "prevalence": 0, "reliability": 0}  # quick runs too
     for name in ("dominoes_curves.png", "dominoes_examples.png"):
         assert (folder / name).stat().st_size > 0
     assert len(list((folder / "dominoes_runs").glob("*.npz"))) == 30
@@ -120,6 +121,9 @@ def test_lecture_runs_as_a_notebook(name, tmp_path):
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stdout")
     metrics = json.loads((folder / f"{name}_metrics.json").read_text())
     assert metrics["quick"] is True
+    module = importlib.import_module(f"edf.lectures.{name}")  # its criteria, recorded in one form
+    assert [c["name"] for c in metrics["criteria"]] == [c.name for c in module.CRITERIA]
+    assert all(set(c) == {"name", "value", "band", "met"} for c in metrics["criteria"])
     assert (folder / f"{name}.png").stat().st_size > 0
     CHECKS[name](printed, metrics, folder)
 

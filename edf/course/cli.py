@@ -12,15 +12,19 @@
     edf site OUT [--jobs K] [--keep DIR]                     the course website (the site extra)
 
 An error ends in one line (``edf: ...``) and a non-zero exit status; ``--debug`` anywhere on the
-line shows its traceback instead.
+line shows its traceback instead. ``edf lecture`` ends with a summary, a line per lecture (its
+time and each criterion with its measured value and band), and exits with status 3 when a full
+run missed a criterion (a ``--quick`` run applies none).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -44,6 +48,66 @@ def run_lecture(name: str, argv: list[str]) -> dict:
         raise EdfError(f"no lecture named {name!r}; available: {', '.join(lecture_names())}")
     module = importlib.import_module(f"edf.lectures.{name}")
     return module.main(argv)
+
+
+NOT_MET = 3  # the exit status of a full run that missed a criterion
+# ``edf lecture all`` asks each lecture's process to write its time and criteria here (a file it
+# names); the option is taken off the line before the lecture sees it
+SUMMARY_OPTION = "--summary-json"
+
+
+def lecture_and_summary(name: str, options: list[str]) -> int:
+    """``edf lecture NAME``: the lecture, then its summary (written to the file that ``edf
+    lecture all`` names instead, for its own); the exit status."""
+    options, summary_file = take_option(options, SUMMARY_OPTION)
+    start = time.perf_counter()
+    metrics = run_lecture(name, options)
+    seconds = time.perf_counter() - start
+    if summary_file is None:
+        return print_summary({name: (seconds, metrics)}, seconds)
+    Path(summary_file).write_text(json.dumps(dict(seconds=seconds, metrics=summary_metrics(metrics)), default=float))
+    return NOT_MET if report.unmet(metrics) else 0
+
+
+def summary_metrics(metrics: dict | None) -> dict | None:
+    """What the summary reads of a lecture's metrics."""
+    if metrics is None:
+        return None
+    return dict(quick=bool(metrics.get("quick")), criteria=metrics.get("criteria", []))
+
+
+def take_option(options: list[str], flag: str) -> tuple[list[str], str | None]:
+    """``options`` without ``flag VALUE``, and VALUE (None when absent)."""
+    if flag not in options:
+        return options, None
+    k = options.index(flag)
+    if k + 1 >= len(options):
+        raise EdfError(f"{flag} takes a file name")
+    return options[:k] + options[k + 2:], options[k + 1]
+
+
+def print_summary(results: dict[str, tuple[float, dict | None]], seconds: float) -> int:
+    """The summary that ends ``edf lecture``: a line per lecture (``report.summary_line``; None
+    for the metrics of a lecture that failed) and the verdict; returns NOT_MET when a full run
+    missed a criterion, else 0."""
+    ran = [metrics for _, metrics in results.values() if metrics is not None]
+    quick = bool(ran) and all(m.get("quick") for m in ran)
+    minutes, rest = divmod(round(seconds), 60)
+    print(f"\n== summary ({'quick' if quick else 'full'} mode): {len(results)} lecture"
+          f"{'s' if len(results) != 1 else ''} in {minutes} min {rest} s ==")
+    for name, (taken, metrics) in results.items():
+        print(report.summary_line(name, taken, metrics))
+    failed = [name for name, (_, metrics) in results.items() if metrics is None]
+    missed = [(name, c["name"]) for name, (_, m) in results.items() if m is not None for c in report.unmet(m)]
+    criteria = sum(len(m.get("criteria", [])) for m in ran)
+    if quick and not failed:
+        print("quick run: criteria shown, none applied")
+    elif not failed and not missed:
+        print(f"every criterion met ({criteria} in {len(results)} lecture{'s' if len(results) != 1 else ''})")
+    else:
+        print("NOT met: " + "; ".join([f"{name}: {what}" for name, what in missed]
+                                      + [f"{name}: failed" for name in failed]))
+    return NOT_MET if missed else 0
 
 
 # The longest lectures (in full mode) start first when several run at once, so that the short
@@ -71,35 +135,44 @@ def run_all_lectures(options: list[str], names: list[str] | None = None) -> int:
     capped at its share of the cores, and its printed output is shown whole when it ends. Every
     lecture seeds its own generators and computes with the fixed thread counts of
     ``edf.parallel.fixed_threads``, so the results are those of running them one by one.
-    Returns the exit status: 0, or that of a lecture that failed."""
+    Ends with the summary (``print_summary``). Returns the exit status: that of a lecture that
+    failed, else NOT_MET when a full run missed a criterion, else 0."""
     names = names or lecture_names()
     at_once = parallel.worker_count(len(names), lecture_jobs(options))
+    start = time.perf_counter()
+    results: dict[str, tuple[float, dict | None]] = {}
     if at_once == 1:
         for name in names:
             print(f"== lecture {name} ==", flush=True)
-            run_lecture(name, options)
-        return 0
+            began = time.perf_counter()
+            metrics = run_lecture(name, options)
+            results[name] = (time.perf_counter() - began, summary_metrics(metrics))
+        return print_summary(results, time.perf_counter() - start)
     order = sorted(names, key=lambda n: (LONGEST_FIRST.index(n) if n in LONGEST_FIRST else len(LONGEST_FIRST), n))
     env = {**os.environ, **parallel.thread_limits(max(1, parallel.cores() // at_once))}
 
-    def lecture_process(name: str) -> tuple[subprocess.CompletedProcess, float]:
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "edf.course.cli", "lecture", name, *options], env=env,
-                              capture_output=True, text=True)
-        return done, time.perf_counter() - start
+    def lecture_process(name: str, summary: Path) -> tuple[subprocess.CompletedProcess, float, dict | None]:
+        began = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "edf.course.cli", "lecture", name, *options,
+                               SUMMARY_OPTION, str(summary)], env=env, capture_output=True, text=True)
+        written = json.loads(summary.read_text())["metrics"] if summary.exists() else None
+        return done, time.perf_counter() - began, written
 
     print(f"{len(names)} lectures, {at_once} at a time (each one's output is shown when it ends)", flush=True)
     status = 0
-    with ThreadPoolExecutor(at_once) as pool:
-        running = {pool.submit(lecture_process, name): name for name in order}
+    with tempfile.TemporaryDirectory(prefix="edf-lectures-") as folder, ThreadPoolExecutor(at_once) as pool:
+        running = {pool.submit(lecture_process, name, Path(folder) / f"{name}.json"): name for name in order}
         for future in as_completed(running):
-            done, seconds = future.result()
-            print(f"== lecture {running[future]} ({seconds:.0f} s) ==\n{done.stdout}", end="", flush=True)
-            if done.returncode:
+            done, seconds, metrics = future.result()
+            name = running[future]
+            results[name] = (seconds, metrics)
+            print(f"== lecture {name} ({seconds:.0f} s) ==\n{done.stdout}", end="", flush=True)
+            if done.returncode and metrics is None:
                 # the last lines of its error output: the traceback or edf's message, not progress bars
                 print("\n".join(done.stderr.splitlines()[-20:]), file=sys.stderr, flush=True)
                 status = status or done.returncode
-    return status
+    verdict = print_summary({name: results[name] for name in names}, time.perf_counter() - start)
+    return status or verdict
 
 
 def lecture_notebook(name: str, options: list[str]) -> Path:
@@ -163,8 +236,9 @@ def _indent(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """The ``edf`` command. Every error ends in one line on stderr (``edf: ...``; a syntax error
     adds the statement and a caret) and a non-zero exit status: 2 for a mistake in what was
-    asked (argparse's own code), 1 for an error inside edf, 130 when interrupted. ``--debug``
-    (anywhere on the line) shows the traceback instead."""
+    asked (argparse's own code), 1 for an error inside edf, 130 when interrupted; 3 when a
+    lecture's full run missed a criterion. ``--debug`` (anywhere on the line) shows the
+    traceback instead."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # after a subcommand too: lecture options included
@@ -215,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.name == "all":
             return run_all_lectures(list(args.options))
         else:
-            run_lecture(args.name, list(args.options))
+            return lecture_and_summary(args.name, list(args.options))
     except KeyboardInterrupt:
         if debug:
             raise

@@ -7,13 +7,21 @@ A lecture is one jupytext percent script that runs both ways. Its cell tagged ``
 cell calls ``run(...)`` with them in a Jupyter kernel, or ``script(main)`` from a shell, where
 ``main(argv)`` parses the same values from the command line (a kernel's own argv, ``-f
 kernel.json``, is never parsed).
+
+Every claim a lecture checks is a ``Criterion``: a name, the key of the measured value in the
+lecture's metrics, and the ``Band`` it must fall in. The lecture lists them (``CRITERIA``) and
+records ``check(CRITERIA, metrics)`` in its metrics as ``criteria``: one ``{name, value, band,
+met}`` per claim, the same in every lecture, which ``edf lecture`` sums up (``summary_line``)
+and turns into its exit status. A quick run records them too, but applies none.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -88,6 +96,117 @@ def wants_figures(out: Path | None) -> bool:
 def verdict(met: bool, quick: bool) -> str:
     """How a result reads next to its criterion."""
     return ("met" if met else "NOT met") + (" (quick run: criterion not applied)" if quick else "")
+
+
+@dataclass(frozen=True)
+class Band:
+    """The values a measurement may take: an interval (either end open, closed or absent), and
+    how it reads beside the value (">= 0.97", "0.3 +- 0.05")."""
+    text: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value) -> bool:
+        value = float(value)
+        if math.isnan(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def outside(self) -> float:
+        """A value just outside the band (for tests: a recorded value that must fail)."""
+        if math.isfinite(self.low):
+            return self.low - max(1e-9, abs(self.low) * 1e-6) if not self.low_open else self.low
+        return self.high + max(1e-9, abs(self.high) * 1e-6) if not self.high_open else self.high
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def at_least(x: float) -> Band:
+    return Band(f">= {x:g}", low=x)
+
+
+def above(x: float) -> Band:
+    return Band(f"> {x:g}", low=x, low_open=True)
+
+
+def at_most(x: float) -> Band:
+    return Band(f"<= {x:g}", high=x)
+
+
+def below(x: float) -> Band:
+    return Band(f"< {x:g}", high=x, high_open=True)
+
+
+def within(centre: float, tolerance: float) -> Band:
+    return Band(f"{centre:g} +- {tolerance:g}", low=centre - tolerance, high=centre + tolerance)
+
+
+def exactly(x: int) -> Band:
+    return Band(f"= {x:g}", low=x, high=x)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A lecture's claim: the value at ``key`` in its metrics (a dotted path into nested
+    dictionaries: "vae.perturbed.twos") must lie in ``band``."""
+    name: str
+    key: str
+    band: Band
+
+    def value(self, metrics: dict):
+        value = metrics
+        for part in self.key.split("."):
+            value = value[part]
+        return value
+
+    def holds(self, value) -> bool:
+        return self.band.holds(value)
+
+
+def check(criteria, metrics: dict) -> list[dict]:
+    """Each criterion judged on ``metrics``: ``{name, value, band, met}``, the form every lecture
+    records in its metrics as ``criteria``."""
+    judged = []
+    for criterion in criteria:
+        value = criterion.value(metrics)
+        value = value.item() if hasattr(value, "item") else value  # a NumPy scalar, for JSON
+        judged.append(dict(name=criterion.name, value=value, band=str(criterion.band),
+                           met=bool(criterion.holds(value))))
+    return judged
+
+
+def unmet(metrics: dict) -> list[dict]:
+    """The recorded criteria of a full run that were not met (none for a quick run, which
+    applies no criteria)."""
+    return [] if metrics.get("quick") else [c for c in metrics.get("criteria", []) if not c["met"]]
+
+
+def _number(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:d}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def summary_line(name: str, seconds: float, metrics: dict | None) -> str:
+    """One line for a lecture that ran: its time and every criterion, met or NOT met, with the
+    measured value beside its band; a quick run's values are shown with no verdict."""
+    if metrics is None:
+        return f"{name:<17}{seconds:5.0f} s  FAILED (no metrics: see its error above)"
+    criteria = metrics.get("criteria", [])
+    if metrics.get("quick"):
+        verdict = "quick run, not applied"
+        shown = [f"{c['name']} {_number(c['value'])} ({c['band']})" for c in criteria]
+    else:
+        missed = unmet(metrics)
+        verdict = (f"all {len(criteria)} met" if not missed else f"{len(missed)} of {len(criteria)} NOT met")
+        shown = [f"{c['name']} {_number(c['value'])} ({c['band']}) {'met' if c['met'] else 'NOT met'}"
+                 for c in criteria]
+    return f"{name:<17}{seconds:5.0f} s  {verdict}: " + "; ".join(shown)
 
 
 def pyplot():
