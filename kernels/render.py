@@ -267,7 +267,8 @@ class _Writer:
         if (out is not None and id(out.buffer) not in self.defined and out.buffer.role == "temp"
                 and out.buffer.slot is None):
             self.defined.add(id(out.buffer))
-            if not out.whole:  # written a part at a time (a block of images): made empty first
+            bools = op.function in _BOOLEAN_RESULTS and out.buffer.dtype.kind != "b"
+            if not out.whole or bools:  # written a part at a time, or as numbers: made empty first
                 buffer = out.buffer
                 self.body.append(f"{self.name(buffer)} = np.empty({literal(buffer.shape)}, np.{buffer.dtype.name})")
                 return self._call(op)
@@ -351,6 +352,11 @@ def _allocation(name: str, buffer, fill) -> str:
         make = f"np.full({shape}, {literal(fill)}, {dtype})"
     env = f" = env[{buffer.tensor!r}]" if buffer.role == "result" else ""
     return f"{name}{env} = {make}"
+
+
+# calls whose own result is booleans: where the plan wants numbers, they write into numbers
+_BOOLEAN_RESULTS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_and",
+                    "logical_or", "logical_not", "isfinite", "isnan", "isinf"}
 
 
 def _new_array(op: Call, args: list[str]) -> str:

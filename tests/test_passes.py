@@ -126,3 +126,17 @@ def test_convolutions_made_a_block_of_images_at_a_time_compute_the_same(block, b
     text = prog.explain(**given) + prog.explain(backward="loss", **given)
     assert "after windows_in_blocks:" in text and "after shifts_in_blocks:" in text
     check_backend(prog, given, backend)
+
+
+def test_a_convolution_made_in_blocks_writes_its_output_directly(monkeypatch):
+    """The product of each block of rows is written where it belongs in the convolution's
+    output: no temporary of the output's size copied whole afterwards (8 MB a step for the
+    benchmark CNN's first layer)."""
+    from edf.kernels.passes import blocks
+
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 2000)
+    prog = edf.Program("for b, x, y, dx, dy, i, j: O[b, x, y, j] += W[dx, dy, i, j] * L[b, x+dx, y+dy, i]")
+    source = prog.kernel_sources(L=(7, 6, 6, 4), W=(3, 3, 4, 5))
+    assert "out=O.reshape(112, 5)[0:" in source and "np.copyto(O" not in source
+    rng = np.random.default_rng(0)
+    check_backend(prog, {"L": rng.normal(size=(7, 6, 6, 4)), "W": rng.normal(size=(3, 3, 4, 5))}, "numpy")

@@ -126,7 +126,7 @@ def products_to_blas(plan: Plan) -> Plan:
         view, names = contract(emit, [(f.view, list(f.names)) for f in factors], list(op.out.names),
                                plan.ranges[number - 1], list(op.lead), list(op.order or op.out.names))
         if op.scale != 1.0:
-            view = emit.call("multiply", (view, op.scale), view.shape, view.dtype)
+            view = emit.call("multiply", (view, op.scale), view.shape, op.out.buffer.dtype)
         ops += emit.ops
         found[id(op.out.buffer)] = Named(view, tuple(names))
         chosen.setdefault(number, []).append(f"{_product(factors, op.out.names)}: {_said(emit.ops)}")

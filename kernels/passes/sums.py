@@ -109,7 +109,7 @@ def reductions(plan: Plan) -> Plan:
         emit = Emitter(plan, op.statements)
         view, names = reduce_out(emit, arg.view, arg.names, set(op.out.names), ufunc)
         if isinstance(op, Contract) and op.scale != 1.0:
-            view = emit.call("multiply", (view, op.scale), view.shape, view.dtype)
+            view = emit.call("multiply", (view, op.scale), view.shape, op.out.buffer.dtype)
         ops += emit.ops
         found[id(op.out.buffer)] = Named(view, tuple(names))
         how = {"einsum": "one einsum pass along memory", "sum": "np.sum", "max": "np.max"}

@@ -138,34 +138,50 @@ def _written_directly(ops: list[Op]) -> list[Op]:
             continue
         chain = _chain(kept, op, uses)
         if chain:
-            target, source = op.out, op.args[0].buffer
-            kept[-chain:] = [o.with_views(lambda v: View(target.buffer, target.steps + v.steps)
-                                          if v.buffer is source else v) for o in kept[-chain:]]
+            source, target = op.args[0].buffer, op.out
+            if target.shape != source.shape:  # the copy read t reshaped: h reshaped is t
+                target = target.reshaped(source.shape)
+            for k in sorted(chain, reverse=True):
+                if isinstance(kept[k], Alloc):  # t's own array is not needed any more
+                    del kept[k]
+                    continue
+                kept[k] = kept[k].with_views(lambda v: View(target.buffer, target.steps + v.steps)
+                                             if v.buffer is source else v)
             continue
         kept.append(op)
     return kept
 
 
-def _chain(kept: list[Op], op: Op, uses: dict[int, int]) -> int:
-    """How many of the last operations made the temporary ``op`` copies whole into a tensor of
-    the same shape (a max over a small window: ``np.maximum(a, b, out=t)``, then ``np.maximum(t,
-    c, out=t)``...), where they can make it in that tensor instead; 0 where they cannot."""
+def _chain(kept: list[Op], op: Op, uses: dict[int, int]) -> list[int]:
+    """Where in ``kept`` the operations are that made the temporary ``op`` copies whole into a
+    tensor, when they can make it in that tensor instead: a max over a small window
+    (``np.maximum(a, b, out=t)``, then ``np.maximum(t, c, out=t)``...), or a product made a block
+    of rows at a time (``np.matmul(..., out=t[rows])`` between the copies of its blocks). Those
+    of the same statement that touch neither are passed over; none where it cannot be done."""
     if not (isinstance(op, Call) and op.function == "copyto" and isinstance(op.args[0], View)
-            and op.args[0].whole and op.args[0].buffer.role == "temp" and op.out.shape == op.args[0].shape):
-        return 0
+            and op.args[0].buffer.role == "temp" and _same_elements(op.args[0], op.out)):
+        return []
     source, target = op.args[0].buffer, op.out.buffer
-    count = 0
-    for previous in reversed(kept):
-        if previous.statements != op.statements or source not in previous.buffers():
+    found = []
+    for k in range(len(kept) - 1, -1, -1):
+        previous = kept[k]
+        if previous.statements != op.statements or isinstance(previous, Alloc) and previous.out.buffer is target:
             break
-        if target in previous.buffers() or not isinstance(previous, Call):
-            return 0
-        count += 1
-    first = kept[-count] if count else None
-    if (first is None or uses[id(source)] != count + 1 or first.out is None or first.out.buffer is not source
-            or not first.out.whole or any(isinstance(a, View) and a.buffer is source for a in first.args)):
-        return 0
-    return count
+        if target in previous.buffers() or (source in previous.buffers()
+                                            and not isinstance(previous, (Call, Alloc))):
+            return []
+        if source in previous.buffers():
+            found.append(k)
+    # the copy reads all of t, so the operations before it set all of it: they can set h instead
+    return found if found and uses[id(source)] == len(found) + 1 else []
+
+
+def _same_elements(source: View, target: View) -> bool:
+    """Whether copying ``source`` into ``target`` copies a whole buffer, element by element in
+    memory order, into a C-ordered ``target``: the target reshaped is then that buffer."""
+    same_shape = source.whole or source.steps == (source.steps[0],) and source.steps[0].kind == "reshape"
+    return (same_shape and target.array.flags.c_contiguous and target.size == source.buffer.size
+            and target.reshaped(source.buffer.shape) is not None)
 
 
 def _merged(previous: Op, op: Op, uses: dict[int, int]) -> Call | None:
