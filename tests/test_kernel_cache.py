@@ -45,8 +45,9 @@ def test_threads_loading_the_same_new_kernel(monkeypatch, tmp_path):
 
 PROBE = """
 import numpy as np, edf
-prog = edf.Program("for i: y[i] = tanh(x[i]) * 3", backend="numba")
-print("VALUE", prog.forward(x=np.ones(4))["y"][0])
+# enough work and operations that numba compiles a loop nest (not NumPy calls)
+prog = edf.Program("for i: y[i] = tanh(x[i]) * 3 + x[i]", backend="numba")
+print("VALUE", prog.forward(x=np.ones(1 << 16))["y"][0])
 """
 
 
@@ -65,7 +66,7 @@ def test_damaged_numba_cache_files_are_recompiled(tmp_path):
             path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a write cut short
         again = run_probe(tmp_path)
         assert again.returncode == 0, again.stderr
-        assert f"VALUE {np.tanh(1.0) * 3}"[:12] in again.stdout
+        assert f"VALUE {np.tanh(1.0) * 3 + 1}"[:12] in again.stdout
         assert "was damaged" in again.stderr and "compiled again" in again.stderr, suffix
     last = run_probe(tmp_path)  # and the cache works again afterwards
     assert last.returncode == 0 and "damaged" not in last.stderr

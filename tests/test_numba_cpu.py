@@ -32,7 +32,7 @@ STATEMENTS = {
 @pytest.fixture
 def loops_only(monkeypatch):
     """Generated loop nests for every statement, BLAS-shaped ones included."""
-    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better")
+    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better,-lone_nests_to_numpy")
 
 
 def inputs_for(shapes, rng):

@@ -47,7 +47,7 @@ def case(name, seed=0):
 @pytest.fixture
 def loops(monkeypatch):
     """numba runs generated loops for every statement (no BLAS), serial kernels for small work."""
-    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better")
+    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better,-lone_nests_to_numpy")
 
 
 @pytest.fixture

@@ -246,6 +246,9 @@ def show(out: Path | None, name: str, figure, metrics: dict | None = None) -> No
 __all__ = [
     'lecture_parser', 'script', 'write_notebook', 'in_notebook', 'output_folder', 'wants_figures',
     'verdict', 'pyplot', 'show',
+    # a lecture's criteria: a band each metric must fall in, judged and summarised
+    'Band', 'Criterion', 'at_least', 'above', 'at_most', 'below', 'within', 'exactly', 'check', 'unmet',
+    'summary_line',
 ]
 
 

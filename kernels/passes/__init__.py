@@ -39,6 +39,7 @@ def _passes() -> tuple[Pass, ...]:
     functions = [
         loops.numpy_where_better,   # numba: products, sums, exp/log and pools go to NumPy
         loops.fuse_loops,           # numba: consecutive nests over the same elements become one
+        loops.lone_nests_to_numpy,  # numba: a short elementwise nest left alone goes to NumPy
         shapes.windows_as_views,    # a window (im2col) is a strided view, not a copy
         shapes.axes_along_memory,   # kept indices in the target's order, summed ones along memory
         shapes.masks,               # a comparison multiplying numbers stays booleans
