@@ -21,7 +21,8 @@ setup(
         "threadpoolctl>=3.1",  # the fixed thread counts of lecture runs (edf.parallel)
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6.80"],  # the suite runs on every core
+        "dev": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6.80",
+                "markdown-it-py>=3"],  # the suite runs on every core; the docs' code blocks (tests/test_docs.py)
         "cuda": ["numba-cuda[cu12]"],
         "gpu": ["cupy-cuda12x", "numba-cuda[cu12]"],
         # PyTorch (CPU) as the tests' oracle and the benchmarks' peer, never imported by edf;
@@ -32,7 +33,12 @@ setup(
         "notebook": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbclient>=0.10", "nbformat>=5.9"],
         # grading a class on a Dask distributed cluster
         "dask": ["dask[distributed]>=2024.1"],
-        "mutation": ["mutmut>=3.3"],  # mutation testing (README, "Development"); not in CI
+        "mutation": ["mutmut>=3.3"],  # mutation testing (docs/development.md); not in CI
+        # the course website (`edf site OUT`): lectures executed as notebooks, MkDocs Material,
+        # the API from docstrings, formulas as MathML (latex2mathml); Playwright drives Chromium in its test
+        "site": ["jupytext>=1.16", "papermill>=2.5", "ipykernel>=6", "nbformat>=5.9", "mkdocs>=1.6",
+                 "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "pymdown-extensions>=10",
+                 "latex2mathml>=3.77", "playwright>=1.45"],
     },
     entry_points={"console_scripts": ["edf=edf.course.cli:main"]},
 )

@@ -6,6 +6,7 @@
     python benchmarks/bench.py --lectures     # wall time of each lecture in full mode
     python benchmarks/bench.py --per-example  # per-example steps against plain ones (MLP, conv)
     python benchmarks/bench.py --first-step   # first step (cold and warm cache) and memory, fresh processes
+    python benchmarks/bench.py --against ../edf-before   # also the edf of another checkout: before/after
 
 On a machine other jobs load, ``EDF_BENCH_CPU_TIME=1`` with one thread per library
 (``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1``) times CPU seconds instead.
@@ -40,37 +41,50 @@ from edf.parallel import THREAD_VARIABLES  # noqa: E402
 INHERITED = (*THREAD_VARIABLES, "EDF_CACHE_DIR", "EDF_BENCH_CPU_TIME")
 
 
-def run_side(case: str, side: str, values: int) -> float:
-    """Median seconds per step of one side, measured by pyperf in a fresh worker process."""
+BEFORE = " (before)"  # a side run from the checkout given by --against
+
+
+def run_side(case: str, side: str, values: int, against: Path | None = None) -> float:
+    """Median seconds per step of one side, measured by pyperf in a fresh worker process; a side
+    ending in " (before)" runs the edf of the checkout ``against`` (with its .venv's Python)."""
     import pyperf
 
+    root, python = ROOT, sys.executable
+    if side.endswith(BEFORE):
+        side, root = side.removesuffix(BEFORE), against
+        python = str(against / ".venv" / "bin" / "python")
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "result.json"
         # pyperf's worker starts from a cleaned environment: pass on the settings that matter
         inherit = [name for name in INHERITED if name in os.environ]
-        subprocess.run([sys.executable, str(HERE / "cases.py"), case, side, "--quiet",
+        subprocess.run([python, str(root / "benchmarks" / "cases.py"), case, side, "--quiet",
                         "--processes", "1", "--values", str(values), "--warmups", "3",
                         *(["--inherit-environ", ",".join(inherit)] if inherit else []),
-                        "-o", str(output)], check=True, cwd=ROOT)
+                        "-o", str(output)], check=True, cwd=root)
         return pyperf.Benchmark.load(str(output)).median()
 
 
-def compare(cases: list[str], rounds: int, values: int) -> list[dict]:
+def compare(cases: list[str], rounds: int, values: int, against: Path | None = None) -> list[dict]:
+    """Each case's sides in turn, ``rounds`` times: numpy, numba, torch (and, ``against``
+    another checkout, its numpy and numba), each in a fresh process."""
+    sides = list(SIDES) + ([s + BEFORE for s in ("numpy", "numba")] if against else [])
     rows = []
     for case in cases:
-        times = {side: [] for side in SIDES}
+        times = {side: [] for side in sides}
         for round_number in range(rounds):
-            for side in SIDES:
-                times[side].append(run_side(case, side, values))
+            for side in sides:
+                times[side].append(run_side(case, side, values, against))
             print(f"  {case} round {round_number + 1}: " +
-                  ", ".join(f"{s} {times[s][-1] * 1e3:.3f} ms" for s in SIDES), flush=True)
-        row = {"case": case, "title": CASES[case][0]}
-        for side in SIDES:
+                  ", ".join(f"{s} {times[s][-1] * 1e3:.3f} ms" for s in sides), flush=True)
+        row = {"case": case, "title": CASES[case][0], "times": times}
+        for side in sides:
             row[side] = statistics.median(times[side])
         for side in ("numpy", "numba"):
-            ratios = [e / t for e, t in zip(times[side], times["torch"])]
-            row[f"{side}_ratio"] = statistics.median(ratios)
-            row[f"{side}_range"] = (min(ratios), max(ratios))
+            for name, over in (("ratio", "torch"), ("before", side + BEFORE)):
+                if over in times:
+                    ratios = [e / t for e, t in zip(times[side], times[over])]
+                    row[f"{side}_{name}"] = statistics.median(ratios)
+                    row[f"{side}_{name}_range"] = (min(ratios), max(ratios))
         rows.append(row)
     return rows
 
@@ -138,13 +152,21 @@ def per_example_table(rows: list[dict]) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| case | numpy target | numba target | PyTorch CPU |", "| --- | --- | --- | --- |"]
+    """Per case: each target's median, its ratio to PyTorch (median of per-round ratios, range),
+    and with --against its ratio to the same target of the other checkout."""
+    before = any("numpy_before" in row for row in rows)
+    head = "| case | numpy target | numba target | PyTorch CPU |" + (" numpy / before | numba / before |" if before else "")
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for row in rows:
         cells = []
         for side in ("numpy", "numba"):
-            lo, hi = row[f"{side}_range"]
+            lo, hi = row[f"{side}_ratio_range"]
             cells.append(f"{_time(row[side])} ({row[f'{side}_ratio']:.2f}x; {lo:.2f}-{hi:.2f})")
-        lines.append(f"| {row['title']} | {cells[0]} | {cells[1]} | {_time(row['torch'])} |")
+        line = f"| {row['title']} | {cells[0]} | {cells[1]} | {_time(row['torch'])} |"
+        for side in ("numpy", "numba") if before else ():
+            lo, hi = row[f"{side}_before_range"]
+            line += f" {row[f'{side}_before']:.2f}x ({lo:.2f}-{hi:.2f}) |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -183,6 +205,9 @@ def main(argv=None) -> None:
                              "and the memory steps add (default cases: cnn, transformer)")
     parser.add_argument("--backend", default=None, help="lectures: the kernel target")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--against", type=Path, default=None, metavar="CHECKOUT",
+                        help="also run the numpy and numba sides from this checkout of edf (its "
+                             ".venv's Python), alternating with this one's: before/after ratios")
     args = parser.parse_args(argv)
     import numpy
     import torch
@@ -202,7 +227,7 @@ def main(argv=None) -> None:
         print("\n" + per_example_table(rows))
         result = {"per_example": rows}
     else:
-        rows = compare(args.cases or MAIN_CASES, args.rounds, args.values)
+        rows = compare(args.cases or MAIN_CASES, args.rounds, args.values, args.against)
         print("\n" + table(rows))
         result = {"rows": rows}
     if args.json:

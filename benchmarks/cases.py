@@ -318,6 +318,25 @@ def torch_cnn(_=None):
     return models.torch_step(models.torch_cnn)
 
 
+def edf_convnet(name: str):
+    def make(backend: str):
+        from benchmarks import models
+
+        stages, batch, size = models.CONVNETS[name]
+        return models.edf_step(lambda b: models.edf_convnet(b, stages, batch, size), backend)
+
+    return make
+
+
+def torch_convnet(name: str):
+    def make(_=None):
+        from benchmarks import models
+
+        return models.torch_step(lambda: models.torch_convnet(name))
+
+    return make
+
+
 def edf_transformer(backend: str):
     from benchmarks import models
 
@@ -339,6 +358,12 @@ CASES = {
     "cnn": ("CNN 32x32x3 -> conv 32 -> pool -> conv 64 -> pool -> 10, batch 64, fwd + bwd", edf_cnn, torch_cnn),
     "transformer": ("transformer, 4 pre-norm blocks, 16 x 64 tokens, width 128, fwd + bwd",
                     edf_transformer, torch_transformer),
+    "vgg": ("VGG-like CNN 32x32x3, conv 32-32, pool, 64-64, pool, 128-128, pool -> 10, batch 32, fwd + bwd",
+            edf_convnet("vgg"), torch_convnet("vgg")),
+    "cnn_wide": ("CNN 16x16x3, conv 64-64, pool, 128, pool -> 10, batch 16, fwd + bwd",
+                 edf_convnet("cnn_wide"), torch_convnet("cnn_wide")),
+    "cnn_deep_small": ("CNN 32x32x3, conv 16, pool, 16, pool, 32, pool, 32, pool -> 10, batch 128, fwd + bwd",
+                       edf_convnet("cnn_deep_small"), torch_convnet("cnn_deep_small")),
     # plain and per-example steps, compared side by side by ``bench.py --per-example``
     "mlp_adam": ("MLP step with Adam (batch-mean second moment)", edf_mlp_adam, torch_mlp_adam),
     "mlp_per_example": ("MLP step with PerExampleAdam (per-example squares; torch: vmap(grad))",

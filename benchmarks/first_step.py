@@ -40,11 +40,13 @@ def measure(case: str, side: str) -> dict:
         import edf  # noqa: F401  (before NumPy: it sets how OpenBLAS idles)
     imported = time.perf_counter()
     from benchmarks import models
-    build = getattr(models, f"{side if side == 'torch' else 'edf'}_{case}")
     if side == "torch":
-        loss, leaves = build()
+        loss, leaves = models.torch_convnet(case) if case in models.CONVNETS else models.torch_transformer()
+    elif case in models.CONVNETS:
+        stages, batch, size = models.CONVNETS[case]
+        prog, inputs, _ = models.edf_convnet(side, stages, batch, size)
     else:
-        prog, inputs, _ = build(side)
+        prog, inputs, _ = models.edf_transformer(side)
     setup_rss = _status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from here
     built = time.perf_counter()

@@ -4,6 +4,9 @@ same weights, inputs and loss, differentiated for every floating-point input on 
 - **cnn**: a batch of 64 images 32x32x3 -> conv 3x3, 32 channels (padding 1), relu, max pool 2
   -> conv 3x3, 64 channels (padding 1), relu, max pool 2 -> affine 10 -> softmax cross-entropy
   against one-hot labels (summed over the batch).
+- **vgg**: six 3x3 convolutions (32-32, pool, 64-64, pool, 128-128, pool) on a batch of 32
+  images 32x32x3, then affine 10; **cnn_wide** and **cnn_deep_small**: other depths, widths and
+  batches (``CONVNETS``), shapes nothing was tuned on.
 - **transformer**: 4 pre-norm ``nn.transformer_block``s on a batch of 16 sequences of 64
   tokens, width 128, 4 heads, hidden width 512; loss = sum(out * G) for a fixed random G.
 
@@ -18,26 +21,46 @@ from types import SimpleNamespace
 import numpy as np
 
 CNN_BATCH, TRANSFORMER = 64, dict(batch=16, tokens=64, width=128, heads=4, hidden=512, blocks=4)
+# convolutional nets as stages of 3x3 convolutions (padding 1, relu), each stage ending in a 2x2
+# max pool, then an affine layer to 10 classes: channels per stage, batch, image size
+CONVNETS = {
+    "cnn": ([[32], [64]], CNN_BATCH, 32),
+    "vgg": ([[32, 32], [64, 64], [128, 128]], 32, 32),  # six convolutions, VGG's pattern
+    # shapes no benchmark was tuned on, measured to keep the tuning honest
+    "cnn_wide": ([[64, 64], [128]], 16, 16),
+    "cnn_deep_small": ([[16], [16], [32], [32]], 128, 32),
+}
 
 
 # -- the models in edf -----------------------------------------------------------------------------
-def edf_cnn(backend: str, batch: int = CNN_BATCH):
-    """(program, inputs, weights): the CNN and a batch for it."""
+def edf_convnet(backend: str, stages, batch: int, size: int = 32):
+    """(program, inputs, weights): a convolutional net (see ``CONVNETS``) and a batch for it."""
     import edf
     from edf import nn
 
     rng = np.random.default_rng(0)
-    p = SimpleNamespace(conv1=nn.conv2d_params(3, 3, 32, rng), conv2=nn.conv2d_params(3, 32, 64, rng),
-                        head=nn.image_affine_params(8, 8, 64, 10, rng))
-    for layer in (p.conv1, p.conv2, p.head):  # non-zero biases, so their gradients are checked too
+    widths = [3] + [c for stage in stages for c in stage]
+    convs = [nn.conv2d_params(3, i, o, rng) for i, o in zip(widths, widths[1:])]
+    side = size // 2 ** len(stages)
+    p = SimpleNamespace(convs=convs, head=nn.image_affine_params(side, side, widths[-1], 10, rng))
+    for layer in (*convs, p.head):  # non-zero biases, so their gradients are checked too
         layer.b.value[...] = rng.normal(0, 0.1, layer.b.shape)
     prog = edf.Program(backend=backend)
-    h = nn.max_pool2d(prog, nn.relu(prog, nn.conv2d(prog, p.conv1, "image", padding=1), "b, x, y, c"), 2)
-    h = nn.max_pool2d(prog, nn.relu(prog, nn.conv2d(prog, p.conv2, h, padding=1), "b, x, y, c"), 2)
+    h, layer = "image", iter(convs)
+    for stage in stages:
+        for _ in stage:
+            h = nn.relu(prog, nn.conv2d(prog, next(layer), h, padding=1), "b, x, y, c")
+        h = nn.max_pool2d(prog, h, 2)
     nn.cross_entropy(prog, nn.image_affine(prog, p.head, h), "labels")
-    inputs = dict(image=rng.normal(size=(batch, 32, 32, 3)).astype(np.float32),
+    inputs = dict(image=rng.normal(size=(batch, size, size, 3)).astype(np.float32),
                   labels=np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])
     return prog, inputs, p
+
+
+def edf_cnn(backend: str, batch: int = CNN_BATCH):
+    """(program, inputs, weights): the benchmark CNN and a batch for it."""
+    stages, _, size = CONVNETS["cnn"]
+    return edf_convnet(backend, stages, batch, size)
 
 
 def edf_transformer(backend: str, batch: int = TRANSFORMER["batch"]):
@@ -94,31 +117,40 @@ class Leaves(dict):
         self.sources[name] = (source, layout)
 
 
-def torch_cnn(batch: int = CNN_BATCH, model=None):
-    """(loss function, leaves): the CNN with the weights and inputs of ``model`` (what
-    ``edf_cnn`` returns; by default a new one), NCHW."""
+def torch_convnet(name: str, batch: int | None = None, model=None):
+    """(loss function, leaves): the convolutional net ``name`` of ``CONVNETS`` with the weights
+    and inputs of ``model`` (what ``edf_convnet`` returns; by default a new one), NCHW."""
     import torch
     import torch.nn.functional as F
 
-    _, inputs, p = model or edf_cnn("numpy", batch)
+    stages, default, size = CONVNETS[name]
+    _, inputs, p = model or edf_convnet("numpy", stages, batch or default, size)
     leaves = Leaves(inputs)
     leaves.add("image", "image", lambda a: a.transpose(0, 3, 1, 2))
     leaves.add("labels", "labels")
-    for name in ("conv1", "conv2"):
-        leaves.add(f"{name}.W", getattr(p, name).W, lambda a: a.transpose(3, 2, 0, 1))  # [j, i, dx, dy]
-        leaves.add(f"{name}.b", getattr(p, name).b)
+    for k, conv in enumerate(p.convs):
+        leaves.add(f"conv{k}.W", conv.W, lambda a: a.transpose(3, 2, 0, 1))  # [j, i, dx, dy]
+        leaves.add(f"conv{k}.b", conv.b)
     # W[x, y, c, j] -> [j, (c, x, y)]: the order in which an NCHW activation flattens
     leaves.add("head.W", p.head.W, lambda a: a.transpose(3, 2, 0, 1).reshape(a.shape[3], -1))
     leaves.add("head.b", p.head.b)
 
     def loss():
-        h = leaves["image"]
-        for name in ("conv1", "conv2"):
-            h = F.max_pool2d(torch.relu(F.conv2d(h, leaves[f"{name}.W"], leaves[f"{name}.b"], padding=1)), 2)
+        h, k = leaves["image"], 0
+        for stage in stages:
+            for _ in stage:
+                h = torch.relu(F.conv2d(h, leaves[f"conv{k}.W"], leaves[f"conv{k}.b"], padding=1))
+                k += 1
+            h = F.max_pool2d(h, 2)
         logits = F.linear(h.flatten(1), leaves["head.W"], leaves["head.b"])
         return F.cross_entropy(logits, leaves["labels"], reduction="sum")
 
     return loss, leaves
+
+
+def torch_cnn(batch: int = CNN_BATCH, model=None):
+    """(loss function, leaves): the benchmark CNN in PyTorch."""
+    return torch_convnet("cnn", batch, model)
 
 
 def torch_transformer(batch: int = TRANSFORMER["batch"], model=None):

@@ -81,7 +81,7 @@ from edf.core.errors import (ArgumentError, ArgumentTypeError, EdfError, Einstei
 from edf.core.notation import format_program, format_statement, parse_program, parse_statement  # noqa: E402
 from edf.core.params import Parameter, named_parameters, parameters, to_numpy  # noqa: E402
 from edf.core.program import Program  # noqa: E402
-from edf.library.optim import SGD  # noqa: E402
+from edf.library.optim import SGD, Adam  # noqa: E402  (both optimizers, or the tour's `edf.SGD` would be a surprise)
 from edf.library import data, nn, optim, train  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def __getattr__(name: str):
 __all__ = [
     "EdfError", "ArgumentError", "ArgumentTypeError", "EinsteinSyntaxError", "NonFiniteError",
     "ProgramError", "ShapeError",
-    "Program", "Parameter", "SGD", "named_parameters", "parameters", "to_numpy",
+    "Program", "Parameter", "SGD", "Adam", "named_parameters", "parameters", "to_numpy",
     "parse_statement", "parse_program", "format_statement", "format_program",
     "data", "nn", "optim", "testing", "train",
 ]

@@ -16,13 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edf.core.functions import FUNCTIONS
-from edf.core.ir import Affine, Call, Expr, Num, Ref, Unary, statement_refs
+from edf.core.ir import COMPARISONS, Affine, Call, Expr, Num, Ref, Unary, statement_refs
 
 if TYPE_CHECKING:  # a type only: lower imports this module to describe its loop nests
     from edf.kernels.lower import LoopNest
-
-COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
-
 
 @dataclass(frozen=True)
 class Syntax:
@@ -42,6 +39,19 @@ class Syntax:
     # floors, which differ only for negative values, and the guard rejects those either way
     quotient: str
     spelling: str  # which column of the function table (``edf.functions``) spells calls
+
+
+def identifier(name: str, taken: set[str], prefixes: tuple[str, ...] = ()) -> str:
+    """A fresh identifier for a tensor or index name in generated source, added to ``taken``:
+    ``W.grad`` is ``W_grad``; a name generated code uses, a keyword or one already taken gets
+    a trailing underscore; one starting with a generated name's prefix (``n_``) a leading ``v``."""
+    ident = name.replace(".", "_")
+    if ident.startswith(prefixes):
+        ident = "v" + ident
+    while ident in taken:
+        ident += "_"
+    taken.add(ident)
+    return ident
 
 
 _PLAIN_CALL = re.compile(r"[\w.]+\(u\)")  # math.exp(u): called in place; others become helpers
@@ -92,13 +102,7 @@ class Emitter:
         self.tensors = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
 
     def _fresh(self, name: str, taken: set[str]) -> str:
-        ident = name.replace(".", "_")  # W.grad -> W_grad
-        if ident.startswith(self.PREFIXES):
-            ident = "v" + ident
-        while ident in taken:
-            ident += "_"
-        taken.add(ident)
-        return ident
+        return identifier(name, taken, self.PREFIXES)
 
     def affine(self, expr: Affine, times: str = "*") -> str:
         parts = [self.ids[n] if c == 1 else f"-{self.ids[n]}" if c == -1 else f"{c}{times}{self.ids[n]}"

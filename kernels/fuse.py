@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from edf.core.ir import Affine, Ref, Statement, map_refs, statement_refs
+from edf.core.ir import Affine, fresh_name, statement_refs
+from edf.core.ir import renamed as ir_renamed
 from edf.kernels.lower import LoopNest, lower
 
 
@@ -38,14 +39,11 @@ def fuse(group: Sequence[LoopNest], nest: LoopNest) -> LoopNest | None:
     names = dict(zip(own, shared))  # target axis k is loop index shared[k] in every member
     extents = {loop.name: loop.extent for member in group for loop in member.loops}
     for loop in nest.inner:  # an inner index named like an outer one, or with another extent
-        fresh, number = loop.name, 1
-        while fresh in shared or extents.get(fresh, loop.extent) != loop.extent:
-            number += 1
-            fresh = f"{loop.name}{number}"
-        names[loop.name] = fresh
-        extents[fresh] = loop.extent
-    renamed = lower(rename(nest.statement, names), {names[loop.name]: loop.extent for loop in nest.loops},
-                    nest.shape)
+        clash = set(shared) | {n for n, extent in extents.items() if extent != loop.extent}
+        names[loop.name] = loop.name if loop.name not in clash else fresh_name(loop.name, clash, start=2)
+        extents[names[loop.name]] = loop.extent
+    extents = {names[loop.name]: loop.extent for loop in nest.loops}
+    renamed = lower(ir_renamed(nest.statement, indices=names), extents, nest.shape)
     members = [*group, renamed]
     written = {member.statement.target.name for member in members}
     here = tuple(Affine(((name, 1),)) for name in shared)
@@ -54,18 +52,3 @@ def fuse(group: Sequence[LoopNest], nest: LoopNest) -> LoopNest | None:
             if ref.name in written and ref.index != here:
                 return None
     return renamed
-
-
-def rename(stmt: Statement, names: dict[str, str]) -> Statement:
-    """``stmt`` with loop indices renamed (``names`` maps old to new; others stay)."""
-    return Statement(tuple(names.get(i, i) for i in stmt.loops), _ref(stmt.target, names),
-                     stmt.op, map_refs(stmt.body, lambda ref: _ref(ref, names)))
-
-
-def _affine(expr: Affine, names: dict[str, str]) -> Affine:
-    return Affine(tuple((names.get(n, n), c) for n, c in expr.terms), expr.const)
-
-
-def _ref(ref: Ref, names: dict[str, str]) -> Ref:
-    return Ref(ref.name, tuple(_ref(e, names) if isinstance(e, Ref) else _affine(e, names)
-                               for e in ref.index))

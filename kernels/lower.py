@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from edf.core.ir import (Affine, Binary, Expr, Num, Ref, Statement, Unary, children, map_refs, ref_indices,
+from edf.core.ir import (Affine, Binary, Expr, Num, Ref, Statement, Unary, children, ref_indices, renamed,
                     statement_refs)
-from edf.core.notation import format_affine, format_statement
+from edf.core.notation import format_affine, statement_text
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class LoopNest:
         from edf.kernels.emit import NotationCode
 
         stmt, code = self.statement, NotationCode(self, symbolic)
-        lines = [f"# {format_statement(stmt)}", f"# {self.mode} form: {self.reason}"]
+        lines = [f"# {statement_text(stmt)}", f"# {self.mode} form: {self.reason}"]
         if self.mode == "scatter":
             return "\n".join(lines + code.update_lines("", lambda target, value: f"{target} {stmt.op} {value}"))
         every = ", ".join(f"{code.ids[loop.name]} < {code.extents[loop.name]}" for loop in self.outer)
@@ -262,9 +262,5 @@ def kernel_names(nests) -> dict[str, str]:
 
 def rename_tensors(nest: LoopNest, names: dict[str, str]) -> LoopNest:
     """``nest`` with its tensors renamed (``names`` maps old to new; others stay)."""
-    def ref(r: Ref) -> Ref:
-        return Ref(names.get(r.name, r.name), tuple(ref(e) if isinstance(e, Ref) else e for e in r.index))
-
-    stmt = nest.statement
-    return replace(nest, statement=Statement(stmt.loops, ref(stmt.target), stmt.op, map_refs(stmt.body, ref)),
-                   target=ref(nest.target))
+    target = renamed(Statement((), nest.target, "=", Num(0.0)), names).target
+    return replace(nest, statement=renamed(nest.statement, names), target=target)

@@ -30,7 +30,7 @@ class Slot:
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
-    first: int  # the index of the first call that touches it
+    first: int  # the index of the first operation that touches it
     last: int  # and of the last
     offset: int = 0
 
@@ -60,23 +60,17 @@ def place(slots: list[Slot]) -> int:
 
 class Arena:
     """One block of scratch memory for plans that run one at a time (see the module docstring).
-    ``attach`` binds a plan's buffers to it, growing it (and rebinding the others) if needed."""
+    ``attach`` binds a plan to it, growing it (and binding the others again) if needed."""
 
     def __init__(self):
         self.block = np.empty(0, np.uint8)
         self.plans: weakref.WeakSet = weakref.WeakSet()
 
     def attach(self, plan) -> None:
+        """Bind ``plan`` (a ``kernels.pipeline.Compiled``) to the block: ``plan.rebind(block)``."""
         if plan.scratch_bytes > self.block.nbytes:
             self.block = np.empty(plan.scratch_bytes, np.uint8)
             for other in self.plans:
-                bind(other, self.block)
+                other.rebind(self.block)
         self.plans.add(plan)
-        bind(plan, self.block)
-
-
-def bind(plan, block: np.ndarray) -> None:
-    """Make each of ``plan``'s buffers a view of ``block`` at its offset, where its code looks."""
-    for slot in plan.slots:
-        view = block[slot.offset:slot.offset + slot.nbytes].view(slot.dtype).reshape(slot.shape)
-        plan.namespace[slot.name] = view
+        plan.rebind(self.block)

@@ -27,19 +27,18 @@ import pickletools
 import sys
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from edf.core.errors import EdfError
-from edf.core.functions import FUNCTIONS
-from edf.core.ir import Call, Expr, Ref, Statement, children, statement_refs
-from edf.kernels import numpy_backend
+from edf.core.ir import Binary, Num, Ref, Statement, rewrite
 from edf.kernels.fuse import fuse
-from edf.kernels.lower import LoopNest, is_contraction, is_sum, kernel_names, lower, rename_tensors
+from edf.kernels.lower import LoopNest, kernel_names, rename_tensors
+from edf.kernels.lower import lower as lower_nest
 from edf.kernels.python_codegen import PythonCode
-from edf.kernels import threads
 
 USE_NUMPY = True  # statements NumPy does better run on NumPy calls (NumpyCall)
 PARALLEL_WORK = 1 << 19  # loop iterations from which a gather nest runs on threads (kernels.threads)
@@ -56,19 +55,45 @@ def cache_dir() -> Path:
     return Path(root) / "numba"
 
 
-def _codes(nests: Sequence[LoopNest], dtype) -> list[PythonCode]:
+def _codes(nests: Sequence[LoopNest], dtype, numbers: frozenset[str] = frozenset()) -> list[PythonCode]:
     """One emitter per nest, sharing identifiers: the nests of one kernel."""
-    codes = [PythonCode(nests[0], dtype, vectorisable=True)]
-    codes += [PythonCode(nest, dtype, vectorisable=True, shared=codes[0]) for nest in nests[1:]]
+    codes = [PythonCode(nests[0], dtype, vectorisable=True, numbers=numbers)]
+    codes += [PythonCode(nest, dtype, vectorisable=True, shared=codes[0], numbers=numbers) for nest in nests[1:]]
     return codes
 
 
-def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool] = ()) -> str:
+def numbers_as_arguments(nests: Sequence[LoopNest]) -> tuple[list[LoopNest], dict[str, float]]:
+    """The nests with each number of their bodies (not an exponent) read from an argument
+    ``c1``, ``c2``...: kernels that differ only in a constant (``x[b, i] * 3.0`` and ``* 4.0``)
+    are then one source, compiled once. Numba never frees compiled code, so a notebook that
+    edits a constant and runs again would otherwise grow by a kernel (about 1 MB) each time."""
+    numbers: dict[float, str] = {}
+
+    def argument(expr):
+        if isinstance(expr, Num):
+            name = numbers.setdefault(expr.value, f"c{len(numbers) + 1}")
+            return Ref(name)
+        if isinstance(expr, Binary) and expr.op == "**":  # an exponent stays: x ** 2 is x * x
+            return Binary("**", rewrite(expr.left, argument), expr.right)
+        return None
+
+    found = []
+    for nest in nests:
+        stmt = nest.statement
+        body = rewrite(stmt.body, argument)
+        found.append(replace(nest, statement=Statement(stmt.loops, stmt.target, stmt.op, body)))
+    return found, {name: value for value, name in numbers.items()}
+
+
+def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool] = (),
+                    numbers: frozenset[str] = frozenset()) -> str:
     """The module source for one statement's nest, or for several fused into one loop nest
     (``kernels.fuse``). ``overwrites[k]``: nest k's write is the first into a fresh target, so
-    it sets each element instead of accumulating into it (the target needs no zero fill)."""
+    it sets each element instead of accumulating into it (the target needs no zero fill).
+    ``numbers``: the 0-d references that are numbers passed as arguments (float64; a float32
+    kernel makes them float32 once, at its start, so its arithmetic stays float32)."""
     overwrites = tuple(overwrites) or (False,) * len(nests)
-    codes, first = _codes(nests, dtype), nests[0]
+    codes, first = _codes(nests, dtype, numbers), nests[0]
     lines = ["# these statements run fused, in one loop nest:"] if len(nests) > 1 else []
     for nest in nests:
         lines += [line if line.startswith("#") else f"#   {line}"
@@ -99,6 +124,8 @@ def generate_source(nests: Sequence[LoopNest], dtype, overwrites: Sequence[bool]
     signature = code.signature([t for member in codes for t in member.tensors])
     if first.mode == "gather" and first.outer:
         signature += ", start, stop"
+    if np.dtype(dtype) == np.float32:
+        body[:0] = [f"    {code.arrays[n]} = np.float32({code.arrays[n]})" for n in sorted(numbers) if n in code.arrays]
     lines += [decorator, f"def kernel({signature}):", *body, ""]
     return "\n".join(lines)
 
@@ -154,131 +181,82 @@ def discard_damaged_cache(directory: Path, module_name: str) -> None:
             return
 
 
-class NumbaKernel:
-    """Generated loops for one statement, or for consecutive statements fused into one loop
+class LoopKernel:
+    """The generated loops of one statement, or of consecutive statements fused into one loop
     nest (``fused_with``). The source names tensors by their part in the kernel (``out``,
     ``in1``...: ``kernel_names``), so every layer running the same statement shares it."""
 
-    def __init__(self, nests: Sequence[LoopNest], dtype, scalars: set[str]):
-        self.nests, self.dtype = list(nests), dtype  # with the program's names, for fusing
+    def __init__(self, nests: Sequence[LoopNest], dtype):
+        self.nests, self.dtype = list(nests), np.dtype(dtype)  # with the program's names, for fusing
         self.names = kernel_names(self.nests)
-        self.own = [rename_tensors(nest, self.names) for nest in self.nests]
-        self.source = generate_source(self.own, dtype)
-        self.function = load(self.source).kernel
+        self.own, self.numbers = numbers_as_arguments([rename_tensors(nest, self.names) for nest in self.nests])
         first = self.nests[0]
         # the first outer loop's extent, if the kernel takes a range of it (start, stop)
         self.chunked = first.outer[0].extent if first.mode == "gather" and first.outer else None
-        work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
-        self.threaded = self.chunked is not None and work >= PARALLEL_WORK
-        codes = _codes(self.own, dtype)
+        self.work = sum(math.prod(loop.extent for loop in nest.loops) for nest in self.nests)
+        codes = _codes(self.own, self.dtype, frozenset(self.numbers))
         program_name = {own: name for name, own in self.names.items()}
-        # the program's tensors in the order the kernel takes them
-        self.tensors = list(dict.fromkeys(program_name[t] for code in codes for t in code.tensors))
-        self.scalar = scalars & set(self.tensors)  # 0-d tensors, passed as 1-element arrays
+        # what the kernel takes, in order: the program's tensors (by name) and numbers
+        self.arguments = [program_name[t] if t in program_name else self.numbers[t]
+                          for t in dict.fromkeys(t for code in codes for t in code.tensors)]
+        self.tensors = [a for a in self.arguments if isinstance(a, str)]
+        self._loaded: dict[tuple, tuple[str, str]] = {}  # by sets: module name and source
         self.extents = tuple(item.extent for item in codes[0].sized)
 
-    @classmethod
-    def for_statement(cls, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict) -> "NumbaKernel":
-        nest = lower(stmt, ranges, shapes[stmt.target.name])
-        return cls([nest], dtypes[stmt.target.name], {t for t, shape in shapes.items() if len(shape) == 0})
-
-    def fused_with(self, other) -> "NumbaKernel | None":
+    def fused_with(self, other: "LoopKernel") -> "LoopKernel | None":
         """One kernel running this one's statements and then ``other``'s in one loop nest, or
         None where fusing is not possible (``kernels.fuse``)."""
-        if not isinstance(other, NumbaKernel) or len(other.nests) > 1 or other.dtype != self.dtype:
+        if len(other.nests) > 1 or other.dtype != self.dtype:
             return None
         renamed = fuse(self.nests, other.nests[0])
-        return None if renamed is None else NumbaKernel([*self.nests, renamed], self.dtype,
-                                                        self.scalar | other.scalar)
+        return None if renamed is None else LoopKernel([*self.nests, renamed], self.dtype)
 
-    def describe(self, source: str | None = None) -> str:
-        """The kernel's source (or that of its twin, ``source``) and what its names stand for."""
-        called = ", ".join(f"{own}={name}" for name, own in self.names.items())
-        return f"{source or self.source}# called with {called}\n"
+    def source(self, sets: Sequence[bool] = ()) -> str:
+        """The module source; ``sets[k]``: nest k sets its fresh target rather than adding to
+        or maximising it (``generate_source``'s ``overwrites``)."""
+        return generate_source(self.own, self.dtype, [s and n.statement.op != "=" for s, n in
+                                                      zip(sets or [False] * len(self.nests), self.nests)],
+                               frozenset(self.numbers))
 
-    def _arrays(self, env: dict) -> list:
-        return [env[t].reshape(1) if t in self.scalar else env[t] for t in self.tensors]
-
-    def __call__(self, env: dict) -> None:
-        self._run(self.function, *self._arrays(env), *self.extents)
-
-    def _run(self, function, *args) -> None:
-        if self.threaded:
-            threads.threaded(function, self.chunked, *args)
-        elif self.chunked is not None:
-            function(*args, 0, self.chunked)
-        else:
-            function(*args)
-
-    def trace(self, tracer, env: dict) -> None:
-        """One call in a plan (``kernels.plan``). A statement whose loops cover its target needs
-        no fill: ``=`` sets every element, and so does the first ``+=`` or ``max=`` into a fresh
-        tensor, with a twin of the kernel that sets instead of accumulating."""
-        arrays = dict(zip(self.tensors, self._arrays(env)))
-        overwrites = []
-        for nest in self.nests:  # in order: a fused statement may read what an earlier one wrote
-            stmt = nest.statement
-            for name in dict.fromkeys(r.name for r in statement_refs(stmt)):  # in order: stable source
-                if name != stmt.target.name:
-                    tracer.require(arrays[name])
-            target = arrays[stmt.target.name]
-            sets = nest.covers_target and (stmt.op == "=" or tracer.fresh(target))
-            tracer.write(target, sets)
-            overwrites.append(sets and stmt.op != "=")
-        function, source = self.function, self.source
-        if any(overwrites):
-            source = generate_source(self.own, self.dtype, overwrites)
-            function = load(source).kernel
-        extra = self.extents + ((0, self.chunked) if self.chunked is not None and not self.threaded else ())
-        tracer.call("k", function, list(arrays.values()), extra, self.describe(source),
-                    threaded=self.chunked if self.threaded else None)
-
-
-class NumpyCall:
-    """A statement NumPy does better than generated loops: a product of two tensors
-    (``is_contraction``: BLAS), a sum of one tensor over some of its axes (``is_sum``: ``np.sum``
-    reads memory in order, where a loop per output element reads down a column), elementwise
-    work calling a function whose loop would not vectorise (``calls_libm``: NumPy's exp is SIMD),
-    or a max over a small window (``pools``)."""
-
-    traceable = True
-
-    def __init__(self, stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-        self.kernel = numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
-        self.nest = lower(stmt, ranges, shapes[stmt.target.name])
-        self.why = ("BLAS" if is_contraction(stmt) else "one np.sum" if is_sum(stmt)
-                    else "np.maximum of the window's slices" if stmt.op == "max=" else "NumPy's vectorised functions")
+    def load(self, sets: Sequence[bool] = ()) -> tuple[str, str]:
+        """Write the module (once) and import it: its module name, and its source followed by
+        what its names stand for (made once for each ``sets``: a plan renders many launches)."""
+        key = tuple(sets)
+        if key not in self._loaded:
+            source = self.source(sets)
+            module = load(source).__name__
+            called = ", ".join([f"{own}={name}" for name, own in self.names.items()] +
+                               [f"{own}={value!r}" for own, value in self.numbers.items()])
+            self._loaded[key] = module, f"{source}# called with {called}\n"
+        return self._loaded[key]
 
     def describe(self) -> str:
-        return f"{self.nest.describe()}\n# runs on {self.why} instead of these loops ({self.kernel.describe()})"
-
-    def __call__(self, env: dict) -> None:
-        self.kernel(env)
+        return self.load()[1]
 
 
-def calls_libm(stmt: Statement, dtype) -> bool:
-    """An elementwise float32 statement (no reduction) calling a function whose Numba loop would
-    call libm element by element."""
-    def libm(expr: Expr) -> bool:
-        own = isinstance(expr, Call) and not FUNCTIONS[expr.fn].vectorises
-        return own or any(libm(child) for child in children(expr))
-
-    return np.dtype(dtype) == np.float32 and stmt.op == "=" and not stmt.summed and libm(stmt.body)
+def compiled(module: str):
+    """The kernel of a generated module (``load``ed before: a plan's source names it)."""
+    return sys.modules[module].kernel
 
 
-def pools(stmt: Statement, ranges: dict) -> bool:
-    """A max over a small window of one tensor (max pooling): NumPy takes the maximum of the
-    window's strided slices a whole slice at a time, where a loop per output element runs a
-    tiny inner loop for each."""
-    if stmt.op != "max=" or not isinstance(stmt.body, Ref):
-        return False
-    windowed = {n for entry in stmt.body.index if len(getattr(entry, "terms", ())) > 1 for n in entry.indices}
-    window = math.prod(ranges[index] for index in stmt.summed)
-    return set(stmt.summed) <= windowed and 1 < window <= numpy_backend.SMALL_WINDOW  # not a softmax's max
+def lower(plan, number: int, stmt: Statement, ranges: dict):
+    """The numba target's plain meaning of a statement: its loop nest (``kernels.lower``),
+    generated and launched once."""
+    from edf.kernels.ops import Launch
+
+    target = plan.tensors[stmt.target.name]
+    kernel = LoopKernel([lower_nest(stmt, ranges, target.shape)], target.dtype)
+    return [Launch(kernel=kernel, arrays=launch_arrays(plan, kernel), sizes=kernel.extents,
+                   chunked=kernel.chunked, statements=(number,))]
 
 
-def compile_kernel(stmt: Statement, ranges: dict, shapes: dict, dtypes: dict):
-    if USE_NUMPY and (is_contraction(stmt) or is_sum(stmt) or calls_libm(stmt, dtypes[stmt.target.name])
-                      or pools(stmt, ranges)):
-        return NumpyCall(stmt, ranges, shapes, dtypes)
-    return NumbaKernel.for_statement(stmt, ranges, shapes, dtypes)
+def launch_arrays(plan, kernel: LoopKernel) -> tuple:
+    """What a kernel is called with: its tensors in order, 0-d ones as 1-element arrays, and
+    its numbers."""
+    found = []
+    for argument in kernel.arguments:
+        if isinstance(argument, str):
+            view = plan.tensors[argument].view()
+            argument = view.reshaped((1,)) if view.ndim == 0 else view
+        found.append(argument)
+    return tuple(found)

@@ -1,379 +1,299 @@
-"""Plans: a whole program, for one input signature, as one generated Python function.
+"""A plan: what a program runs for one input signature, as data.
 
-Running a program statement by statement costs a dispatch and an allocation per statement and a
-memory pass per elementwise operation; on small programs that overhead is all there is. A plan
-removes it. The kernels of every statement run once on placeholder arrays of the right shapes
-while a tracer (``kernels.tracing``) records each NumPy call they make (computing nothing: only shapes and strides
-matter), and the recording is written out as straight-line source, the NumPy the program became:
+A plan is a list of operations on buffers. Each operation is a small dataclass whose fields say
+what it does: a NumPy call with its function, operands and output; a loop nest launched; a
+buffer filled; a finite check. The passes (``kernels.passes``) read and rewrite plans by these
+fields, and the Python source is rendered from the final list once (``kernels.render``)::
 
-    # 1. for b, i, j: h[b, j] += x[b, i] * W1[i, j]
-    h = env["h"] = np.empty((128, 256), np.float32)
-    np.matmul(x, W1, out=h)
-    # 2. for b, j: h[b, j] += b1[j]
-    np.add(h, b1, out=h)
+    # 1. for b, i, j: h[b, j] += x[b, i] * W[i, j]
+    Alloc(h, zeros)                                   h = env['h'] = np.zeros((64, 5), np.float64)
+    Contract(t1[b, j], [x[b, i], W[i, j]])            t1 = np.einsum('bi,ij->bj', x, W)
+    Write('add', h[b, j], t1[b, j])                   np.add(h, t1, out=h)
 
-The recording is tidied on the way:
-- every intermediate value goes into a buffer allocated once per signature (``out=``), and a
-  buffer whose value is dead is reused, so an elementwise chain runs in place in one buffer;
-- a tensor is filled with zeros (``-inf`` for ``max=``) only where its first write does not
-  cover it: ``h += x @ W`` on a fresh ``h`` becomes ``np.matmul(x, W, out=h)``;
-- the tensors a caller receives (``results``) are new arrays at every call, so values a caller
-  keeps never change under it; everything else is scratch, in one block of memory reused at
-  every call, buffers that are never alive at once sharing bytes (``kernels.memory``);
-- a large copy or elementwise call is split over threads (``kernels.threads``).
+The operations are in ``kernels.ops``. Two levels of operation live in a plan. The numpy lowering (``kernels.numpy_lowering``) says
+what a statement means in operations on *named* arrays, one axis per loop index (``Map``,
+``Contract``, ``Reduce``, ``Write``, ``Gather``, ``Scatter``), which render as the plainest NumPy
+(``np.einsum`` for every sum of products); the passes that choose how (a matrix product, a
+strided view) turn them into plain ``Call``s of NumPy functions on views.
 
-A kernel that is not NumPy calls (a numba target's generated loops) appears as one call.
-Tracing is exact because the kernels make no data-dependent decisions: which calls they make
-depends on shapes and strides only (inputs are passed C-contiguous, as traced).
+Every array an operation touches is a ``View`` of a ``Buffer``: the buffer's name and a few
+view steps (a slice, a transpose, a reshape, ``as_strided``). A view knows its shape and strides
+from a placeholder: an array with the real one's shape and strides over no memory, which is
+never read.
 """
 from __future__ import annotations
 
-import itertools
-import linecache
-import re
-import time
+import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from edf.core.ir import statement_refs
-from edf.core.notation import format_statement
-from edf.kernels import threads
-from edf.kernels.memory import Arena, Slot, place
-from edf.kernels.tracing import RESERVED, Buffer, Op, Traced, Tracer, literal
+from edf.core.ir import fresh_name
 
-# -- tidying the recording --------------------------------------------------------------------
-def _write_directly(ops: list[Op]) -> list[Op]:
-    """``np.f(..., out=t); np.copyto(h, t)`` with ``t`` dead afterwards: ``np.f(..., out=h)``.
-    The copy may also read ``t`` reshaped, when both sides are C-ordered blocks of one size:
-    then ``f`` writes into ``h`` reshaped to ``t``'s shape."""
-    uses: dict[int, int] = {}
-    for op in ops:
-        for buffer in op.buffers():
-            uses[id(buffer)] = uses.get(id(buffer), 0) + 1
-    kept: list[Op] = []
-    for op in ops:
-        previous = kept[-1] if kept else None
-        source = op.operands[0] if op.operands else None
-        if (op.template == "np.copyto({out}, {0})" and previous is not None and isinstance(source, Traced)
-                and source.buffer.kind == "temp" and previous.out is not None
-                and previous.out.buffer is source.buffer and previous.out.whole
-                and uses[id(source.buffer)] == 2 and not op.comment
-                and previous.template.endswith("out={out})")):
-            if source.whole and source.shape == op.out.shape and source.strides == op.out.strides:
-                previous.out = op.out
-                continue
-            if (source.value.flags.c_contiguous and op.out.value.flags.c_contiguous
-                    and source.size == source.buffer.array.size == op.out.size):
-                previous.out = op.out.reshape(source.buffer.array.shape)
-                continue
-            order = _TRANSPOSED.fullmatch(source.template)
-            if order and previous.elementwise and _UFUNC_CALL.fullmatch(previous.template):
-                # the copy transposes what an elementwise call just made: the call reads its
-                # operands transposed and writes the copy's target itself (one pass, not two)
-                axes = [int(a) for a in order.group(1).split(",")]
-                operands = [o.transpose(axes) if isinstance(o, Traced) and o.shape == source.buffer.array.shape
-                            else o for o in previous.operands]
-                if all(not isinstance(o, Traced) or o.ndim == 0 or o.shape == op.out.shape for o in operands):
-                    previous.operands, previous.out = operands, op.out
-                    continue
-        kept.append(op)
-    return kept
+if TYPE_CHECKING:
+    from edf.kernels.ops import Op
+
+# -- buffers and views ----------------------------------------------------------------------------
 
 
-_TRANSPOSED = re.compile(r"@\.transpose\(([\d, ]+)\)")
+@dataclass(eq=False)
+class Buffer:
+    """An array the plan names. ``role``: an ``input`` (read from env), a ``result`` (a new
+    array at each run, returned to the caller), ``scratch`` (a program tensor nobody receives), a
+    ``temp`` (an intermediate value of a statement), ``gathered`` (a copy advanced indexing
+    makes, new at each run) or a ``const`` (made once, from ``make``)."""
 
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    role: str
+    tensor: str = ""  # the program tensor it holds ("" for temps and constants)
+    start: float | None = None  # what a program tensor holds before its first write (0, -inf)
+    names: tuple[str, ...] = ()  # a temp's axes: one loop index each
+    make: "Constant | None" = None  # a constant's recipe
+    slot: object = None  # its place in the arena's block (kernels.memory.Slot), once placed
 
-def _share_temps(ops: list[Op]) -> None:
-    """Give temps whose lifetimes do not overlap the same memory (``Buffer.alias``). An
-    elementwise call may write over an operand that dies with it, if it reads that operand
-    only whole (``np.exp(t1, out=t1)``); a matrix product never does."""
-    last: dict[int, int] = {}
-    for k, op in enumerate(ops):
-        for buffer in op.buffers():
-            last[id(buffer)] = k
-    free: list[Buffer] = []  # physical temps whose values are dead
-    defined: set[int] = set()
-    for k, op in enumerate(ops):
-        temps = {id(b): b for b in op.buffers() if b.kind == "temp"}
-        out = op.out.buffer if op.out is not None and op.out.whole else None
-        new = out is not None and out.kind == "temp" and id(out) not in defined
-        dying = [b for b in temps.values() if last[id(b)] == k and b is not out]
-        if new:
-            defined.add(id(out))
-            reusable = list(free)
-            if op.elementwise:  # in place first: the operand's memory is warm in the cache
-                reusable[:0] = [b.physical for b in dying if all(
-                    o.whole for o in op.operands if isinstance(o, Traced) and o.buffer.physical is b.physical)]
-            for candidate in reusable:
-                if (candidate.array.shape, candidate.array.dtype) == (out.array.shape, out.array.dtype):
-                    out.alias = candidate
-                    break
-            if out.alias is not None and out.alias in free:
-                free.remove(out.alias)
-        for buffer in dying:
-            if buffer.physical is not (out.physical if new else None):
-                free.append(buffer.physical)
-        if new and last[id(out)] == k:  # written and never read
-            free.append(out.physical)
-
-
-@dataclass
-class Group:
-    """The calls of one statement, or of statements fused into one kernel, in a profiled plan."""
-
-    numbers: tuple[int, ...]
-    kinds: set[str] = field(default_factory=set)
-    seconds: float = 0.0
-
-    def add(self, template: str) -> None:
-        if "np.matmul(" in template:
-            self.kinds.add("BLAS")
-        elif ".at(" in template:
-            self.kinds.add("scatter")
-        elif template.startswith("threaded(") or (template[:1] == "k" and template.split("(")[0][1:].isdigit()):
-            self.kinds.add("loop")
-        else:
-            self.kinds.add("numpy")
+    def __post_init__(self):
+        self.shape, self.dtype = tuple(int(n) for n in self.shape), np.dtype(self.dtype)
 
     @property
-    def kind(self) -> str:
-        """What did the work: BLAS, a generated loop nest (fused: several statements), NumPy."""
-        for kind, text in (("BLAS", "BLAS"), ("loop", "numba loop"), ("scatter", "scatter (np.add.at)"),
-                           ("numpy", "numpy")):
-            if kind in self.kinds:
-                return text + (" (fused)" if kind == "loop" and len(self.numbers) > 1 else "")
-        return "no call (a view)"
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    @cached_property
+    def placeholder(self) -> np.ndarray:
+        """An array with this buffer's shape, dtype and C-order strides, over no memory:
+        views of it give shapes and strides, and nothing ever reads it."""
+        strides, step = [], self.dtype.itemsize
+        for n in reversed(self.shape):
+            strides.insert(0, step)
+            step *= max(n, 1)
+        return np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), self.shape, strides)
+
+    def view(self) -> "View":
+        return View(self)
+
+    def __repr__(self) -> str:
+        return f"Buffer({self.name}, {self.shape}, {self.dtype}, {self.role})"
 
 
-class Clock:
-    """Wall time between ``tick(k)`` calls, added to group k (a profiled plan calls it)."""
+@dataclass(frozen=True)
+class Constant:
+    """How a constant is made: ``np.zeros``/``np.full`` of ``value``, or positions along an affine
+    index (``kind='positions'``: ``coef * np.arange(n)`` on one axis, summed over ``terms``)."""
 
-    def __init__(self):
-        self.groups: list[Group] = []
-        self.current, self.since = -1, 0.0
+    kind: str  # "full" or "positions"
+    value: float = 0.0
+    terms: tuple[tuple[int, int, int], ...] = ()  # positions: (axis, extent, coefficient)
+    offset: int = 0
 
-    def tick(self, group: int) -> None:
-        now = time.perf_counter()
-        if self.current >= 0:
-            self.groups[self.current].seconds += now - self.since
-        self.current, self.since = group, now
+
+@dataclass(frozen=True)
+class Step:
+    """One view step: ``kind`` is index, transpose, reshape, strided or broadcast."""
+
+    kind: str
+    args: tuple
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        if self.kind == "index":
+            return array[self.args]
+        if self.kind == "transpose":
+            return array.transpose(self.args)
+        if self.kind == "reshape":  # View.reshaped checks first that no copy is needed
+            return np.lib.stride_tricks.as_strided(array, self.args, reshaped_strides(array, self.args))
+        if self.kind == "strided":
+            shape, strides = self.args
+            return np.lib.stride_tricks.as_strided(array, shape, strides)
+        return np.broadcast_to(array, self.args)
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """A buffer, or a view of it: ``steps`` applied in order to the buffer."""
+
+    buffer: Buffer
+    steps: tuple[Step, ...] = ()
+
+    @cached_property
+    def array(self) -> np.ndarray:
+        array = self.buffer.placeholder
+        for step in self.steps:
+            array = step.apply(array)
+        return array
+
+    shape = property(lambda self: self.array.shape)
+    strides = property(lambda self: self.array.strides)
+    ndim = property(lambda self: self.array.ndim)
+    size = property(lambda self: self.array.size)
+    dtype = property(lambda self: self.buffer.dtype)
+
+    @property
+    def whole(self) -> bool:
+        """The buffer itself, not a view of part of it."""
+        return not self.steps
+
+    def then(self, kind: str, args) -> "View":
+        return View(self.buffer, self.steps + (Step(kind, args),))
+
+    def transpose(self, axes) -> "View":
+        axes = tuple(axes)
+        return self if axes == tuple(range(self.ndim)) else self.then("transpose", axes)
+
+    def index(self, key) -> "View":
+        return self.then("index", key if isinstance(key, tuple) else (key,))
+
+    def strided(self, shape, strides) -> "View":
+        return self.then("strided", (tuple(shape), tuple(strides)))
+
+    def broadcast(self, shape) -> "View":
+        return self if tuple(shape) == self.shape else self.then("broadcast", tuple(shape))
+
+    def reshaped(self, shape) -> "View | None":
+        """This view with ``shape``, or None where that needs a copy."""
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        return None if reshaped_strides(self.array, shape) is None else self.then("reshape", shape)
+
+    def covers(self) -> bool:
+        """Whether writing through this view sets every element of the buffer exactly once."""
+        return self.size == self.buffer.size and dense(self.array)
+
+    def __repr__(self) -> str:
+        return f"View({self.buffer.name}, {[s.kind for s in self.steps]})"
+
+
+def reshaped_strides(array, shape) -> tuple[int, ...] | None:
+    """The strides ``array`` reshaped to ``shape`` (C order) has as a view of the same memory,
+    or None where that needs a copy. Worked out from shapes and strides alone, as NumPy's own
+    no-copy reshape does: NumPy's reshape of a placeholder would copy it (read memory it does
+    not have) before saying a view is impossible."""
+    if math.prod(array.shape) != math.prod(shape):
+        return None
+    old = [(n, s) for n, s in zip(array.shape, array.strides) if n != 1]
+    new = [n for n in shape if n != 1]
+    found: list[int] = []
+    i = j = 0
+    while i < len(old) and j < len(new):
+        i_end, j_end, have, want = i + 1, j + 1, old[i][0], new[j]
+        while have != want:  # the smallest blocks of old and new axes with one size
+            if have < want:
+                have, i_end = have * old[i_end][0], i_end + 1
+            else:
+                want, j_end = want * new[j_end], j_end + 1
+        if any(old[k][1] != old[k + 1][0] * old[k + 1][1] for k in range(i, i_end - 1)):
+            return None  # the old block is not one strided run of memory
+        stride, block = old[i_end - 1][1], []
+        for n in reversed(new[j:j_end]):
+            block.insert(0, stride)
+            stride *= n
+        found += block
+        i, j = i_end, j_end
+    strides, taken = [], iter(found)
+    for n in shape:  # an axis of size 1 takes any stride: the item size
+        strides.append(next(taken, array.itemsize) if n != 1 else array.itemsize)
+    return tuple(strides)
+
+
+def dense(array) -> bool:
+    """Whether a view touches every element of its memory once (a permuted contiguous block)."""
+    expected = array.itemsize
+    for stride, size in sorted((abs(s), n) for s, n in zip(array.strides, array.shape) if n > 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+@dataclass(frozen=True, eq=False)
+class Named:
+    """An array with one axis per loop index: ``names[k]`` is the index of axis k."""
+
+    view: View
+    names: tuple[str, ...]
+
+    @property
+    def buffer(self) -> Buffer:
+        return self.view.buffer
+
+    def __repr__(self) -> str:
+        return f"{self.view.buffer.name}[{', '.join(self.names)}]"
+
+
+Operand = Union[View, Named, float, int, bool]
+
+
+def replace_named(ops: list[Op], found: dict[int, Named]) -> list[Op]:
+    """``ops`` with every named value of a buffer in ``found`` (by ``id``) replaced by the named
+    value found for it: a pass that makes a temp's value another way tells its readers so."""
+    if not found:
+        return ops
+
+    def change(value):
+        if isinstance(value, Named) and id(value.buffer) in found:
+            if not value.view.whole:  # a part of a value made another way: a pass is out of order
+                raise AssertionError(f"plan error: part of {value.buffer.name} is read, and it is made another way")
+            return found[id(value.buffer)]
+        if isinstance(value, tuple):
+            return tuple(change(v) for v in value)
+        return value
+
+    def reads_found(op) -> bool:
+        return any(isinstance(v, Named) and id(v.buffer) in found for v in op.operands())
+
+    return [dataclasses.replace(op, **{f.name: change(getattr(op, f.name)) for f in dataclasses.fields(op)})
+            if reads_found(op) else op for op in ops]
 
 
 @dataclass(eq=False)
 class Plan:
-    """A traced program: ``run(env)`` reads inputs from ``env`` and adds the results to it."""
+    """The operations of one program for one input signature, and its buffers by tensor name.
 
-    source: str
-    run: Callable[[dict], None]
-    scratch_bytes: int = 0  # the arena its scratch and temporaries need (kernels.memory)
-    calls: int = 0
-    kernels: dict[str, str] = field(default_factory=dict)  # name in ``source`` -> its source
-    clock: Clock | None = None  # a profiled plan's time per statement
-    slots: list[Slot] = field(default_factory=list)  # its buffers in the arena
-    namespace: dict = field(default_factory=dict)  # where ``run`` finds them
+    ``notes`` say what each pass did (``Program.explain`` prints them), by pass name: a summary
+    line and what it chose for each statement."""
 
+    title: str
+    ops: list[Op]
+    tensors: dict[str, Buffer]  # program tensor -> its buffer
+    statements: tuple = ()  # the program's statements, numbered from 1
+    target: str = "numpy"
+    ranges: tuple = ()  # each statement's index ranges
+    notes: dict[str, tuple[str, dict[int, list[str]]]] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)  # identifiers in use in the rendered code
+    counts: dict[str, int] = field(default_factory=dict)  # the next number to try, by hint
 
-_PLAN_NUMBER = itertools.count(1)
+    def fresh(self, hint: str) -> str:
+        """A new identifier: ``t1``, ``t2``... (temps), ``c1``... (constants)."""
+        name = fresh_name(hint, self.taken, self.counts.get(hint, 1))
+        self.counts[hint] = int(name[len(hint):]) + 1  # the next search starts after it
+        self.taken.add(name)
+        return name
 
+    def temp(self, names: tuple[str, ...], sizes: dict[str, int], dtype) -> Named:
+        """A new intermediate array with one axis per index in ``names``."""
+        shape = tuple(sizes[n] for n in names)
+        return Named(Buffer(self.fresh("t"), shape, dtype, "temp", names=tuple(names)).view(), tuple(names))
 
-def _allocation(buffer: Buffer, name: str, fill: bool) -> str:
-    """``h = env["h"] = np.empty(...)``: a result is a new array at every call."""
-    shape, dtype = literal(buffer.array.shape), f"np.{buffer.array.dtype.name}"
-    if not fill:
-        make = f"np.empty({shape}, {dtype})"
-    elif buffer.init == -np.inf:
-        make = f"np.full({shape}, -np.inf, {dtype})"
-    else:
-        make = f"np.zeros({shape}, {dtype})"
-    return f"    {buffer.name} = env[{name!r}] = {make}"
+    def const(self, shape, dtype, make: Constant) -> View:
+        return Buffer(self.fresh("c"), shape, dtype, "const", make=make).view()
 
+    def with_ops(self, ops: list[Op]) -> "Plan":
+        return dataclasses.replace(self, ops=list(ops))
 
-_UFUNC_CALL = re.compile(r"np\.(\w+)\((.*), out=\{out\}\)")
+    def buffers(self) -> list[Buffer]:
+        """Every buffer an operation touches, in order of first use."""
+        return list({id(b): b for op in self.ops for b in op.buffers()}.values())
 
-
-def _large_elementwise(op: Op) -> bool:
-    """A copy or elementwise ufunc call writing enough elements to split over threads."""
-    if op.out is None or op.out.ndim == 0 or op.out.size < threads.PARALLEL_ELEMENTS:
-        return False
-    for operand in op.operands:  # rows a thread writes must be rows only it reads
-        if (isinstance(operand, Traced) and operand.buffer.physical is op.out.buffer.physical
-                and operand.text() != op.out.text()):
-            return False
-    return op.template == "np.copyto({out}, {0})" or (op.elementwise and bool(_UFUNC_CALL.fullmatch(op.template)))
-
-
-def _split(op: Op, namespace: dict) -> str:
-    """``op`` as a call of ``kernels.threads.split``: its rows written by several threads."""
-    namespace["split"] = threads.split
-    if op.template == "np.copyto({out}, {0})":
-        return Op("split(np.copyto, {out}, {0})", op.operands, op.out).render()
-    function, arguments = _UFUNC_CALL.fullmatch(op.template).groups()
-    return Op(f"split(np.{function}, {{out}}, {arguments})", op.operands, op.out).render()
-
-
-def _constant(buffer: Buffer, namespace: dict) -> str:
-    """The line above ``run`` that makes a constant array: one value throughout (relu's row of
-    zeros) is written out; any other is handed to the plan, and the line says what it is."""
-    array = buffer.array
-    if array.size and not array.any():
-        return f"{buffer.name} = np.zeros({literal(array.shape)}, np.{array.dtype})"
-    if array.size and (array == array.flat[0]).all():
-        return f"{buffer.name} = np.full({literal(array.shape)}, {literal(array.flat[0])}, np.{array.dtype})"
-    namespace[buffer.name] = array
-    return f"# {buffer.name}: a constant {array.dtype} array of shape {array.shape}, given to the plan"
-
-
-def _name_buffers(tracer: Tracer) -> None:
-    """A name for every buffer that has none (``t1``, ``t2``...), clear of every other name."""
-    taken = set(RESERVED) | set(tracer.namespace) | {b.name for b in tracer.buffers if b.name}
-    counters: dict[str, itertools.count] = {}
-    for buffer in tracer.buffers:
-        if buffer.alias is None and not buffer.name:
-            counter = counters.setdefault(buffer.hint, itertools.count(1))
-            buffer.name = next(f"{buffer.hint}{n}" for n in counter if f"{buffer.hint}{n}" not in taken)
-            taken.add(buffer.name)
-
-
-def build(title: str, tracer: Tracer, inputs: dict[str, Traced], results: dict[str, Traced],
-          profile: bool = False, arena: Arena | None = None) -> Plan:
-    """Tidy the recording and write it out as ``def run(env)``; with ``profile``, a clock ticks
-    where each statement's calls begin (``Plan.clock``). Scratch and temporaries live in
-    ``arena`` (``kernels.memory``), each at an offset its lifetime allows."""
-    ops = _write_directly(tracer.ops)
-    _share_temps(ops)
-    _name_buffers(tracer)
-    namespace = {"np": np, "as_strided": np.lib.stride_tricks.as_strided, **tracer.namespace}
-    lines = ["def run(env):"]
-    lines += [f"    {traced.buffer.name} = env[{name!r}]" for name, traced in inputs.items()]
-    constants: list[str] = []  # made once, above run
-    result_names = {id(t.buffer): name for name, t in results.items()}
-    seen: set[int] = set()
-    calls = 0
-    lives: dict[int, Slot] = {}  # the scratch and temporaries, by buffer
-    clock = Clock() if profile else None
-    for op in ops:
-        lines += [f"    # {text}" for text in op.comment.splitlines()]
-        if clock is not None and op.numbers:
-            lines.append(f"    tick({len(clock.groups)})")
-            clock.groups.append(Group(op.numbers))
-        render = True
-        for buffer in (b.physical for b in op.buffers()):
-            if id(buffer) in lives:
-                lives[id(buffer)].last = len(lines)
-            if id(buffer) in seen or buffer.kind in ("input", "local"):
-                continue
-            seen.add(id(buffer))
-            if buffer.kind == "result":  # allocated where first used, filled there if need be
-                fills = op.out is not None and op.out.buffer is buffer and op.template.startswith("{out}.fill(")
-                lines.append(_allocation(buffer, result_names[id(buffer)], fills))
-                render = render and not fills
-            elif buffer.kind == "const":
-                constants.append(_constant(buffer, namespace))
-            else:  # scratch and temps: in the arena, for as long as they are used
-                lives[id(buffer)] = Slot(buffer.name, buffer.array.shape, buffer.array.dtype,
-                                         len(lines), len(lines))
-        if render:
-            lines.append(f"    {_split(op, namespace) if _large_elementwise(op) else op.render()}")
-            calls += 1
-            if clock is not None and clock.groups:
-                clock.groups[-1].add(op.template)
-    for name, traced in results.items():  # a result no call touched
-        if id(traced.buffer) not in seen:
-            lines.append(_allocation(traced.buffer, name, True))
-    if clock is not None:
-        lines.append("    tick(-1)")
-        namespace["tick"] = clock.tick
-    source = "\n".join([f"# {line}" for line in title.splitlines()] + constants + lines) + "\n"
-    filename = f"<edf plan {next(_PLAN_NUMBER)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # generated from validated IR only
-    slots = list(lives.values())
-    plan = Plan(source, namespace["run"], place(slots), calls, tracer.sources, clock, slots, namespace)
-    (arena or Arena()).attach(plan)
-    return plan
-
-
-def identifiers(names: Sequence[str]) -> dict[str, str]:
-    """A Python identifier for every tensor name (``W.grad`` -> ``W_grad``), never a keyword, a
-    builtin, a name the generated code uses, or another tensor's identifier."""
-    taken = set(RESERVED)
-    found = {}
-    for name in names:
-        ident = name.replace(".", "_")
-        if ident[:1] in "tcgk" and ident[1:].isdigit():  # the generated names t1, c1, g1, k1
-            ident += "_"
-        while ident in taken:
-            ident += "_"
-        taken.add(ident)
-        found[name] = ident
-    return found
-
-
-def compile_plan(title: str, statements: Sequence, kernels: Sequence, shapes: dict, dtypes: dict,
-                 inputs: Sequence[str], results: Sequence[str], initial: dict[str, float],
-                 check: Callable[[np.ndarray, int], None] | None = None, profile: bool = False,
-                 arena: Arena | None = None) -> Plan:
-    """Trace ``kernels`` (one per statement) into a plan.
-
-    ``inputs`` are read from ``env``; ``results`` are written to ``env`` as new arrays at each
-    call; every other tensor a statement assigns is scratch. ``initial`` gives the value each
-    assigned tensor starts at (0, or -inf for ``max=``). ``check(array, number)``, if given, is
-    called on each statement's target after it runs (the finite check). ``profile``: time each
-    statement (``Plan.clock``). ``arena``: the scratch memory it shares with plans that never
-    run at the same time as it (``kernels.memory``; by default, its own)."""
-    names = identifiers([*inputs, *(n for n in initial if n not in inputs)])
-    tracer = Tracer()
-    env: dict[str, Traced] = {}
-    for name in inputs:
-        env[name] = tracer.buffer("input", tracer.placeholder(shapes[name], dtypes[name]), "x")
-    for name, init in initial.items():
-        kind = "result" if name in results else "scratch"
-        env[name] = tracer.buffer(kind, tracer.placeholder(shapes[name], dtypes[name]), "s", init)
-    for name, traced in env.items():
-        traced.buffer.name = names[name]
-    with np.errstate(all="ignore"):  # placeholder values may divide by zero; nothing is kept
-        for numbers, kernel in _fused(kernels):
-            tracer.comment("\n".join(f"{n}. {format_statement(statements[n - 1])}" for n in numbers)
-                           + ("\n(fused: one loop nest)" if len(numbers) > 1 else ""), tuple(numbers))
-            stmt = statements[numbers[0] - 1]
-            if getattr(kernel, "traceable", False):
-                kernel(env)  # NumPy calls: recorded one by one
-            elif hasattr(kernel, "trace"):
-                kernel.trace(tracer, env)
-            else:  # any other kernel takes its arrays in a dict
-                used = list(dict.fromkeys(r.name for r in statement_refs(stmt)))
-                for name in used:
-                    if name != stmt.target.name:
-                        tracer.require(env[name])
-                tracer.write(env[stmt.target.name], False)
-                tracer.call("k", _DictCall(kernel, used), [env[n] for n in used], [])
-            for number in numbers if check is not None else ():
-                tracer.namespace["check"] = check
-                tracer.record(f"check({{0}}, {number})", [env[statements[number - 1].target.name]])
-    return build(title, tracer, {n: env[n] for n in inputs}, {n: env[n] for n in results}, profile, arena)
-
-
-def _fused(kernels: Sequence) -> list[tuple[list[int], object]]:
-    """(statement numbers, kernel) runs: consecutive kernels that can run as one loop nest
-    (``fused_with``, ``kernels.fuse``) become one kernel."""
-    runs: list[tuple[list[int], object]] = []
-    for number, kernel in enumerate(kernels, start=1):
-        if runs and hasattr(runs[-1][1], "fused_with"):
-            fused = runs[-1][1].fused_with(kernel)
-            if fused is not None:
-                runs[-1] = (runs[-1][0] + [number], fused)
-                continue
-        runs.append(([number], kernel))
-    return runs
-
-
-class _DictCall:
-    """Calls a kernel that takes ``env`` with its arrays given positionally."""
-
-    def __init__(self, kernel, names: list[str]):
-        self.kernel, self.names = kernel, names
-
-    def __call__(self, *arrays):
-        self.kernel(dict(zip(self.names, arrays)))
+    def note(self, pass_name: str, count: int, summary: str, per_statement: dict[int, list[str]] | None = None) -> None:
+        """What pass ``pass_name`` did here: ``count`` changes (none: nothing is noted), a
+        summary, and what it chose for each statement."""
+        if count:
+            self.notes[pass_name] = (summary, per_statement or {})

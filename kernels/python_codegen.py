@@ -27,11 +27,12 @@ class PythonCode(Emitter):
     RESERVED = _RESERVED
 
     def __init__(self, nest: LoopNest, dtype: np.dtype, vectorisable: bool = False,
-                 shared: "PythonCode | None" = None):
+                 shared: "PythonCode | None" = None, numbers: frozenset[str] = frozenset()):
         super().__init__(nest, shared)
         self.dtype = np.dtype(dtype)
         # CPU kernels in float32 use the table's libm-free spellings, so loops vectorise
         self.vectorisable = vectorisable and self.dtype == np.float32
+        self.numbers = numbers  # 0-d references that are numbers passed as arguments, not arrays
 
     def spelling(self, fn: str) -> str:
         return (self.vectorisable and FUNCTIONS[fn].float32) or super().spelling(fn)
@@ -46,6 +47,8 @@ class PythonCode(Emitter):
         return ", ".join(self.ref(e) if isinstance(e, Ref) else self.affine(e) for e in ref.index)
 
     def ref(self, ref: Ref) -> str:
+        if ref.name in self.numbers:
+            return self.arrays[ref.name]
         return f"{self.arrays[ref.name]}[{self.index(ref)}]"
 
     def comparison(self, op: str, left: str, right: str) -> str:

@@ -46,7 +46,10 @@ jobs = None     # worker processes for independent runs (None: one per core)
 #
 # `h` is accumulated by two `+=` statements (the product and the bias). The loss is the
 # cross-entropy summed over the batch, computed stably: `m` is the largest logit (`max=`), and
-# `log sum exp(z - m) + m` never overflows.
+# $\log \sum_k e^{z_{bk} - m_b} + m_b$ never overflows:
+#
+# $$L = \sum_b \Big( m_b + \log \sum_k e^{z_{bk} - m_b} - \sum_k y_{bk} z_{bk} \Big),
+# \qquad m_b = \max_k z_{bk}.$$
 
 # %%
 MLP = """
@@ -85,7 +88,8 @@ def accuracy(prog: edf.Program, params, x: np.ndarray, labels: np.ndarray, class
 # ## Training
 #
 # The loss is a *sum* over the batch, and `lr` is the learning rate for one example
-# (edf's batch-size-1 convention): the step on a batch of 32 is the sum of 32 example steps.
+# (edf's batch-size-1 convention): the step on a batch of 32 is the sum of 32 example steps,
+# $\theta \leftarrow \theta - \eta \sum_{b=1}^{32} \nabla_\theta \ell_b$.
 
 # %%
 def main(argv: list[str] | None = None) -> dict:

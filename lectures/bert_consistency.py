@@ -7,7 +7,7 @@
 # %% [markdown]
 # # BERT is consistent: its conditionals determine the distribution
 #
-# A masked language model learns, for every position i, the conditional p(x_i | x_-i) of the
+# A masked language model learns, for every position $i$, the conditional $p(x_i \mid x_{-i})$ of the
 # token at i given all the others. If it learns them exactly, a Gibbs sampler built from them
 # (repeatedly pick a position at random and resample it from the model) has the population as
 # its stationary distribution: single-blank conditionals determine the joint distribution.
@@ -18,7 +18,7 @@
 # - **A.** The model is trained on the exact single-blank objective (every state, every masked
 #   position, weighted by its probability). Its loss approaches the pseudo-likelihood floor, and
 #   the mean KL between its conditionals and the true ones is small.
-# - **B.** The 1024 x 1024 Gibbs transition matrix built from the model's conditionals has a
+# - **B.** The $1024 \times 1024$ Gibbs transition matrix built from the model's conditionals has a
 #   stationary distribution close to the population in total variation; with the true
 #   conditionals the distance is at float precision.
 # - **C.** Many Gibbs chains run with the model on the chosen backend: their empirical TV is about
@@ -134,8 +134,9 @@ def model_conditionals(prog, logp: str, states: np.ndarray) -> np.ndarray:
 # ## Check B: the exact Gibbs chain
 #
 # Random-scan Gibbs: pick one of the 5 positions uniformly and resample it from the
-# conditional. Its transition matrix is 1024 x 1024; its stationary distribution is the left
-# eigenvector for eigenvalue 1.
+# conditional. Its transition matrix is $1024 \times 1024$,
+# $T(x, x') = \frac{1}{5} \sum_i p_\theta(x'_i \mid x_{-i}) \, [x'_{-i} = x_{-i}]$; its stationary
+# distribution is the left eigenvector for eigenvalue 1, $\pi T = \pi$.
 
 # %%
 def gibbs_stationary(states: np.ndarray, conditionals: np.ndarray) -> np.ndarray:

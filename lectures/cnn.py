@@ -12,6 +12,8 @@
 #
 #     for b, x, y, dx, dy, i, j: conv[b, x, y, j] += W[dx, dy, i, j] * pad[b, x+dx, y+dy, i]
 #
+# that is, $\mathrm{conv}_{bxyj} = \sum_{\delta_x, \delta_y, i} W_{\delta_x \delta_y i j}\,
+# \mathrm{pad}_{b,\, x+\delta_x,\, y+\delta_y,\, i}$,
 # where `pad` is an explicitly zero-padded copy of the input. Max pooling is a `max=` over a
 # window, and the classifier is an affine map of the whole image: no flattening is needed when
 # every index is written out. We train on the 8x8 digits and look at the learned filters.
@@ -71,8 +73,9 @@ def accuracy(prog, logits: str, images: np.ndarray, labels: np.ndarray) -> float
 # %% [markdown]
 # ## Training
 #
-# SGD in the batch-size-1 convention with EMA momentum over N = 10 steps, the learning rate
-# decaying linearly to zero.
+# SGD in the batch-size-1 convention with EMA momentum over $N = 10$ steps,
+# $\mu \leftarrow (1 - \tfrac{1}{N})\,\mu + \tfrac{1}{N}\, g$, the learning rate decaying
+# linearly to zero.
 
 # %%
 def main(argv: list[str] | None = None) -> dict:

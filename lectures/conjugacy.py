@@ -16,9 +16,10 @@
 #
 # Adam breaks this. Its step divides by the square root of a running average of squared
 # gradients, and with batches that average is taken over squared *batch means*: for per-example
-# gradients of mean mu and variance sigma^2 it estimates mu^2 + sigma^2 / B, which shrinks as B
+# gradients of mean $\mu$ and variance $\sigma^2$ it estimates
+# $\mathbb{E}\,\bar g^2 = \mu^2 + \sigma^2 / B$, which shrinks as $B$
 # grows. No rescaling of the learning rate fixes that for all parameters at once. What fixes it is
-# the per-example second moment, sum over examples of g_b^2, which needs one change to backprop:
+# the per-example second moment, $\sum_b g_b^2$ over the examples of a batch, which needs one change to backprop:
 # keep the batch index on the parameter gradients. In the notation that is a derivation, not a
 # rewrite: `edf.per_example` prints it below, with the one contraction an affine layer needs.
 #
@@ -195,8 +196,8 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
 #
 # A panel per optimizer, a curve per batch size. SGD's and PerExampleAdam's curves lie on top of
 # each other; standard Adam's fan out: at batch size 64 it takes a step of about `lr` per 64
-# examples where batch size 1 takes 64 of them. Scaling the step by B overshoots instead, because
-# the second moment of a batch mean also shrinks with B.
+# examples where batch size 1 takes 64 of them. Scaling the step by $B$ overshoots instead, because
+# the second moment of a batch mean also shrinks with $B$.
 
 # %%
 def figures(out: Path | None, metrics: dict, curves: dict, seen: list[int]) -> None:

@@ -310,14 +310,14 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None, scheduler=None, 
 # - equal prevalence (0.3), full reliability: digits 77-96 / 79-95 / 81-102; the grating at
 #   simplicity 1: 38-44 / 37-41 / 33-43 (first); at 0.5: 90-96 / 94-100 / 86-97 (about the
 #   digits' pace: on this scale a digit is about as simple as a grating whose phase wanders by
-#   +- pi/2); at 0: 348-396 / 353-386 / 358-402 (last).
+#   $\pm\pi/2$); at 0: 348-396 / 353-386 / 358-402 (last).
 # - prevalence 0.15 / 0.3 / 0.6 at simplicity 1: 75-87 | 38-44 | 22-24 (seed 0), 66-75 | 37-41 |
 #   23-26, 64-78 | 33-43 | 22-24: halving the prevalence about doubles the time, as
-#   the dotted 1 / prevalence line shows.
+#   the dotted $1 / \text{prevalence}$ line shows.
 # - reliability 1 / 0.6 / 0.3 at simplicity 1: 38-44 | 75-81 | never (seed 0), 37-41 | 72-98 |
 #   never, 33-43 | 69-82 | never. At 0.3 the grating cannot be learned in this sense at all: a
-#   network that has learned it can only say "this class with probability 0.3", and -ln 0.3 =
-#   1.2 nats is above the threshold.
+#   network that has learned it can only say "this class with probability 0.3", and
+#   $-\ln 0.3 = 1.2$ nats is above the threshold.
 #
 # Each claim held for every seed, beyond the seeds' spread, in full and in quick mode.
 

@@ -7,19 +7,19 @@
 # %% [markdown]
 # # Perturbation theory for a generative model
 #
-# Write the data distribution as a Boltzmann distribution, p(x) = exp(-H(x)) / Z. A generative
-# model trained on it minimises E_p l(x) for some per-example loss l (the critic's real term of
-# a GAN, the -ELBO of a VAE). To learn a *perturbed* distribution p'(x) ~ exp(-H(x) - dH(x))
-# we never need samples of p': since
+# Write the data distribution as a Boltzmann distribution, $p(x) = e^{-H(x)} / Z$. A generative
+# model trained on it minimises $\mathbb{E}_p\, \ell(x)$ for some per-example loss $\ell$ (the critic's real term of
+# a GAN, the $-\mathrm{ELBO}$ of a VAE). To learn a *perturbed* distribution $p'(x) \propto e^{-H(x) - \delta H(x)}$
+# we never need samples of $p'$: since
 #
-#     E_p' l(x) = E_p exp(-dH(x)) l(x) / E_p exp(-dH(x)),
+# $$\mathbb{E}_{p'}\, \ell(x) = \frac{\mathbb{E}_p\, e^{-\delta H(x)}\, \ell(x)}{\mathbb{E}_p\, e^{-\delta H(x)}},$$
 #
-# it is enough to weight each example's loss by exp(-dH(x)). Worked example: make twos 30% of
-# the digits instead of about 10%. Put dH = -ln w on twos and 0 elsewhere, where w is the odds
-# ratio (0.3 / 0.7) / (p / (1 - p)) and p the share of twos in the training data.
+# it is enough to weight each example's loss by $e^{-\delta H(x)}$. Worked example: make twos 30% of
+# the digits instead of about 10%. Put $\delta H = -\ln w$ on twos and 0 elsewhere, where $w$ is the odds
+# ratio $w = \frac{0.3 / 0.7}{p / (1 - p)}$ and $p$ the share of twos in the training data.
 #
 # Weights make batches uneven: a batch full of twos counts for more. The *adjusted batch size*
-# B = sum_j exp(-dH(x_j)) is held near a target B_avg by an error accumulator that carries what
+# $B = \sum_j e^{-\delta H(x_j)}$ is held near a target $B_\text{avg}$ by an error accumulator that carries what
 # each batch over- or undershot into the next one.
 #
 # We check the idea exactly on the class prior, then apply it to the WGAN of the previous
@@ -93,7 +93,7 @@ def class_prior(labels: np.ndarray, weights: np.ndarray, classes: int, steps: in
 # %% [markdown]
 # ## 2. The WGAN: weight the critic's real term
 #
-# The critic's estimate of W becomes sum_b wr[b] f(x_b) - mean f(generated), with wr the
+# The critic's estimate of $W$ becomes $\sum_b \mathrm{wr}_b\, f(x_b) - \frac{1}{n}\sum_{g} f(x_g)$, with $\mathrm{wr}$ the
 # weights of the batch normalised to sum to 1. The generator's loss is unchanged: it simply
 # chases a critic that now sees more twos. Same architecture, budget and seeds as the digits
 # run of the WGAN lecture, with the gradient penalty: its digit classes came out the most even
@@ -141,16 +141,16 @@ def print_shares(runs: dict) -> None:
 # ## 3. The VAE: weight each example's -ELBO
 #
 # The VAE of the previous lecture with one more statement: the loss is
-# `sum_b w[b] * (distortion[b] + rate[b])`, and Adam is told the adjusted batch size (the sum
+# $\sum_b w_b\, (D_b + R_b)$ (`loss += w[b] * (distortion[b] + rate[b])`), and Adam is told the adjusted batch size (the sum
 # of the weights) as its batch size. Its digits are the decoder means at prior samples, judged
-# by the same classifier as the GAN's: the perturbed VAE should make 0.30 +- 0.05 twos.
+# by the same classifier as the GAN's: the perturbed VAE should make $0.30 \pm 0.05$ twos.
 #
 # These means are blurrier than real digits, and the classifier reads about a quarter of them
 # as eights, so a second reading is printed beside the criterion, one that cancels a bias common
-# to both models: the perturbation should multiply the plain VAE's odds of a two by w. It is
+# to both models: the perturbation should multiply the plain VAE's odds of a two by $w$. It is
 # not the criterion because it is noisier than the band: the plain VAE's share of twos varies
 # from seed to seed (0.075 to 0.102 over seeds 0-2), and near 0.09 the prediction moves 2.8
-# times as much as that share (d/dp of the odds times w); at seed 2 it predicted 0.262 while the
+# times as much as that share ($\frac{d}{dp}$ of the odds times $w$); at seed 2 it predicted 0.262 while the
 # perturbed VAE made 0.342 twos. The band itself held on seeds 0, 1 and 2 (0.267, 0.291, 0.342:
 # see BENCHMARKS.md, "Every lecture over three seeds").
 
@@ -184,11 +184,11 @@ def perturbed_vae(split, weights, epochs: int, seed: int, backend=None) -> dict:
 # %% [markdown]
 # ## 4. Too strong a perturbation
 #
-# Each example counts exp(-dH) times, so the data are worth the *effective sample size*
-# (sum w)^2 / sum w^2 examples. As the perturbation grows, a few heavy examples carry all the
+# Each example counts $e^{-\delta H}$ times, so the data are worth the *effective sample size*
+# $\left(\sum_j w_j\right)^2 / \sum_j w_j^2$ examples. As the perturbation grows, a few heavy examples carry all the
 # weight: for the class perturbation the set shrinks to its twos (about 130 of them) as the target
-# share goes to 1; for a smooth one, dH = -lambda * z(x) with z the standardised ink of a digit,
-# the effective size falls like exp(-lambda^2) for Gaussian z. The accumulator then takes fewer
+# share goes to 1; for a smooth one, $\delta H = -\lambda\, z(x)$ with $z$ the standardised ink of a digit,
+# the effective size falls like $e^{-\lambda^2}$ for Gaussian $z$. The accumulator then takes fewer
 # and fewer examples per batch, and a single example can outweigh a whole batch.
 
 # %%

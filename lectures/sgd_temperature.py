@@ -14,11 +14,12 @@
 # Two claims, checked here on a small convex problem (least squares):
 #
 # 1. With edf's conventions (the loss is a *sum* over the batch and `lr` is the rate for batch
-#    size 1; momentum is an average over N steps, `mu = (1-1/N) mu + (1/N) g; theta -= lr mu`)
+#    size 1; momentum is an average over $N$ steps,
+#    $\mu \leftarrow (1 - \frac{1}{N})\, \mu + \frac{1}{N}\, g$, $\theta \leftarrow \theta - \eta\, \mu$)
 #    the stationary excess loss depends on the learning rate only: not on the batch size,
-#    not on N. The hyperparameters are *conjugate*: tune lr once, change B and N freely.
+#    not on $N$. The hyperparameters are *conjugate*: tune lr once, change B and N freely.
 # 2. At small learning rates the excess loss grows linearly, with slope
-#    `d Loss / d lr = (1/4) E_i |g_i|^2`, the mean squared norm of the per-example gradients at
+#    $\frac{d\, \mathrm{Loss}}{d \eta} = \frac{1}{4}\, \mathbb{E}_i \lVert g_i \rVert^2$, the mean squared norm of the per-example gradients at
 #    the minimum (their average is zero there; their spread is what keeps SGD moving).
 #
 # Many independent SGD runs ("chains") go at once: one program, with the chain as an index.
@@ -74,8 +75,8 @@ def problem(rng: np.random.Generator, examples: int = 256, features: int = 5):
 # ## Measuring the stationary excess loss
 #
 # Chains start at the minimum and run until the spread settles (a few relaxation times,
-# `1 / (lr B lambda_min)` steps), then we average the exact excess loss
-# `0.5 (w - w*)^T H (w - w*)` over chains and over the remaining steps.
+# $1 / (\eta B \lambda_\text{min})$ steps), then we average the exact excess loss
+# $\frac{1}{2} (w - w^*)^\top H\, (w - w^*)$ over chains and over the remaining steps.
 
 # %%
 def excess_loss(lr: float, batch: int, momentum_n: float, chains: int, relaxations: float,
@@ -166,8 +167,8 @@ def run(quick=False, backend=None, seed=0, out=None, jobs=None) -> dict:
 # ## The picture
 #
 # Every (batch size, N) curve lies on the same line: the learning rate alone sets the
-# temperature. At the largest rate the B = 16 run without momentum bends away: a step then moves
-# lr * B = 0.32 times the curvature scale, no longer small, and the linear theory stops holding.
+# temperature. At the largest rate the $B = 16$ run without momentum bends away: a step then moves
+# $\eta B = 0.32$ times the curvature scale, no longer small, and the linear theory stops holding.
 
 # %%
 def figures(out: Path | None, metrics: dict, table: dict, rates, settings, slope: float) -> None:

@@ -8,14 +8,16 @@
 # # A VAE: rate, distortion, and encoder autonomy
 #
 # A Gaussian VAE on the 8x8 digits. Pixels take 17 values; adding uniform noise inside each
-# value (*dequantising*) gives a proper density on [0, 1]^64, so the bound below is a bound on
-# a real entropy, in nats.
+# value (*dequantising*) gives a proper density on $[0, 1]^{64}$, so the bound below is a bound on
+# a real entropy, in nats:
 #
-#     rate       R = E KL(q(z|y) || p(z))      (what the code costs)
-#     distortion D = E[-ln p(y|z)]            (what reconstruction misses)
-#     -ELBO = R + D >= -ln p(y)               (for *any* encoder q)
+# $$\begin{aligned}
+# \text{rate} \quad & R = \mathbb{E}\, \mathrm{KL}\big(q(z \mid y) \,\|\, p(z)\big) && \text{(what the code costs)} \\
+# \text{distortion} \quad & D = \mathbb{E}\, [-\ln p(y \mid z)] && \text{(what reconstruction misses)} \\
+# & -\mathrm{ELBO} = R + D \ge -\ln p(y) && \text{(for any encoder } q\text{)}
+# \end{aligned}$$
 #
-# Training on D + beta R trades one for the other (the beta sweep). And since the bound holds
+# Training on $D + \beta R$ trades one for the other (the $\beta$ sweep). And since the bound holds
 # for any encoder, the encoder is *autonomous*: a frozen random encoder still gives a valid
 # bound that the prior and decoder can minimise; the best prior is then the aggregate posterior
 # of that encoder. An encoder trained on an objective of its own (here: the rate alone), with the
@@ -78,7 +80,7 @@ def gaussian_baseline(train: np.ndarray, test: np.ndarray) -> float:
 # The sample `z = mu + exp(lv / 2) * eps` takes its noise `eps` from an input the program feeds
 # itself (a fresh draw every forward). The rate is the KL between two diagonal Gaussians,
 # written out; the prior's mean `pm` and log-variance `ps` are parameters. The decoder's variance
-# has a floor of 1e-4, about the variance of the dequantising noise within one bin (1/17^2/12).
+# has a floor of $10^{-4}$, about the variance of the dequantising noise within one bin ($1 / (12 \cdot 17^2)$).
 # Adam runs in the batch-size-1 convention: lr = 6e-5 per example is a step of ~4e-3 per batch.
 # (At 3e-5 the 75 epochs left the beta = 0.1 model short of training: on seed 2 its distortion
 # came out 0.2 nats *above* beta = 0.3's, breaking the sweep's order; at 6e-5 beta = 0.1 is 1.7 to

@@ -7,17 +7,20 @@
 # %% [markdown]
 # # A Wasserstein GAN with an endpoint penalty
 #
-# A WGAN's critic f estimates the Wasserstein-1 distance between the data and the generator,
-# W = max over 1-Lipschitz f of E_data f(x) - E_gen f(x), and the generator descends it. The
-# critic must stay (about) 1-Lipschitz: |f(x) - f(y)| <= K |x - y|.
+# A WGAN's critic $f$ estimates the Wasserstein-1 distance between the data and the generator,
+#
+# $$W = \max_{\lVert f \rVert_L \le 1}\; \mathbb{E}_\text{data} f(x) - \mathbb{E}_\text{gen} f(x),$$
+#
+# and the generator descends it. The
+# critic must stay (about) 1-Lipschitz: $|f(x) - f(y)| \le K \lVert x - y \rVert$.
 #
 # The usual way (WGAN-GP) penalises the *gradient* of f at random points between real and
-# generated ones, lambda (|grad f| - 1)^2: a loss with a gradient in it, so training needs the
+# generated ones, $\lambda\, (\lVert \nabla f \rVert - 1)^2$: a loss with a gradient in it, so training needs the
 # gradient of a gradient. The *endpoint penalty* checks the condition itself on pairs of points:
 #
-#     l(x, y) = relu(|f(x) - f(y)| / (K |x - y| + eps) - 1) * |x - y|^(1/2)
+# $$\ell(x, y) = \mathrm{relu}\!\left(\frac{|f(x) - f(y)|}{K \lVert x - y \rVert + \epsilon} - 1\right) \lVert x - y \rVert^{1/2}$$
 #
-# over every pair (x, y) in a batch of real, generated and mixed (a real + (1 - a) generated)
+# over every pair $(x, y)$ in a batch of real, generated and mixed ($a\, x_\text{real} + (1 - a)\, x_\text{gen}$)
 # points. No second derivative; the square-root weight stresses distant pairs, where the
 # condition matters most. Both critics see *instance noise*: Gaussian noise on real and generated
 # inputs alike, annealed to zero, so that early on the two distributions overlap and the critic
@@ -116,10 +119,10 @@ def critic_program(critic, penalty: str, K: float = 1.0, eps: float = 1e-3, back
 # ## The generator, and the training loop
 #
 # The generator is an MLP from Gaussian noise `z` (a final sigmoid keeps digits in [0, 1]). Its
-# loss is -E f(x_g + noise), with the critic's parameters bound in too but never stepped: the
+# loss is $-\mathbb{E}\, f(x_g + \text{noise})$, with the critic's parameters bound in too but never stepped: the
 # generator program is asked only for its own parameters' gradients (`wrt`). Each generator step
-# follows `n_critic` critic steps, as usual for WGANs. Adam with beta1 = 0.5, beta2 = 0.9
-# (n1 = 2, n2 = 10 steps of memory); both losses are means, so `lr` is the step per batch.
+# follows `n_critic` critic steps, as usual for WGANs. Adam with $\beta_1 = 0.5$, $\beta_2 = 0.9$
+# ($n_1 = 2$, $n_2 = 10$ steps of memory); both losses are means, so `lr` is the step per batch.
 
 # %%
 def build(sizes: dict, rng: np.random.Generator, penalty: str, backend=None) -> SimpleNamespace:
@@ -208,7 +211,7 @@ def train(model, data: np.ndarray, steps: int, rng: np.random.Generator, *, weig
 #
 # A generator's digits are judged by an MLP classifier trained on the real training digits
 # (about 99% accurate on the held-out ones): it should find all ten classes among the samples,
-# in about equal numbers, measured by KL(class histogram || uniform).
+# in about equal numbers, measured by $\mathrm{KL}(\text{class histogram} \,\|\, \text{uniform})$.
 
 # %%
 def digit_classifier(split, seed: int = 0, epochs: int = 30, backend=None):

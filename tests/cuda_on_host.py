@@ -15,9 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
-from edf.kernels import c_codegen, cupy_cuda, numpy_backend
+from edf.kernels import c_codegen, compile_statement, cupy_cuda
 from edf.kernels.lower import is_gemm
 
 SHIM = r"""
@@ -88,5 +87,5 @@ class HostCudaKernel(cupy_cuda.CupyKernel):
 
 def compile_kernel(stmt, ranges, shapes, dtypes):
     if is_gemm(stmt):  # cuBLAS on the GPU; NumPy's matmul here
-        return numpy_backend.compile_kernel(stmt, ranges, shapes, dtypes)
+        return compile_statement(stmt, ranges, shapes, dtypes, "numpy")
     return HostCudaKernel(stmt, ranges, shapes, dtypes)

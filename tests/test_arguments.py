@@ -323,7 +323,12 @@ TABLE: dict[str, Case] = {
     "edf.program.Program.layout": Case(lambda: dict(self=program(), x=(2,), W=(2, 3)),
                                        {"x": st.sampled_from([(-1,), "ab", 3, (1.5,), (True,), None])}, named={"x": "shapes"}),
     "edf.program.Program.kernel_sources": Case(lambda: dict(self=program(), x=(2,), W=(2, 3)),
-                                               {"W": st.sampled_from([(2, -3), "ab", 3, (2.0, 3), None])}, named={"W": "shapes"}),
+                                               {"W": st.sampled_from([(2, -3), "ab", 3, (2.0, 3), None]),
+                                                "backward": st.sampled_from([3, [3], "a b"])}, named={"W": "shapes"}),
+    "edf.program.Program.explain": Case(lambda: dict(self=program(), x=(2,), W=(2, 3)),
+                                        {"W": st.sampled_from([(2, -3), "ab", 3, None]),
+                                         "passes": st.sampled_from([3, ["arena", 3], "nope", "arena,-in_place"]),
+                                         "backward": st.sampled_from([3, [3], "a b"])}, named={"W": "shapes"}),
     "edf.program.Program.forward": Case(lambda: dict(self=program(), x=np.ones(2), W=np.ones((2, 3))),
                                         {"x": st.sampled_from([np.array(["a", "b"]), [[1.0], [1.0, 2.0]], np.array([1j, 2j]),
                                                                np.ones(2, np.longdouble), None]),
@@ -593,9 +598,10 @@ TABLE: dict[str, Case] = {
                                    {"program": not_program,
                                     "sizes": st.sampled_from([3, {"i": 0}, {"i": -1}, {"i": 1.5}, {"i": True},
                                                               {3: 2}, {"1i": 2}, ["i"]]),
-                                    "shapes": st.sampled_from([3, {"x": (-1,)}, {"x": "ab"}, ["x"]]),
+                                    "x": st.sampled_from([(-1,), "ab", 3, (1.5,), None]),
                                     "max_size": not_positive_int, "scale": not_positive, "dtype": not_dtype,
-                                    "kink_margin": not_non_negative}),
+                                    "kink_margin": not_non_negative},
+                                   named={"x": "shapes"}),
     "edf.testing.mutations": Case(lambda: dict(source=SOURCE), {"source": not_text, "max_edits": not_positive_int}),
     "edf.testing.program_texts": Case(lambda: dict(max_lines=3), {"max_lines": not_positive_int}),
     "edf.testing.programs": Case(lambda: dict(max_statements=2),
@@ -639,7 +645,7 @@ def call(name: str, args: dict):
 
 
 # -- nothing changed ---------------------------------------------------------------------------------
-_CACHES = {"_plans", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread"}
+_CACHES = {"runner", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread"}
 
 
 def state(obj, seen: set | None = None):

@@ -12,11 +12,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import models  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["cnn", "transformer"])
+@pytest.mark.parametrize("name", ["transformer", *models.CONVNETS])
 def test_edf_and_pytorch_models_agree(name):
-    model = getattr(models, f"edf_{name}")("numpy", batch=4)
+    if name in models.CONVNETS:
+        stages, _, size = models.CONVNETS[name]
+        model = models.edf_convnet("numpy", stages, 4, size)
+        loss, leaves = models.torch_convnet(name, model=model)
+    else:
+        model = models.edf_transformer("numpy", batch=4)
+        loss, leaves = models.torch_transformer(model=model)
     prog, inputs, _ = model
-    loss, leaves = getattr(models, f"torch_{name}")(model=model)
     values = prog.forward(**inputs)
     grads = prog.backward(wrt=prog.float_inputs)
     expected = loss()

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.skipif(cuda_on_host.compiler() is None, reason="needs a
 
 @pytest.fixture(autouse=True)
 def cupy_on_host(monkeypatch):
-    targets = kernels._targets()
-    monkeypatch.setattr(kernels, "_targets", lambda: {**targets, "cupy-host": cuda_on_host.compile_kernel})
+    targets = kernels._statement_targets()
+    monkeypatch.setattr(kernels, "_statement_targets", lambda: {**targets, "cupy-host": cuda_on_host.compile_kernel})
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -52,10 +52,14 @@ def test_cli_show_errors_are_edf_messages(capsys):
     assert "--shape takes NAME=SIZE" in capsys.readouterr().err
 
 
-def test_lecture_list_has_all(capsys):
+def test_lecture_list_has_all_with_their_titles(capsys):
     cli.main(["lecture", "list"])
-    assert capsys.readouterr().out.split() == ["backprop", "bert_consistency", "cnn", "conjugacy", "dominoes",
-                                               "perturbation", "sgd_temperature", "vae", "wgan"]
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["backprop", "bert_consistency", "cnn", "conjugacy",
+                                                        "dominoes", "perturbation", "sgd_temperature", "vae", "wgan"]
+    assert lines[0] == "backprop          Backprop, written out"  # names padded to one column
+    assert all(len(line.split(None, 1)) == 2 for line in lines[:-1]), "a lecture without a title"
+    assert lines[-1] == "9 lectures: edf lecture NAME [--quick] runs one"
 
 
 def test_seed_and_options_reach_every_lecture_through_lecture_all(monkeypatch):

@@ -43,8 +43,8 @@ def test_bias_and_relu_and_the_log_sum_exp_chain_are_fused():
     plan = agree_with_reference(source, {"x": rng.normal(size=(4, 5)), "b1": rng.normal(size=5)})
     forward = plan[plan.index("the whole program"):]
     assert forward.count("(fused: one loop nest)") == 2, forward
-    assert "# 1. for b, j: h[b, j] += x[b, j] + b1[j]\n    # 2. for b, j: a[b, j] = relu(h[b, j])" in forward
-    assert "# 3. for b, j: m[b] max= a[b, j]\n    # 4." in forward
+    assert "# 1. for b, j: h[b, j] += x[b, j] + b1[j]\n        # 2. for b, j: a[b, j] = relu(h[b, j])" in forward
+    assert "# 3. for b, j: m[b] max= a[b, j]\n        # 4." in forward
     # kernel_sources shows the fused kernels too: what k1 and k2 are
     assert "a kernel it calls:\n# these statements run fused, in one loop nest:" in forward
     assert "        out1[b] = acc\n" in forward  # m (out1) is fresh: set, not max-ed into a fill
@@ -158,11 +158,9 @@ def test_fused_chains_agree_with_the_reference(chain):
 
 
 def test_fusion_uses_one_kernel_per_group():
-    kernels = [numba_cpu.NumbaKernel.for_statement(parse_statement(text), {"i": 2, "j": 3},
-                                                   {"x": (2, 3), "a": (2, 3), "b": (2, 3)},
-                                                   {n: np.dtype(np.float64) for n in "xab"})
+    kernels = [numba_cpu.LoopKernel([lower(parse_statement(text), {"i": 2, "j": 3}, (2, 3))], np.float64)
                for text in ["for i, j: a[i, j] = exp(x[i, j])", "for i, j: b[i, j] = a[i, j] + 1"]]
     fused = kernels[0].fused_with(kernels[1])
     assert fused is not None and len(fused.nests) == 2
-    assert fused.source.count("def kernel(") == 1
-    assert "# these statements run fused, in one loop nest:" in fused.source
+    assert fused.source().count("def kernel(") == 1
+    assert "# these statements run fused, in one loop nest:" in fused.source()

@@ -12,6 +12,7 @@ import edf
 from edf import kernels
 from edf.testing import check_backend, check_gradients, programs
 from edf.kernels import numba_cpu, threads
+from edf.kernels.passes import loops
 
 # every statement form: contraction, affine gather, scatter forms, max=, elementwise, lookup
 STATEMENTS = {
@@ -31,10 +32,7 @@ STATEMENTS = {
 @pytest.fixture
 def loops_only(monkeypatch):
     """Generated loop nests for every statement, BLAS-shaped ones included."""
-    monkeypatch.setattr(numba_cpu, "USE_NUMPY", False)
-    kernels._compile_cached.cache_clear()
-    yield
-    kernels._compile_cached.cache_clear()
+    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better")
 
 
 def inputs_for(shapes, rng):
@@ -48,7 +46,7 @@ def inputs_for(shapes, rng):
 @pytest.mark.parametrize("name", sorted(STATEMENTS))
 def test_numba_matches_reference_forward_and_backward(name, parallel, loops_only, monkeypatch):
     if parallel:  # tiny shapes run in one call unless every nest counts as enough work; then
-        monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)  # in 3 uneven chunks, whatever the host
+        monkeypatch.setattr(loops, "PARALLEL_WORK", 0)  # in 3 uneven chunks, whatever the host
         monkeypatch.setattr(threads, "thread_count", lambda: 3)
     text, shapes = STATEMENTS[name]
     check_backend(text, inputs_for(shapes, np.random.default_rng(0)), "numba")
@@ -82,13 +80,11 @@ def test_generated_source_is_readable_and_says_its_form(loops_only):
 def test_second_process_loads_kernels_instead_of_compiling(tmp_path):
     script = (
         "import json, numpy as np, edf\n"
-        "from kernels import numba_cpu\n"
-        "numba_cpu.USE_NUMPY = False\n"
         "p = edf.Program('for b, i, j: h[b, j] += x[b, i] * W[i, j]\\n"
-        "for b, j: loss += tanh(h[b, j])', backend='numba')\n"
+        "for b, j: loss += tanh(h[b, j])', backend='numba', passes='-numpy_where_better')\n"
         "p.forward(x=np.ones((2, 3)), W=np.ones((3, 4))); p.backward('loss')\n"
         "programs = [p, p.gradient_program('loss')]\n"
-        "stats = [f.stats for q in programs for plan in q._plans.values() for c in plan.compiled.values()"
+        "stats = [f.stats for q in programs for s in q.runner.signatures.values() for c in s.plans.values()"
         " for f in c.run.__globals__.values() if hasattr(f, 'stats')]\n"  # the kernels plans call
         "print(json.dumps([sum(len(s.cache_misses) for s in stats), sum(len(s.cache_hits) for s in stats)]))\n")
     env = dict(os.environ, EDF_CACHE_DIR=str(tmp_path))
@@ -112,3 +108,17 @@ def test_components_run_as_generated_loops(loops_only):
     nn.transformer_block(block, nn.transformer_params(4, 2, 6, rng, np.float64), "x")
     inputs = {"x": rng.normal(size=(2, 3, 4)), **{n: p.value for n, p in block.parameters.items()}}
     check_backend(block, inputs, "numba")
+
+
+def test_statements_with_little_work_or_a_copy_run_on_numpy(monkeypatch):
+    """Compiling a loop nest costs about 0.25 s: a statement with little work, or a plain copy,
+    runs on NumPy instead (the CNN's first step compiles 4 kernels, not 13)."""
+    monkeypatch.setattr(loops, "SMALL_WORK", 1 << 15)
+    prog = edf.Program("for b, j: h[b, j] = tanh(x[b, j])\nshape P = h + (2, 0)\n"
+                       "for b, j: P[b+1, j] = h[b, j]", backend="numba")
+    small = prog.explain(x=(4, 5), passes="numpy_where_better")
+    assert small.count("NumPy instead of loops: little work") == 2
+    large = prog.explain(x=(512, 128), passes="numpy_where_better")
+    assert "a copy (or an add) of one tensor" in large and "compiled('edf_kernel" in large.split("after numpy")[1]
+    got = prog.forward(x=np.ones((4, 5)))["P"]
+    assert got[1:5].tolist() == np.tanh(np.ones((4, 5))).tolist() and not got[0].any()

@@ -4,7 +4,7 @@ import pytest
 
 import edf
 from edf.kernels.lower import split_terms
-from edf.kernels.numpy_backend import choose_shifts
+from edf.kernels.access import choose_shifts
 from edf.notation import parse_statement
 
 

@@ -13,7 +13,9 @@ import pytest
 import edf
 from edf import kernels
 from edf.testing import check_backend, check_gradients
-from edf.kernels import numba_cpu, threads
+from edf.kernels import threads
+from edf.kernels.ops import Launch
+from edf.kernels.passes import loops as loop_passes
 
 # (program text, input shapes, declared ranges)
 OFFSETS = {
@@ -45,16 +47,13 @@ def case(name, seed=0):
 @pytest.fixture
 def loops(monkeypatch):
     """numba runs generated loops for every statement (no BLAS), serial kernels for small work."""
-    monkeypatch.setattr(numba_cpu, "USE_NUMPY", False)
-    kernels._compile_cached.cache_clear()
-    yield
-    kernels._compile_cached.cache_clear()
+    monkeypatch.setenv("EDF_PASSES", "-numpy_where_better")
 
 
 @pytest.fixture
 def parallel_loops(loops, monkeypatch):
     """As ``loops``, but every gather nest runs in chunks on 3 threads, however small."""
-    monkeypatch.setattr(numba_cpu, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(loop_passes, "PARALLEL_WORK", 0)
     monkeypatch.setattr(threads, "thread_count", lambda: 3)
 
 
@@ -93,11 +92,10 @@ def test_parallel_kernels_really_run(parallel_loops, monkeypatch):
         real(lambda *a: (chunks.append(a[-2:]), kernel(*a)), extent, *args)
 
     monkeypatch.setattr(threads, "threaded", spy)
-    kernels._compile_cached.cache_clear()
     prog = edf.Program("for b, i: y[b] += x[b, i] * 2", backend="numba")
     prog.forward(x=np.ones((5, 3)))
-    (kernel,) = next(iter(prog._plans.values())).kernels
-    assert kernel.threaded and "for b in range(start, stop):" in kernel.source
+    (launch,) = [op for op in prog.runner.last.plan.ops if isinstance(op, Launch)]
+    assert launch.threads and "for b in range(start, stop):" in launch.kernel.source()
     assert chunks[0] == 5 and sorted(chunks[1:]) == [(0, 1), (1, 3), (3, 5)]
     np.testing.assert_array_equal(prog.forward(x=np.ones((5, 3)))["y"], np.full(5, 6.0))
 

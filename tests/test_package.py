@@ -17,7 +17,7 @@ def test_kernels_and_lectures_are_inside_edf(tmp_path):
     script = ("import sys, edf, edf.lectures.backprop\n"
               "edf.Program('for i: y[i] = x[i]').forward(x=[1.0])\n"
               "print(sorted(n for n in sys.modules if n.split('.')[0] in ('kernels', 'lectures')))\n"
-              "print('edf.kernels.numpy_backend' in sys.modules)")
+              "print('edf.kernels.numpy_lowering' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "True"]

@@ -59,10 +59,10 @@ def test_one_plan_per_signature_and_each_stays_right(backend):
         want_values, want_grads = reference(MLP, given)
         assert_close(values, want_values)
         assert_close(grads, want_grads)
-    assert len(prog._plans) == 2  # batch 4 and batch 7
+    assert len(prog.runner.signatures) == 2  # batch 4 and batch 7
     # dtype is part of the signature as well
     prog.forward(**{k: v.astype(np.float32) for k, v in inputs(4, 0).items()})
-    assert len(prog._plans) == 3
+    assert len(prog.runner.signatures) == 3
 
 
 def test_plan_source_is_the_numpy_the_program_became():
@@ -73,7 +73,7 @@ def test_plan_source_is_the_numpy_the_program_became():
     assert "h.fill" not in plan and "np.zeros((4, 5)" not in plan
     assert "# 1. for b, i, j: h[b, j] += x[b, i] * W[i, j]" in plan
     # relu against a row of zeros, made once above run (NumPy's maximum with one number is slow)
-    assert "c1 = np.zeros((5,), np.float64)\ndef run(env):" in plan and "np.maximum(h, c1, out=a)" in plan
+    assert "c1 = np.zeros((5,), np.float64)\n\n\ndef bind(" in plan and "np.maximum(h, c1, out=a)" in plan
 
 
 def test_a_transposing_copy_of_an_elementwise_result_becomes_the_call_itself():

@@ -38,8 +38,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 from edf.core.errors import ProgramError
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import (Affine, AxisOf, Binary, Call, Declaration, Expr, Num, Range, Ref, Shape, Statement, Unary,
-                         children, map_refs, ref_indices, statement_refs, value_refs)
-from edf.core.notation import format_statement, parse_expression
+                         children, fresh_name, gradient_name, gradient_of, map_refs, ref_indices, replace,
+                         seed_name, statement_refs, value_refs)
+from edf.core.notation import statement_text, parse_expression
 
 ZERO, ONE = Num(0.0), Num(1.0)
 
@@ -107,19 +108,6 @@ def derivative_of_call(call: Call, value: Ref | None = None) -> Expr:
     again: ``1 - y[i] ** 2``."""
     derivative = substitute(_table_derivative(call.fn), "u", call.args[0])
     return derivative if value is None else replace(derivative, call, value)
-
-
-def replace(expr: Expr, old: Expr, new: Expr) -> Expr:
-    """``expr`` with every subexpression equal to ``old`` replaced by ``new``."""
-    if expr == old:
-        return new
-    if isinstance(expr, Unary):
-        return Unary(expr.op, replace(expr.arg, old, new))
-    if isinstance(expr, Binary):
-        return Binary(expr.op, replace(expr.left, old, new), replace(expr.right, old, new))
-    if isinstance(expr, Call):
-        return Call(expr.fn, tuple(replace(a, old, new) for a in expr.args))
-    return expr
 
 
 def contains(expr: Expr, access: Ref) -> bool:
@@ -213,7 +201,7 @@ def gradient_tag(tensors: Iterable[str]) -> str:
     level = 1
     while True:
         tag = ".grad" if level == 1 else f".grad{level}"
-        if not any(n + tag in names or n + tag.replace("grad", "seed") in names for n in names):
+        if not any(gradient_name(n, tag) in names or seed_name(n, tag) in names for n in names):
             return tag
         level += 1
 
@@ -231,14 +219,14 @@ def backward(statements: Sequence[Statement], declarations: Sequence[Declaration
     """
     tensors = tensors_of(statements)
     tag = gradient_tag(tensors)
-    grad = lambda name: name + tag  # noqa: E731
+    grad = lambda name: gradient_name(name, tag)  # noqa: E731
     needed = _on_a_path(statements, outputs, wrt)
     derived, seeds = [], {}
     for name in outputs:
         seeds[name] = grad(name)
         if any(stmt.target.name in needed and name in {r.name for r in value_refs(stmt.body)}
                for stmt in statements):
-            seeds[name] = name + tag.replace("grad", "seed")
+            seeds[name] = seed_name(name, tag)
             rank = next(len(ref.index) for stmt in statements for ref in statement_refs(stmt) if ref.name == name)
             index = tuple(Affine(((f"i{k}", 1),)) for k in range(rank))
             derived.append(Statement(tuple(f"i{k}" for k in range(rank)),
@@ -265,7 +253,7 @@ def _gradient_shapes(tensors: Sequence[str], declarations: Sequence[Declaration]
         target = stmt.target
         if target.name not in declared and any(
                 not (isinstance(entry, Affine) and entry.lone_index) for entry in target.index):
-            source = target.name.rsplit(".", 1)[0]
+            source = gradient_of(target.name)
             if source in tensors:
                 shapes[target.name] = Shape(target.name, source)
     return list(shapes.values())
@@ -306,16 +294,21 @@ class _Counted:
                          if isinstance(entry, Affine) and entry.lone_index == index), None)
             if size is None:
                 raise ProgramError(
-                    f"cannot differentiate `{format_statement(forward)}`: the gradient "
-                    f"`{format_statement(derived)}` no longer mentions the summed index {index}, "
+                    f"cannot differentiate `{statement_text(forward)}`: the gradient "
+                    f"`{statement_text(derived)}` no longer mentions the summed index {index}, "
                     f"which stands alone on no axis, so its range would be lost. Move the term "
                     f"without {index} into a statement of its own")
-            number = 1
-            while f"{index}{number}" in self.taken:
-                number += 1
-            renamed[index] = f"{index}{number}"
+            renamed[index] = fresh_name(index, self.taken)
             self.taken.add(renamed[index])
             self.ranges.append(Range(renamed[index], size))
         loops = tuple(renamed.get(i, i) for i in derived.loops)
         return Statement(loops, derived.target, derived.op, derived.body)
 
+
+__all__ = [
+    'backward', 'Backward', 'backward_statements', 'pullback', 'derivative_of_call', 'gradient_tag',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

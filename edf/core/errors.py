@@ -67,3 +67,13 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
         return ""
     return "; did you mean " + (found[0] if len(found) == 1 else
                                 ", ".join(found[:-1]) + " or " + found[-1]) + "?"
+
+
+__all__ = [
+    'EdfError', 'EinsteinSyntaxError', 'ShapeError', 'ProgramError', 'ArgumentError', 'ArgumentTypeError',
+    'NonFiniteError', 'did_you_mean',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -16,7 +16,6 @@ NaN goes in, NaN comes out, in every spelling (as NumPy does). For example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -24,7 +23,9 @@ import numpy as np
 @dataclass(frozen=True)
 class Function:
     name: str
-    numpy: Callable[[np.ndarray], np.ndarray]
+    # on NumPy arrays, as ufunc calls in order: (ufunc name, arguments), where "u" is the value
+    # so far; the reference interpreter and the numpy target's plans both run these
+    ufuncs: tuple[tuple, ...]
     derivative: str  # d f(u) / d u, in the notation, using the placeholder ``u``
     doc: str
     python: str  # in generated Numba code (CPU and CUDA)
@@ -39,10 +40,15 @@ class Function:
     # 0 are no derivative there, so gradient checks say so (edf.testing) and draw inputs away
     kinked: bool = False
 
+    def numpy(self, u):
+        """The function on a NumPy array (or number): its ufunc calls, in order."""
+        for ufunc, *args in self.ufuncs:
+            u = getattr(np, ufunc)(*(u if a == "u" else a for a in args))
+        return u
 
-def _sigmoid(u):
-    # tanh form: exact, and never overflows (1 / (1 + exp(-u)) does for large negative u)
-    return 0.5 * (1.0 + np.tanh(0.5 * u))
+
+def _one(ufunc: str) -> tuple[tuple, ...]:
+    return ((ufunc, "u"),)
 
 
 # tanh in float32 as a ratio of two polynomials in u**2, the approximation Eigen and XLA use on
@@ -63,35 +69,40 @@ q = q * v + np.float32(2.26843463243900e-03)
 q = q * v + np.float32(4.89352518554385e-03)
 u if abs(u) < np.float32(0.0004) else u * p / q"""
 
-
-def _relu(u):
-    # propagates NaN. Against a row of zeros of u's dtype, not the number 0: NumPy's maximum
-    # with one number broadcast runs without SIMD, half as fast (relu of 2 MB: 200 against 106 us)
-    row = np.zeros(getattr(u, "shape", ())[-1:], getattr(u, "dtype", np.float64))
-    return np.maximum(u, row)
+# sigmoid in its tanh form: exact, and never overflows (1 / (1 + exp(-u)) does for large negative u)
+_SIGMOID = (("multiply", "u", 0.5), ("tanh", "u"), ("add", "u", 1.0), ("multiply", "u", 0.5))
 
 
 FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in [
-        Function("exp", np.exp, "exp(u)", "e to the u", "math.exp(u)", "exp(u)"),
-        Function("log", np.log, "1 / u", "natural logarithm", "math.log(u)", "log(u)"),
-        Function("tanh", np.tanh, "1 - tanh(u) ** 2", "hyperbolic tangent", "math.tanh(u)", "tanh(u)",
+        Function("exp", _one("exp"), "exp(u)", "e to the u", "math.exp(u)", "exp(u)"),
+        Function("log", _one("log"), "1 / u", "natural logarithm", "math.log(u)", "log(u)"),
+        Function("tanh", _one("tanh"), "1 - tanh(u) ** 2", "hyperbolic tangent", "math.tanh(u)", "tanh(u)",
                  _TANH_FLOAT32, vectorises=True),
-        Function("sigmoid", _sigmoid, "sigmoid(u) * (1 - sigmoid(u))", "1 / (1 + exp(-u))",
+        Function("sigmoid", _SIGMOID, "sigmoid(u) * (1 - sigmoid(u))", "1 / (1 + exp(-u))",
                  "0.5 * (1.0 + math.tanh(0.5 * u))", "(T)0.5 * ((T)1 + tanh((T)0.5 * u))"),
-        Function("relu", _relu, "u > 0", "max(u, 0)",  # u != u: NaN stays NaN
+        Function("relu", (("maximum", "u", 0.0),), "u > 0", "max(u, 0)",  # u != u: NaN stays NaN
                  "u if u > 0 or u != u else 0.0", "u > 0 || u != u ? u : (T)0", vectorises=True,
                  kinked=True),
-        Function("sqrt", np.sqrt, "0.5 / sqrt(u)", "square root", "math.sqrt(u)", "sqrt(u)", vectorises=True),
-        Function("abs", np.abs, "sign(u)", "absolute value", "abs(u)", "fabs(u)", vectorises=True,
+        Function("sqrt", _one("sqrt"), "0.5 / sqrt(u)", "square root", "math.sqrt(u)", "sqrt(u)", vectorises=True),
+        Function("abs", _one("absolute"), "sign(u)", "absolute value", "abs(u)", "fabs(u)", vectorises=True,
                  kinked=True),
-        Function("sign", np.sign, "0", "-1, 0 or 1",  # u * 0: 0 stays 0, NaN stays NaN
+        Function("sign", _one("sign"), "0", "-1, 0 or 1",  # u * 0: 0 stays 0, NaN stays NaN
                  "1.0 if u > 0 else (-1.0 if u < 0 else u * 0)",
                  "u > 0 ? (T)1 : (u < 0 ? (T)-1 : u * 0)", vectorises=True, kinked=True),
-        Function("softplus", lambda u: np.logaddexp(0.0, u), "sigmoid(u)", "log(1 + exp(u))",
+        Function("softplus", (("logaddexp", 0.0, "u"),), "sigmoid(u)", "log(1 + exp(u))",
                  "max(u, 0) + math.log1p(math.exp(-abs(u)))", "fmax(u, (T)0) + log1p(exp(-fabs(u)))"),
-        Function("sin", np.sin, "cos(u)", "sine", "math.sin(u)", "sin(u)"),
-        Function("cos", np.cos, "-sin(u)", "cosine", "math.cos(u)", "cos(u)"),
+        Function("sin", _one("sin"), "cos(u)", "sine", "math.sin(u)", "sin(u)"),
+        Function("cos", _one("cos"), "-sin(u)", "cosine", "math.cos(u)", "cos(u)"),
     ]
 }
+
+
+__all__ = [
+    'FUNCTIONS', 'Function',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

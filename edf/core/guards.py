@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 
 from edf.core.errors import ArgumentTypeError, EdfError, NonFiniteError, ProgramError
-from edf.core.notation import format_statement
+from edf.core.notation import statement_text
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "M": "dates", "m": "time spans",
           "V": "records"}
@@ -116,7 +116,7 @@ def check_memory(allocations, dtype, xp, statements, assigned) -> None:
         return
     name, shape, _ = max(allocations, key=lambda item: sizes[item[0]])
     number = assigned[name][1]
-    where = f"statement {number} `{format_statement(statements[number - 1])}`"
+    where = f"statement {number} `{statement_text(statements[number - 1])}`"
     machine = f"this machine has {_bytes(available)}" if available else "that is more than can be addressed"
     whole = "" if total == sizes[name] else f", {_bytes(total)} with the program's other tensors"
     raise EdfError(f"{where} would allocate {name} with shape {shape} in {np.dtype(dtype)}: "

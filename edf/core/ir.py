@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Mapping, Union
 
 OPS = ("=", "+=", "max=")
 
@@ -142,6 +142,15 @@ class Shape:
 Declaration = Union[Range, Shape]
 
 
+def fresh_name(hint: str, taken, start: int = 1) -> str:
+    """``hint`` followed by the first number from ``start`` that makes a name not in ``taken``
+    (``h1``, ``h2``...): every generated name in edf is made here."""
+    number = start
+    while f"{hint}{number}" in taken:
+        number += 1
+    return f"{hint}{number}"
+
+
 def children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Unary):
         return (expr.arg,)
@@ -152,17 +161,73 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def rewrite(expr: Expr, change: Callable[[Expr], Expr | None]) -> Expr:
+    """``expr`` with each subexpression for which ``change`` gives a value replaced by it (from
+    the top: a replaced subexpression is not looked into). Every rewrite of expressions in edf
+    is this one: ``map_refs``, ``replace``, renaming tensors and indices."""
+    found = change(expr)
+    if found is not None:
+        return found
+    if isinstance(expr, Unary):
+        return Unary(expr.op, rewrite(expr.arg, change))
+    if isinstance(expr, Binary):
+        return Binary(expr.op, rewrite(expr.left, change), rewrite(expr.right, change))
+    if isinstance(expr, Call):
+        return Call(expr.fn, tuple(rewrite(a, change) for a in expr.args))
+    return expr
+
+
 def map_refs(expr: Expr, change: Callable[[Ref], Expr]) -> Expr:
     """``expr`` with every tensor reference read as a value replaced by ``change(ref)``."""
-    if isinstance(expr, Ref):
-        return change(expr)
-    if isinstance(expr, Unary):
-        return Unary(expr.op, map_refs(expr.arg, change))
-    if isinstance(expr, Binary):
-        return Binary(expr.op, map_refs(expr.left, change), map_refs(expr.right, change))
-    if isinstance(expr, Call):
-        return Call(expr.fn, tuple(map_refs(a, change) for a in expr.args))
-    return expr
+    return rewrite(expr, lambda e: change(e) if isinstance(e, Ref) else None)
+
+
+def replace(expr: Expr, old: Expr, new: Expr) -> Expr:
+    """``expr`` with every subexpression equal to ``old`` replaced by ``new``."""
+    return rewrite(expr, lambda e: new if e == old else None)
+
+
+def renamed(stmt: Statement, tensors: Mapping[str, str] = {}, indices: Mapping[str, str] = {}) -> Statement:
+    """``stmt`` with tensors and loop indices renamed (each map from old to new; others stay)."""
+    def affine(expr: Affine) -> Affine:
+        return Affine(tuple((indices.get(n, n), c) for n, c in expr.terms), expr.const)
+
+    def ref(r: Ref) -> Ref:
+        return Ref(tensors.get(r.name, r.name), tuple(ref(e) if isinstance(e, Ref) else affine(e) for e in r.index))
+
+    return Statement(tuple(indices.get(i, i) for i in stmt.loops), ref(stmt.target), stmt.op,
+                     map_refs(stmt.body, ref))
+
+
+# -- gradient names: W.grad (W.grad2 differentiated again), W.seed, and per-example W.grad_sq, W.grad_b
+_GRADIENT_NAME = re.compile(r"^(?P<tensor>.+)(?P<tag>\.grad\d*|\.seed\d*)(?P<suffix>_sq|_b)?$")
+
+
+def gradient_name(tensor: str, tag: str = ".grad", suffix: str = "") -> str:
+    """``W.grad`` (``tag``: ``.grad``, ``.grad2``...; ``suffix``: ``_sq``, ``_b`` for the
+    per-example sum of squares and per-example gradients)."""
+    return f"{tensor}{tag}{suffix}"
+
+
+def seed_name(tensor: str, tag: str = ".grad") -> str:
+    """``Y.seed``: the seed of an output that other statements also read (``Y.grad`` is then the
+    seed plus what flows back into it)."""
+    return tensor + tag.replace(".grad", ".seed")
+
+
+def gradient_parts(name: str) -> tuple[str, str, str] | None:
+    """``(tensor, tag, suffix)`` of a gradient's name, or None: ``W.grad2_sq`` -> ``("W",
+    ".grad2", "_sq")``; ``W.seed`` -> ``("W", ".seed", "")``."""
+    match = _GRADIENT_NAME.match(name)
+    return (match["tensor"], match["tag"], match["suffix"] or "") if match else None
+
+
+def gradient_of(name: str) -> str | None:
+    """The tensor a gradient or seed is of: ``W.grad``, ``W.grad2`` or ``W.seed`` -> ``W``
+    (None for ``W.grad_sq`` and for names that are not gradients). A gradient has its tensor's
+    shape, so backward statements printed as text and parsed again have every shape they need."""
+    parts = gradient_parts(name)
+    return parts[0] if parts and not parts[2] else None
 
 
 def depth(expr: Expr) -> int:
@@ -205,3 +270,16 @@ def statement_refs(stmt: Statement) -> Iterator[Ref]:
     for ref in (stmt.target, *value_refs(stmt.body)):
         yield ref
         yield from index_refs(ref)
+
+
+__all__ = [
+    'Statement', 'Ref', 'Affine', 'Num', 'Unary', 'Binary',
+    'Call', 'Expr', 'Range', 'Shape', 'AxisOf', 'Declaration',
+    'OPS', 'COMPARISONS', 'children', 'map_refs', 'depth', 'value_refs',
+    'index_refs', 'ref_indices', 'statement_refs', 'rewrite', 'replace', 'renamed', 'fresh_name',
+    'gradient_name', 'seed_name', 'gradient_parts', 'gradient_of',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -583,8 +583,7 @@ def format_header(stmt: Statement) -> str:
     return f"for {', '.join(stmt.loops)}:" if stmt.loops else ""
 
 
-@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
-def format_statement(stmt: Statement, header_width: int = 0) -> str:
+def statement_text(stmt: Statement, header_width: int = 0) -> str:
     """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
     header = format_header(stmt)
     head = header.ljust(header_width) + " " if header or header_width else ""
@@ -607,13 +606,24 @@ def format_declarations(declarations: list[Declaration]) -> list[str]:
     return lines
 
 
-@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
-def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+def program_text(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
     """Declarations first, then the statements with their headers aligned."""
     width = max((len(format_header(s)) for s in statements), default=0)
     return "\n".join([*format_declarations(list(declarations)),
-                      *(format_statement(s, width) for s in statements)])
+                      *(statement_text(s, width) for s in statements)])
 
+
+# the public printers (edf.format_statement, edf.format_program): edf itself calls the two above
+@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
+def format_statement(stmt: Statement, header_width: int = 0) -> str:
+    """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
+    return statement_text(stmt, header_width)
+
+
+@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
+def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+    """Declarations first, then the statements with their headers aligned."""
+    return program_text(statements, declarations)
 
 
 # -- IR made in Python ------------------------------------------------------------------------
@@ -696,7 +706,7 @@ def from_python(item: Statement | Declaration, ranged: frozenset[str] = frozense
         problem = f"its body nests {depth(item.body)} operations deep; edf allows at most {MAX_DEPTH}"
     if problem is not None:
         raise ArgumentTypeError(f"a {type(item).__name__} made in Python cannot be used: {problem}")
-    text = format_statement(item) if isinstance(item, Statement) else format_declarations([item])[0]
+    text = statement_text(item) if isinstance(item, Statement) else format_declarations([item])[0]
     kind = type(item).__name__
     try:
         parser = _Parser(text, None, ranged)
@@ -709,3 +719,14 @@ def from_python(item: Statement | Declaration, ranged: frozenset[str] = frozense
     except EinsteinSyntaxError as error:
         raise EinsteinSyntaxError(f"a {kind} made in Python is not valid notation: {error.reason}",
                                   error.text, error.position) from None
+
+
+__all__ = [
+    'parse_statement', 'parse_expression', 'parse_program', 'format_statement', 'format_program', 'format_expr',
+    'format_ref', 'format_affine', 'format_number', 'format_header', 'format_size', 'format_declarations',
+    'MAX_DEPTH', 'MAX_INTEGER', 'from_python',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

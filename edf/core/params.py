@@ -124,3 +124,12 @@ def _collect(package, prefix: str = "") -> dict[str, Parameter]:
 def parameters(package) -> list[Parameter]:
     """The Parameters of a package (or of a list of Parameters), each once."""
     return list(_collect(package).values())
+
+
+__all__ = [
+    'Parameter', 'parameters', 'named_parameters', 'package', 'package_with', 'to_numpy',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

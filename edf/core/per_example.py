@@ -43,8 +43,9 @@ import numpy as np
 
 from edf.core.autodiff import Backward, mul, power
 from edf.core.errors import EdfError, ProgramError
-from edf.core.ir import Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, map_refs, statement_refs
-from edf.core.notation import format_affine, format_program, format_statement
+from edf.core.ir import (Affine, AxisOf, Binary, Call, Expr, Num, Ref, Shape, Statement, Unary, gradient_name,
+                         gradient_of, gradient_parts, map_refs, statement_refs)
+from edf.core.notation import format_affine, program_text, statement_text
 
 CONTRACTION, MATERIALISED = "sum of squares by one contraction", "per-example gradients materialised"
 UNREACHED = "no per-example statements"
@@ -97,7 +98,7 @@ class PerExample:
 
     def source(self) -> str:
         """The per-example statements alone (what follows the ordinary backward program)."""
-        return format_program(self.derivation.backward.statements[self.derivation.ordinary:])
+        return program_text(self.derivation.backward.statements[self.derivation.ordinary:])
 
     def describe(self, **shapes) -> str:
         """What was chosen for each parameter and why, the statements, and, given the forward
@@ -165,18 +166,18 @@ def batch_axes(statements: Sequence[Statement], batch: str) -> dict[str, int]:
             for k in on:
                 if ref.index[k].lone_index != batch:
                     raise ProgramError(f"the batch index {batch} must stand alone on an axis, but "
-                                       f"`{format_statement(stmt)}` uses it inside an expression "
+                                       f"`{statement_text(stmt)}` uses it inside an expression "
                                        f"on {ref.name} axis {k}")
             if len(on) > 1 or (on and axes.get(ref.name, on[0]) != on[0]):
                 raise ProgramError(f"{ref.name} has the batch index {batch} on more than one axis "
-                                   f"(see `{format_statement(stmt)}`); each tensor carries it on one")
+                                   f"(see `{statement_text(stmt)}`); each tensor carries it on one")
             if on:
                 axes[ref.name] = on[0]
     for stmt in statements:
         for ref in statement_refs(stmt):
             axis = axes.get(ref.name)
             if axis is not None and ref.index[axis] != _lone(batch):
-                raise ProgramError(f"`{format_statement(stmt)}` reads {ref.name} without the batch "
+                raise ProgramError(f"`{statement_text(stmt)}` reads {ref.name} without the batch "
                                    f"index {batch} on its axis {axis}: one example's value would "
                                    f"reach the others")
     return axes
@@ -191,7 +192,7 @@ def _check_independent(statements: Sequence[Statement], batch: str, axes: Mappin
         name = stmt.target.name
         if batch in stmt.loops and name not in axes and name not in outputs:
             raise ProgramError(
-                f"statement {number} `{format_statement(stmt)}` sums over the batch index {batch} "
+                f"statement {number} `{statement_text(stmt)}` sums over the batch index {batch} "
                 f"into {name}, which the program goes on to use: the examples interact (a batch "
                 f"statistic), so no example has a gradient of its own. Per-example gradients need a "
                 f"loss that is a sum of one term per example; only the differentiated output "
@@ -244,7 +245,7 @@ def _carrier(stmt: Statement, batch: str) -> AxisOf:
     for ref in statement_refs(stmt):
         if ref is not stmt.target and _lone(batch) in ref.index:
             return AxisOf(ref.name, ref.index.index(_lone(batch)))
-    raise ProgramError(f"`{format_statement(stmt)}` reads no tensor with the batch index {batch}")
+    raise ProgramError(f"`{statement_text(stmt)}` reads no tensor with the batch index {batch}")
 
 
 def _contraction_blocker(stmts: list[Statement], original: Statement, batch: str,
@@ -287,13 +288,13 @@ def derive(statements: Sequence[Statement], gradient: Backward, outputs: Sequenc
     _check_independent(statements, batch, axes, outputs)
     per_statement = _batched_statements(gradient.statements, tag, axes, outputs, batch)
     # per-example gradients are shaped [B, *A.shape]: ``shape W.grad_b = [x.shape[0]] + W``
-    shapes = [Shape(per.target.name, original.target.name[: -len(tag)], (), (_carrier(per, batch),))
+    shapes = [Shape(per.target.name, gradient_of(original.target.name), (), (_carrier(per, batch),))
               for original, per, _ in per_statement]
     choices: dict[str, Choice] = {}
     squares = _Squares({r.name: len(r.index) for s in gradient.statements for r in statement_refs(s)})
     for param in (n for n in wrt if n not in axes):
-        shapes.append(Shape(param + tag + "_sq", param))
-        mine = [item for item in per_statement if item[0].target.name == param + tag]
+        shapes.append(Shape(gradient_name(param, tag, "_sq"), param))
+        mine = [item for item in per_statement if item[0].target.name == gradient_name(param, tag)]
         choices[param] = _choose(param, tag, mine, batch, materialise, squares)
     added = [*_shared(per_statement, choices, tag), *squares.statements.values(),
              *(s for c in choices.values() for s in c.statements)]
@@ -301,20 +302,21 @@ def derive(statements: Sequence[Statement], gradient: Backward, outputs: Sequenc
     backward = Backward((*gradient.declarations, *(d for d in shapes if d.tensor in used)),
                         (*gradient.statements, *added), gradient.seeds, tag)
     reached = [c.parameter for c in choices.values() if c.method != UNREACHED]  # others: left out
-    results = [p + tag + "_sq" for p in reached] + ([p + tag + "_b" for p in reached] if materialise else [])
+    results = [gradient_name(p, tag, "_sq") for p in reached] + \
+        ([gradient_name(p, tag, "_b") for p in reached] if materialise else [])
     return Derivation(backward, batch, choices, results, len(gradient.statements))
 
 
 def _shared(per_statement: list, choices: Mapping[str, Choice], tag: str) -> list[Statement]:
     """The per-example gradients of intermediates that materialised parameters read, found
     backwards from those parameters."""
-    needed = {param + tag + "_b" for param, c in choices.items() if c.method == MATERIALISED}
+    needed = {gradient_name(param, tag, "_b") for param, c in choices.items() if c.method == MATERIALISED}
     batched = {per.target.name for _, per, _ in per_statement}
     shared = []
     for original, per, _ in reversed(per_statement):
         if per.target.name in needed:
             needed |= {r.name for r in statement_refs(per) if r.name in batched}
-            if original.target.name[: -len(tag)] not in choices:
+            if gradient_of(original.target.name) not in choices:
                 shared.insert(0, per)
     return shared
 
@@ -328,18 +330,19 @@ def _batched_statements(statements, tag: str, axes, outputs,
     found = []
     for stmt in statements:
         name = stmt.target.name
-        tensor = name[: -len(tag)] if name.endswith(tag) else None
+        parts = gradient_parts(name)
+        tensor = parts[0] if parts and parts[1:] == (tag, "") else None
         if tensor is None or tensor in axes or tensor in outputs:
             continue
         body = _with_batch(stmt.body, batched, batch)
         if batch not in stmt.loops and body == stmt.body:
             raise ProgramError(
-                f"`{format_statement(stmt)}` adds to {name} a term no example owns (its forward "
+                f"`{statement_text(stmt)}` adds to {name} a term no example owns (its forward "
                 f"statement does not loop over {batch}: a regulariser?); per-example gradients need "
                 f"every term of the loss to belong to one example")
         loops = stmt.loops if batch in stmt.loops else (batch, *stmt.loops)
-        batched[name] = name + "_b"
-        per = Statement(loops, Ref(name + "_b", (_lone(batch), *stmt.target.index)), "+=", body)
+        batched[name] = gradient_name(tensor, tag, "_b")
+        per = Statement(loops, Ref(batched[name], (_lone(batch), *stmt.target.index)), "+=", body)
         found.append((stmt, per, body != stmt.body))
     return found
 
@@ -347,16 +350,24 @@ def _batched_statements(statements, tag: str, axes, outputs,
 def _choose(param: str, tag: str, mine: list, batch: str, materialise: bool, squares: _Squares) -> Choice:
     """The statements giving ``param``'s sum of squares: one contraction where that is exact,
     else its per-example gradients (``mine``: its per-example statements) squared and summed."""
-    grad = param + tag
     if not mine:
         return Choice(param, UNREACHED, "no path to the output: its gradients are zero")
     original, _, reads_batched = mine[0]
     blocker = _contraction_blocker([o for o, _, _ in mine], original, batch, reads_batched)
     if blocker is None and not materialise:
-        square_sum = Statement(original.loops, Ref(grad + "_sq", original.target.index), "+=",
+        square_sum = Statement(original.loops, Ref(gradient_name(param, tag, "_sq"), original.target.index), "+=",
                                square(original.body, squares))
         return Choice(param, CONTRACTION, "one product term per example and element", [square_sum])
     axes = tuple(f"e{k}" if f"e{k}" != batch else f"e{k}_" for k in range(len(original.target.index)))
-    square_sum = Statement((batch, *axes), Ref(grad + "_sq", tuple(map(_lone, axes))), "+=",
-                           power(Ref(grad + "_b", (_lone(batch), *map(_lone, axes))), 2))
+    square_sum = Statement((batch, *axes), Ref(gradient_name(param, tag, "_sq"), tuple(map(_lone, axes))), "+=",
+                           power(Ref(gradient_name(param, tag, "_b"), (_lone(batch), *map(_lone, axes))), 2))
     return Choice(param, MATERIALISED, blocker or "asked for", [*(p for _, p, _ in mine), square_sum])
+
+
+__all__ = [
+    'derive', 'PerExample', 'Derivation', 'Choice',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

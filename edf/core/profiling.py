@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from edf.core.errors import EdfError
-from edf.kernels import plans_for
-from edf.core.notation import format_statement
+from edf.kernels import compiles_plans
+from edf.core.notation import statement_text
 
 if TYPE_CHECKING:
     from edf.core.program import Program
@@ -72,27 +72,29 @@ def _ms(seconds: float) -> str:
 def profile(prog: Program, output: str | None, runs: int, wrt: Sequence[str] | None,
             inputs: Mapping) -> Profile:
     """``prog.profile``: see the module docstring."""
-    if not plans_for(prog.backend):
+    if not compiles_plans(prog.backend):
         raise EdfError(f"profile times compiled plans, which the numpy and numba targets run; "
                        f"this program's backend is {prog.backend!r}")
+    gradient = prog.gradient_program(output, wrt)
     samples: dict[tuple[str, tuple[int, ...]], list[float]] = {}
     steps, kinds, names = [], {}, {}
-    for run in range(runs + 1):  # the first step plans and compiles: not timed
-        start = time.perf_counter()
-        prog._values = None  # as forward() does: the last step's values go first
-        env = prog._bind(inputs)
-        forward = prog._execute(env, profile=True)
-        prog._values = env
-        _, gradient, backward = prog._backward(output, wrt, profile=True)
-        steps.append(time.perf_counter() - start)
-        for phase, plan, statements in (("forward", forward, prog.statements),
-                                        ("backward", backward, gradient.statements)):
-            for group in plan.clock.groups:
-                key = (phase, group.numbers)
-                samples.setdefault(key, []).append(group.seconds)
-                group.seconds = 0.0
-                kinds[key] = group.kind
-                names[key] = [f"{n}. {format_statement(statements[n - 1])}" for n in group.numbers]
+    prog.runner.profiling = gradient.runner.profiling = True
+    try:
+        for run in range(runs + 1):  # the first step plans and compiles: not timed
+            start = time.perf_counter()
+            prog.forward(**inputs)
+            prog.backward(output, wrt=wrt)
+            steps.append(time.perf_counter() - start)
+            for phase, plan, statements in (("forward", prog.runner.last, prog.statements),
+                                            ("backward", gradient.runner.last, gradient.statements)):
+                for group in plan.clock.groups:
+                    key = (phase, group.numbers)
+                    samples.setdefault(key, []).append(group.seconds)
+                    group.seconds = 0.0
+                    kinds[key] = group.kind
+                    names[key] = [f"{n}. {statement_text(statements[n - 1])}" for n in group.numbers]
+    finally:
+        prog.runner.profiling = gradient.runner.profiling = False
     rows = [Row(phase, names[(phase, numbers)], kinds[(phase, numbers)], statistics.median(times[1:]))
             for (phase, numbers), times in samples.items()]
     return Profile(repr(prog), runs, rows, statistics.median(steps[1:]))

@@ -37,15 +37,16 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edf.core import autodiff, checks, params, plans
+from edf.core import autodiff, checks, params, runs
 from edf.core.errors import EdfError, ProgramError, ShapeError, did_you_mean
-from edf.core.guards import input_arrays, one_thread_at_a_time, require_finite
-from edf.core.ir import AxisOf, Declaration, Range, Shape, Statement, index_refs, statement_refs, value_refs
-from edf.core.notation import format_declarations, format_program, format_statement, from_python, parse_program
+from edf.core.guards import compute_dtype, input_arrays, one_thread_at_a_time, require_finite
+from edf.core.ir import (AxisOf, Declaration, Range, Shape, Statement, fresh_name, gradient_name, gradient_of,
+                         index_refs, statement_refs, value_refs)
+from edf.core.notation import format_declarations, from_python, parse_program, program_text, statement_text
 from edf.core.params import Parameter, parameters, to_numpy
 from edf.core.per_example import PerExample, derive as derive_per_example
-from edf.core.ranges import Layout, gradient_of, infer_layout
-from edf.kernels import Arena, Plan, array_module, available_targets, resolve_target
+from edf.core.ranges import Layout, infer_layout
+from edf.kernels import array_module, available_targets, resolve_target
 
 if TYPE_CHECKING:
     from edf.core.profiling import Profile
@@ -73,16 +74,18 @@ class Program:
     sharing one between threads raises ``ProgramError`` (``edf.guards.one_thread_at_a_time``).
     """
 
-    @checks.arguments(source=checks.program_text, backend=checks.optional(plans.backend),
-                      check_finite=checks.optional(checks.boolean))
+    @checks.arguments(source=checks.program_text, backend=checks.optional(runs.backend),
+                      check_finite=checks.optional(checks.boolean), passes=checks.optional(runs.pass_names))
     def __init__(self, source: str | Iterable[Statement | Declaration] = "", *,
-                 backend: str | None = None, check_finite: bool | None = None):
+                 backend: str | None = None, check_finite: bool | None = None,
+                 passes: str | Sequence[str] | None = None):
         requested = backend or default_backend()
         if requested not in available_targets():
             raise EdfError(f"unknown backend {requested!r}; available: "
                            f"{', '.join(available_targets())}")
         self.backend = resolve_target(requested)
-        self.check_finite = plans.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.check_finite = runs.flag("EDF_CHECK_FINITE") if check_finite is None else check_finite
+        self.passes = passes
         self._ranges: dict[str, int | AxisOf] = {}  # declarations, changed only through append
         self._shapes: dict[str, Shape] = {}
         self.statements: list[Statement] = []
@@ -95,12 +98,12 @@ class Program:
         self._ranks: dict[str, int] = {}
         self._index_tensors: set[str] = set()
         self._value_tensors: set[str] = set()
-        self._plans: dict = {}  # per input signature; cleared by every change to the program
         self._derived: dict = {}  # inputs and shape links, worked out once per version of the text
         self._gradient_programs: dict = {}
         self._values: dict[str, np.ndarray] | None = None
-        # scratch memory for this program's plans and its backward programs' (never run at once)
-        self._arena = Arena()
+        self.forward_program: Program | None = None  # for a backward program: the program it differentiates
+        # how it runs: a plan per input signature, and scratch memory its backward programs share
+        self.runner = runs.Runner()
         self.extend(source)
 
     # -- build -----------------------------------------------------------------------------
@@ -124,13 +127,13 @@ class Program:
         return self._add(from_python(statement, frozenset(self._ranges)))
 
     def _add(self, statement: Statement | Declaration) -> "Program":
-        self._plans.clear()
+        self.runner.clear()
         self._gradient_programs.clear()
         self._derived.clear()
         if isinstance(statement, (Range, Shape)):
             return self._declare(statement)
         number = len(self.statements) + 1
-        where = f"statement {number} `{format_statement(statement)}`"
+        where = f"statement {number} `{statement_text(statement)}`"
         name = statement.target.name
         ranks: dict[str, int] = {}  # committed only once every check has passed
         for ref in statement_refs(statement):
@@ -179,12 +182,9 @@ class Program:
     @checks.arguments(hint=checks.identifier)
     def fresh(self, hint: str) -> str:
         """A tensor name the program does not use yet: ``hint1``, ``hint2``, ..."""
-        used = self._names_taken | set(self._first_read) | set(self._assigned)
-        number = 1
-        while f"{hint}{number}" in used:
-            number += 1
-        self._names_taken.add(f"{hint}{number}")
-        return f"{hint}{number}"
+        name = fresh_name(hint, self._names_taken | set(self._first_read) | set(self._assigned))
+        self._names_taken.add(name)
+        return name
 
     @checks.arguments(parameter=checks.instance(Parameter, "an edf.Parameter"), hint=checks.identifier)
     def bind(self, parameter: Parameter, hint: str = "p") -> str:
@@ -203,13 +203,13 @@ class Program:
         wanted = {id(q) for q in parameters(package)}
         return [name for name, bound in self.parameters.items() if id(bound) in wanted]
 
-    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(plans.backend))
+    @checks.arguments(source=checks.optional(checks.program_text), backend=checks.optional(runs.backend))
     def copy(self, source: Iterable[Statement | Declaration] | None = None, *,
              backend: str | None = None) -> "Program":
         """A new Program with this one's settings (backend, finite checks, training), bound
         parameters and fed inputs; its text is ``source`` (default: this program's)."""
         copy = Program(() if source is None else source, backend=backend or self.backend,
-                       check_finite=self.check_finite)
+                       check_finite=self.check_finite, passes=self.passes)
         copy.parameters, copy.feeds, copy.training = dict(self.parameters), dict(self.feeds), self.training
         return copy._adopt([*self.declarations, *self.statements]) if source is None else copy
 
@@ -221,7 +221,7 @@ class Program:
             self._add(item)
         return self
 
-    @checks.arguments(backend=plans.backend)
+    @checks.arguments(backend=runs.backend)
     def with_backend(self, backend: str) -> "Program":
         """The same program on another backend (a copy)."""
         return self.copy(backend=backend)
@@ -295,13 +295,31 @@ class Program:
     def source(self) -> str:
         """The program in the notation: declarations, then statements with headers aligned.
         ``Program(prog.source())`` is the same program."""
-        return format_program(self.statements, self.declarations)
+        return program_text(self.statements, self.declarations)
 
     def __str__(self) -> str:
         return self.source()
 
     def __repr__(self) -> str:
         return f"Program({len(self.statements)} statements, backend={self.backend!r})"
+
+    # what pickling and copying keep: the text, settings, parameters, fed inputs and the last
+    # forward's values; the plans (functions, compiled kernels) are made again on first use,
+    # their kernels found in the kernel cache (an arena, a lock, a thread are never sent)
+    _REMADE = ("runner", "_derived", "_gradient_programs", "_thread_lock", "_forward_thread")
+
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in self.__dict__.items() if name not in self._REMADE}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.runner, self._derived, self._gradient_programs = runs.Runner(), {}, {}
+
+    def _repr_html_(self) -> str:
+        """Jupyter's display: statements with their ranges, and the backward program beside them."""
+        from edf.core.display import program_html
+
+        return program_html(self)
 
     # -- check: shapes ---------------------------------------------------------------------
     def _shape_links(self) -> dict[str, Shape]:
@@ -321,16 +339,35 @@ class Program:
         given = {name: tuple(getattr(s, "shape", s)) for name, s in shapes.items()}
         return infer_layout(self.statements, given, self._shape_links(), self._ranges)
 
-    @checks.arguments(shapes=checks.input_shapes)
-    def kernel_sources(self, **shapes) -> str:
-        """The inferred layout and, for every statement, its lowered loop nest and the kernel
-        source the backend generated, then the whole program as one function where the target
-        compiles plans (``EDF_DEBUG=1`` prints the same when a plan is made).
+    @checks.arguments(backward=checks.optional(checks.tensor_names), shapes=checks.input_shapes)
+    def kernel_sources(self, backward: str | Sequence[str] | None = None, **shapes) -> str:
+        """The inferred layout and the function a run executes: on the numpy and numba targets
+        what was chosen for each statement and the whole program as one generated function (and
+        the loop nests it calls), on other targets each statement's kernel (``EDF_DEBUG=1``
+        prints the same when a plan is made). ``backward="loss"``: the same for the backward
+        program of ``loss``.
 
-        Give input shapes or arrays; floating-point inputs are taken as float64 unless arrays
-        say otherwise, index tensors as int64."""
+        Give input shapes or arrays (bound Parameters are known already); floating-point inputs
+        are taken as float64 unless arrays say otherwise, index tensors as int64. A backward
+        program takes its forward program's input shapes too: the shapes of the tensors it reads
+        and of its seeds follow."""
+        if backward is not None:
+            return self._gradient_program(backward, None).kernel_sources(**shapes)
         self._require_statements("kernel_sources()")
-        return plans.kernel_sources(self, shapes)
+        return runs.kernel_sources(self.runner, self.spec, self._completed(shapes))
+
+    @checks.arguments(passes=checks.optional(runs.pass_names), backward=checks.optional(checks.tensor_names),
+                      shapes=checks.input_shapes)
+    def explain(self, passes: str | Sequence[str] | None = None, backward: str | Sequence[str] | None = None,
+                **shapes) -> str:
+        """How the plan for these input shapes is made (numpy and numba targets): each
+        statement's plain meaning, then the plan after each pass (``edf.kernels.passes``), with
+        what the pass chose for each statement and why. ``passes``: those to run (default: the
+        program's); ``backward="loss"``: explain the backward program of ``loss``."""
+        if backward is not None:
+            return self._gradient_program(backward, None).explain(passes, **shapes)
+        self._require_statements("explain()")
+        return runs.explain(self.spec, self._completed(shapes), passes)
 
     def _require_statements(self, action: str) -> None:
         """A program may be empty while it is built (``Program()``, then components append);
@@ -341,6 +378,43 @@ class Program:
             raise ProgramError(f"{action} needs statements, but the program has none{only}: "
                                f"give them in the text (`for i: y[i] = 2 * x[i]`) or add them "
                                f"with append()")
+
+    def _completed(self, shapes: Mapping) -> Mapping:
+        """``shapes`` with the bound Parameters' arrays and, for a backward program, the shapes its
+        forward program's layout gives: the forward tensors it reads, each seed shaped like its
+        output."""
+        shapes = {**{n: p.value for n, p in self.parameters.items() if n in self.inputs}, **shapes}
+        forward = self.forward_program
+        wanted = [*self.inputs, *(t for link in self._shape_links().values() for t in link.sources)]
+        if forward is None or all(n in shapes for n in wanted):
+            return shapes
+        given = {**{n: p.value for n, p in forward.parameters.items()},
+                 **{n: s for n, s in shapes.items() if n in forward.inputs}}
+        layout = infer_layout(forward.statements, {n: tuple(getattr(s, "shape", s)) for n, s in given.items()},
+                              forward._shape_links(), forward._ranges)
+        # the forward's tensors come in the type it computes in: arrays of that dtype, over no memory
+        dtype = compute_dtype({n: getattr(s, "dtype", np.float64) for n, s in given.items()
+                               if n not in forward._index_tensors})
+        like = {n: np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
+                for n, shape in layout.shapes.items()}
+        completed = {n: like[n] for n in wanted if n in like}
+        completed.update((seed, like[output]) for output, seed in self.seeds.items())
+        return {**completed, **shapes}
+
+    @property
+    def spec(self) -> "runs.ProgramSpec":
+        """What running this program needs to know of it (``edf.runs.ProgramSpec``), made once
+        per version of the program and settings."""
+        passes = self.passes if self.passes is None or isinstance(self.passes, str) else tuple(self.passes)
+        key = (self.check_finite, self.training, passes)
+        found = self._derived.get("spec")
+        if found is None or found[0] != key:
+            starts = {name: runs.START[op] for name, (op, _) in self._assigned.items()}
+            spec = runs.ProgramSpec(repr(self), tuple(self.statements), dict(self._ranges), self._shape_links(),
+                                    tuple(self.inputs), frozenset(self._index_tensors), starts, dict(self.feeds),
+                                    self.training, self.backend, self.check_finite, passes, self.xp)
+            found = self._derived["spec"] = (key, spec)
+        return found[1]
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -391,16 +465,10 @@ class Program:
                 require_finite(self.xp, env[name], f"input {name}")
         return env
 
-    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None,
-                 profile: bool = False) -> Plan | None:
+    def _execute(self, env: dict[str, np.ndarray], results: Sequence[str] | None = None) -> None:
         """Run every statement on the arrays in ``env``, adding the defined tensors named in
-        ``results`` (default: all) to it as new arrays (``edf.plans.run``)."""
-        return plans.run(self, env, results, profile)
-
-    def _check_statement(self, array, number: int) -> None:
-        """The finite check after statement ``number`` (``check_finite``)."""
-        stmt = self.statements[number - 1]
-        require_finite(self.xp, array, f"statement {number} `{format_statement(stmt)}`")
+        ``results`` (default: all) to it as new arrays (``edf.runs``)."""
+        self.runner.run(self.spec, env, results)
 
     # -- run backward (the backward program is derived by edf.autodiff) ---------------------
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt))
@@ -409,8 +477,11 @@ class Program:
         """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
         tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
         Default ``outputs``: the last statement's target; ``wrt``: ``default_wrt`` (names or
-        Parameters).
-        Cached until the program changes."""
+        Parameters). Cached until the program changes."""
+        return self._gradient_program(outputs, wrt)
+
+    def _gradient_program(self, outputs, wrt) -> "Program":
+        """``gradient_program`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = (outputs, tuple(self.default_wrt if wrt is None else wrt))
         if key not in self._gradient_programs:
@@ -446,7 +517,9 @@ class Program:
         """A derived backward pass as a Program with this one's settings, run only inside this
         program's ``backward`` (so it shares this program's scratch memory)."""
         gradient = self.copy(())._adopt([*derived.declarations, *derived.statements])
-        gradient.seeds, gradient.tag, gradient._arena = dict(derived.seeds), derived.tag, self._arena
+        gradient.seeds, gradient.tag = dict(derived.seeds), derived.tag
+        gradient.forward_program = self
+        gradient.runner = runs.Runner(self.runner.arena)
         return gradient
 
     @checks.arguments(outputs=checks.optional(checks.tensor_names), wrt=checks.optional(checks.wrt),
@@ -456,11 +529,15 @@ class Program:
         """The per-example backward program over the batch index ``batch`` (``edf.per_example``
         derives it; cached until the program changes): ``print(prog.per_example("loss").describe(
         x=x, y=y))`` says what it computes for each parameter, why, and the memory it adds."""
+        return self._per_example(outputs, wrt, batch, materialise)
+
+    def _per_example(self, outputs, wrt, batch: str, materialise: bool) -> PerExample:
+        """``per_example`` on checked arguments."""
         outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or (self.output,))
         key = ("per example", outputs, tuple(self.default_wrt if wrt is None else wrt), batch, materialise)
         if key not in self._gradient_programs:
-            ordinary = self.gradient_program(outputs, wrt)
-            wrt = tuple(self.default_wrt if wrt is None else wrt)
+            ordinary = self._gradient_program(outputs, wrt)
+            wrt = key[2]
             gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
                                          ordinary.seeds, ordinary.tag)
             derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)
@@ -494,11 +571,10 @@ class Program:
         if not (seeds is None or isinstance(seeds, str)) or wrt is not None or per_example is not None \
                 or materialise is not False:  # the usual backward("loss") pays for no checks
             seeds, wrt, per_example, materialise = _backward_arguments(self, seeds, wrt, per_example, materialise)
-        return self._backward(seeds, wrt, per_example, materialise)[0]
+        return self._backward(seeds, wrt, per_example, materialise)
 
-    def _backward(self, seeds, wrt, per_example=None, materialise=False, profile=False):
-        """``backward``'s work on checked arguments; also returns the backward program and the
-        plan that ran (``_execute``)."""
+    def _backward(self, seeds, wrt, per_example, materialise) -> dict[str, np.ndarray]:
+        """``backward``'s work on checked arguments."""
         if self._values is None:
             raise ProgramError("backward() needs the values of a forward() run; call forward first")
         values, wrt = self._values, self.default_wrt if wrt is None else wrt
@@ -509,11 +585,9 @@ class Program:
                                f"{', '.join(self.defined)}{did_you_mean(name, self.tensors)}")
             seeds = {name: self.xp.ones_like(values[name])}
         if per_example is None:
-            # (unchecked: backward's arguments are checked above)
-            gradient, extra = Program.gradient_program.__wrapped__(self, tuple(seeds), wrt), []
+            gradient, extra = self._gradient_program(tuple(seeds), wrt), []
         else:
-            derived = Program.per_example.__wrapped__(self, tuple(seeds), wrt, batch=per_example,
-                                                      materialise=materialise)
+            derived = self._per_example(tuple(seeds), wrt, per_example, materialise)
             gradient, extra = derived.program, derived.derivation.results
         env = dict(values)
         for name, seed in seeds.items():
@@ -522,21 +596,21 @@ class Program:
                 raise ShapeError(f"the seed for {name} has shape {seed.shape}, but {name} has "
                                  f"shape {values[name].shape}")
             env[gradient.seeds[name]] = seed if seed.ndim == 0 else self.xp.ascontiguousarray(seed)
-        wanted = [n + gradient.tag for n in (self.float_inputs if wrt is None else wrt)]
-        compiled = gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned], profile)
+        wanted = [gradient_name(n, gradient.tag) for n in (self.float_inputs if wrt is None else wrt)]
+        gradient._execute(env, [n for n in wanted + extra if n in gradient._assigned])
         grads = {}
         for name in (self.float_inputs if wrt is None else wrt):
-            grads[name] = env.get(name + gradient.tag)
+            grads[name] = env.get(gradient_name(name, gradient.tag))
             if grads[name] is None:  # no path from this input to the outputs
                 grads[name] = self.xp.zeros_like(values[name])
         grads.update((name, env[name]) for name in extra if name in env)
         for name, parameter in self.parameters.items():
             for suffix in ("", "_sq", "_b"):  # a host parameter gets host arrays (one copy from a GPU)
-                grad = grads.get(name + (gradient.tag + suffix if suffix else ""))
+                grad = grads.get(gradient_name(name, gradient.tag, suffix) if suffix else name)
                 if grad is not None:
                     grad = grad if isinstance(grad, type(parameter.value)) else to_numpy(grad)
                     setattr(parameter, "grad" + suffix, grad)
-        return grads, gradient, compiled
+        return grads
 
     @checks.arguments(output=checks.optional(checks.tensor_name), runs=checks.positive_int,
                       wrt=checks.optional(checks.wrt))
@@ -576,3 +650,12 @@ def _backward_arguments(program, seeds, wrt, per_example, materialise) -> tuple:
     return (seeds, checks.check(wrt, checks.optional(checks.wrt), "wrt", where, {"self": program}),
             checks.check(per_example, checks.optional(checks.index_name), "per_example", where),
             checks.check(materialise, checks.boolean, "materialise", where))
+
+
+__all__ = [
+    'Program', 'default_backend',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

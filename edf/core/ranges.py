@@ -17,13 +17,12 @@ index, both sizes and where each came from; an index with no source raises one a
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from edf.core.errors import ShapeError, did_you_mean
 from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.core.notation import format_affine, format_declarations, format_program, format_size, format_statement
+from edf.core.notation import format_affine, format_declarations, format_size, program_text, statement_text
 
 
 # The most iterations one statement's loop nest may run: 2**40, about 10**12, a quarter of an hour
@@ -65,7 +64,7 @@ class Layout:
 
     def __str__(self) -> str:
         lines = []
-        listing = format_program([layout.statement for layout in self.statements]).splitlines()
+        listing = program_text([layout.statement for layout in self.statements]).splitlines()
         for number, (text, layout) in enumerate(zip(listing, self.statements), start=1):
             lines.append(f"{number:2}. {text}")
             lines.append(f"      ranges: {layout.describe() or '(none)'}")
@@ -76,7 +75,7 @@ class Layout:
 
 def _where(stmt: Statement, number: int | None) -> str:
     label = f"statement {number}" if number is not None else "statement"
-    return f"{label} `{format_statement(stmt)}`"
+    return f"{label} `{statement_text(stmt)}`"
 
 
 def _check_rank(ref: Ref, shapes: Mapping[str, tuple[int, ...]], where: str) -> None:
@@ -194,17 +193,6 @@ def target_shape(stmt: Statement, ranges: Mapping[str, int], number: int | None 
     return tuple(shape)
 
 
-_GRADIENT_NAME = re.compile(r"^(?P<tensor>.+)\.(grad|seed)\d*$")
-
-
-def gradient_of(name: str) -> str | None:
-    """The tensor a gradient's name refers to: ``W.grad``, ``W.grad2`` or ``W.seed`` -> ``W``.
-    A gradient has its tensor's shape, so backward statements printed as text and parsed again
-    still have every shape they need."""
-    match = _GRADIENT_NAME.match(name)
-    return match["tensor"] if match else None
-
-
 def grown_shape(decl: Shape, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
     """The shape a ``shape`` declaration gives: the axes in front, then its source's shape grown
     by the sizes given."""
@@ -249,3 +237,13 @@ def infer_layout(statements: Sequence[Statement], input_shapes: Mapping[str, tup
             layout.defined.append(name)
         layout.statements.append(statement_layout)
     return layout
+
+
+__all__ = [
+    'infer_layout', 'infer_ranges', 'Layout', 'StatementLayout', 'target_shape',
+    'grown_shape', 'declared_size', 'affine_bounds',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -9,6 +9,7 @@ Read in this order:
     wire.py          the data format between the grader and that process: no pickle, no eval
     sandbox.py       confining the submission's process: its own user, limits, private folders
     pytest_tasks.py  the pytest plugin that records each exercise task's results
+    site.py          ``edf site``: the course website (lectures executed, handouts, API reference)
 
 The course imports the library and the core (and runs the lectures); nothing in the core, the
 library or the lectures imports the course. This package's ``__init__`` imports nothing, so

@@ -3,11 +3,13 @@
     edf lecture NAME [--quick] [--backend B] [--out DIR]     run a lecture (or: all, list)
     edf lecture all [--quick] [--out DIR] [--jobs K]          every lecture, K at once (default: one per core)
     edf show "for b, i, j: h[b, j] += x[b, i] * W[i, j]" --shape x=64,10 --shape W=10,5 [--backend numba]
+             [--passes [NAMES]]                              the plan after each pass
     edf lecture NAME --notebook [PATH]                        write the lecture as a notebook
     edf exercise list | grade N [--solution] [-m exN_k]       grade your working copy
     edf exercise package N OUT.zip                           a Gradescope autograder
     edf exercise export DIR [N ...]                          the student edition (no solutions)
     edf exercise grade-all N SUBMISSIONS --out grades.csv    a whole class [--jobs K | --scheduler ADDR]
+    edf site OUT [--jobs K] [--keep DIR]                     the course website (the site extra)
 
 An error ends in one line (``edf: ...``) and a non-zero exit status; ``--debug`` anywhere on the
 line shows its traceback instead.
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import subprocess
 import sys
 import time
@@ -25,14 +26,17 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from edf.course import grading as course
+from edf.course.grading import lecture_names, lecture_title  # noqa: F401  (cli.lecture_names: the tests' name)
 from edf.library import parallel, report
 from edf.core.errors import EdfError
 
 
-def lecture_names() -> list[str]:
-    from edf import lectures
-
-    return sorted(m.name for m in pkgutil.iter_modules(lectures.__path__) if not m.name.startswith("_"))
+def list_lectures() -> str:
+    """``edf lecture list``: one line per lecture, its name and title, as ``edf exercise list``."""
+    names = lecture_names()
+    width = max(map(len, names))
+    return "\n".join([*(f"{name:<{width}}  {lecture_title(name)}" for name in names),
+                      f"{len(names)} lectures: edf lecture NAME [--quick] runs one"])
 
 
 def run_lecture(name: str, argv: list[str]) -> dict:
@@ -124,7 +128,9 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name.strip(), shape
 
 
-def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
+def show(statements: list[str], shapes: list[str], backend: str | None, passes: str | None = None) -> str:
+    """``edf show``: the program, its backward program, and with ``--shape`` for every input
+    the layout, the kernels (``--backend``) or the plan pass by pass (``--passes``)."""
     from edf.core.program import Program
 
     prog = Program("\n".join(statements), backend=backend)
@@ -138,6 +144,9 @@ def show(statements: list[str], shapes: list[str], backend: str | None) -> str:
     missing = [n for n in prog.inputs if n not in given]
     if missing:
         parts.append(f"(give --shape for {', '.join(missing)} to see ranges, shapes and kernels)")
+    elif passes is not None:
+        parts.append(f"the plan ({prog.backend}), pass by pass:")
+        parts.append(_indent(prog.explain(passes or None, **given)))
     elif backend:
         parts.append(f"ranges, shapes and kernels ({prog.backend}):")
         parts.append(_indent(prog.kernel_sources(**given)))
@@ -177,17 +186,32 @@ def main(argv: list[str] | None = None) -> int:
     shows.add_argument("--shape", action="append", default=[], metavar="NAME=D1,D2",
                        help="the shape of an input (repeat for each)")
     shows.add_argument("--backend", default=None, help="also show this target's kernels")
+    shows.add_argument("--passes", nargs="?", const="", default=None, metavar="NAMES",
+                       help="show the plan as its plain lowering and after each pass (or those named, "
+                            "comma-separated; -name leaves one out)")
+    site = commands.add_parser("site", help="build the course website",
+                               description="Execute every lecture in quick mode and build the course "
+                                           "website (lectures, handouts, reading guide, API reference) "
+                                           'into OUT, offline. Needs the site extra: pip install -e ".[site]"')
+    site.add_argument("out", type=Path, metavar="OUT", help="the folder to write (replaced if it holds a site)")
+    site.add_argument("--jobs", type=int, default=None, help="lectures executed at once (default: one per core)")
+    site.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                      help="keep the generated Markdown and executed notebooks in DIR")
     add_exercise_commands(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "exercise":
             return exercise(args)
-        if args.command == "show":
-            print(show(args.statements, args.shape, args.backend))
+        if args.command == "site":
+            from edf.course.site import build_site
+
+            print(build_site(args.out, jobs=args.jobs, keep=args.keep))
+        elif args.command == "show":
+            print(show(args.statements, args.shape, args.backend, args.passes))
         elif "--notebook" in args.options:
             print(f"wrote {lecture_notebook(args.name, list(args.options))}")
         elif args.name == "list":
-            print("\n".join(lecture_names()))
+            print(list_lectures())
         elif args.name == "all":
             return run_all_lectures(list(args.options))
         else:

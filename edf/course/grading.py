@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import pkgutil
 import re
 import signal
 import subprocess
@@ -53,6 +54,22 @@ def exercises_dir() -> Path:
         raise EdfError("the exercises come with the source checkout: git clone the repository and "
                        "pip install -e . there")
     return folder
+
+
+def lecture_names() -> list[str]:
+    from edf import lectures
+
+    return sorted(m.name for m in pkgutil.iter_modules(lectures.__path__) if not m.name.startswith("_"))
+
+
+def lecture_title(name: str) -> str:
+    """A lecture's title: the first heading of its first markdown cell (``# # Backprop, written out``)."""
+    from edf import lectures
+
+    for line in (Path(lectures.__path__[0]) / f"{name}.py").read_text(encoding="utf-8").splitlines():
+        if line.startswith("# # "):
+            return line[len("# # "):].strip()
+    return ""
 
 
 def exercise_folders() -> list[Path]:

@@ -244,3 +244,15 @@ def markov_probability(sequences: np.ndarray, transition: np.ndarray, initial: n
 # -- dominoes: a digit and a generated grating side by side (edf/library/dominoes.py) ---------------------
 from edf.library.dominoes import (Dominoes, DominoCounts, count_system, domino_counts, dominoes,  # noqa: E402,F401
                           gratings, steps_to_learn)
+
+
+__all__ = [
+    'Split', 'digits', 'mnist', 'read_idx', 'one_hot', 'minibatches',
+    'gaussian_ring', 'random_transition', 'markov_sequences', 'markov_probability', 'class_perturbation', 'effective_sample_size',
+    'AdjustedBatches', 'DominoCounts', 'Dominoes', 'count_system', 'domino_counts', 'dominoes',
+    'gratings', 'steps_to_learn',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

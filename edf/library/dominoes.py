@@ -271,3 +271,13 @@ def steps_to_learn(steps: np.ndarray, losses: np.ndarray, threshold: float) -> f
     before, after = np.log1p(steps[k - 1]), np.log1p(steps[k])
     share = (losses[k - 1] - threshold) / (losses[k - 1] - losses[k])
     return float(np.clip(np.expm1(before + share * (after - before)), steps[k - 1], steps[k]))  # no round-off outside
+
+
+__all__ = [
+    'DominoCounts', 'Dominoes', 'count_system', 'domino_counts', 'dominoes', 'gratings',
+    'steps_to_learn', 'KINDS', 'SETTINGS',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -23,6 +23,7 @@ import numpy as np
 
 from edf.core import checks, params
 from edf.core.functions import FUNCTIONS
+from edf.core.ir import fresh_name
 from edf.core.params import Parameter
 from edf.core.program import Program
 
@@ -240,10 +241,8 @@ def conv2d(prog: Program, p, x: str, stride: int = 1, padding: int = 0) -> str:
 
 def _window(prog: Program, size: int) -> tuple[str, str]:
     """Index names for a pooling window, their range declared (no tensor has that size)."""
-    number = 1
-    while f"px{number}" in prog.ranges:
-        number += 1
-    wx, wy = f"px{number}", f"py{number}"
+    wx = fresh_name("px", prog.ranges)
+    wy = "py" + wx[2:]
     prog.append(f"range {wx} = {size}, {wy} = {size}")
     return wx, wy
 
@@ -394,3 +393,16 @@ def transformer_block(prog: Program, p, x: str) -> str:
     h = residual(prog, x, self_attention(prog, p.attention, layer_norm(prog, p.norm1, x, "b, t")), "b, t, d")
     hidden = relu(prog, affine(prog, p.up, layer_norm(prog, p.norm2, h, "b, t"), "b, t"), "b, t, j")
     return residual(prog, h, affine(prog, p.down, hidden, "b, t"), "b, t, d")
+
+
+__all__ = [
+    'affine_params', 'conv2d_params', 'image_affine_params', 'mlp_params', 'layer_norm_params', 'embedding_params',
+    'attention_params', 'transformer_params', 'affine', 'mlp', 'activation', 'relu',
+    'residual', 'pad2d', 'conv2d', 'max_pool2d', 'avg_pool2d', 'image_affine',
+    'log_softmax', 'softmax', 'cross_entropy', 'layer_norm', 'embedding', 'dropout',
+    'self_attention', 'transformer_block',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -274,3 +274,13 @@ def cosine(lr: float, total: int, final: float = 0.0):
 def linear_warmup(schedule, steps: int):
     """lr(t) = schedule(t) * min(1, (t + 1) / steps): ramp up over the first ``steps`` steps."""
     return lambda t: schedule(t) * min(1.0, (t + 1) / steps)
+
+
+__all__ = [
+    'Optimizer', 'MomentOptimizer', 'SGD', 'Adam', 'PerExampleAdam', 'PerExampleRMSProp',
+    'clip_gradients', 'constant', 'step_decay', 'cosine', 'linear_warmup',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

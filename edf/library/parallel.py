@@ -122,3 +122,13 @@ def dask_client(scheduler: str, timeout: str = "20s"):
         return Client(scheduler, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as error:
         raise EdfError(f"cannot reach the Dask scheduler at {scheduler!r}: {error}") from None
+
+
+__all__ = [
+    'cores', 'worker_count', 'thread_limits', 'fixed_threads', 'run_threads', 'run_all',
+    'dask_client', 'THREAD_VARIABLES',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -122,3 +122,13 @@ def show(out: Path | None, name: str, figure, metrics: dict | None = None) -> No
         from IPython.display import Image, display
 
         display(Image(png.getvalue()))
+
+
+__all__ = [
+    'lecture_parser', 'script', 'write_notebook', 'in_notebook', 'output_folder', 'wants_figures',
+    'verdict', 'pyplot', 'show',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

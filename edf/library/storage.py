@@ -139,3 +139,12 @@ def match_arrays(package, arrays: dict, where: str, prefix: str = "") -> list[tu
                            f"parameter {name} holds floating point ({p.value.dtype})")
         pairs.append((p, value))
     return pairs
+
+
+__all__ = [
+    'save', 'load', 'write_arrays', 'read_arrays', 'match_arrays',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

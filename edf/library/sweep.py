@@ -154,3 +154,12 @@ def sweep(function: Callable[..., dict], runs: dict[str, dict], store=None, jobs
 def stored_runs(store) -> list[str]:
     """The names of the runs in ``store`` (whole or not), for reports and tests."""
     return sorted(path.stem for path in Path(store).glob("*.npz"))
+
+
+__all__ = [
+    'sweep', 'stored_runs', 'fingerprint',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)

@@ -273,3 +273,12 @@ def _locate_non_finite(prog, inputs: dict, loss: str, value: float, step: int) -
     finally:
         prog.check_finite = checking
     raise NonFiniteError(f"training step {step}: the loss became {value}")
+
+
+__all__ = [
+    'fit', 'History', 'save_checkpoint', 'load_checkpoint',
+]
+
+
+def __dir__() -> list[str]:  # dir() and tab completion show the API, not the imports (np, dataclass...)
+    return sorted(__all__)
