@@ -36,7 +36,7 @@ from edf.core.errors import EdfError, ShapeError
 from edf.core.functions import FUNCTIONS
 from edf.core.ir import (COMPARISONS, Affine, Binary, Call, Expr, Num, Range, Ref, Statement, Unary, children,
                          ref_indices, statement_refs, value_refs)
-from edf.core.notation import format_expr, statement_text
+from edf.core.notation import constant_mistake, format_expr, statement_text
 from edf.core.params import Parameter, to_numpy
 from edf.core.program import Program
 from edf.core.ranges import affine_bounds, grown_shape, infer_ranges, target_shape
@@ -647,7 +647,7 @@ if st is not None:
     def statements(draw) -> Statement:
         """Random statements in canonical IR (what the parser produces), for round trips."""
         target = draw(_refs)
-        body = draw(expressions.filter(lambda e: target.name not in _names_in(e)))
+        body = draw(expressions.filter(lambda e: target.name not in _names_in(e) and not constant_mistake(e)))
         op = draw(st.sampled_from(["+=", "max="]))
         used = dict.fromkeys(ref_indices(target))
         for ref in value_refs(body):
@@ -680,15 +680,15 @@ def _open_ranges(stmt: Statement, shapes, declared, sizes: Mapping[str, int], fi
 def _input_shapes(program: Program, sizes: Mapping[str, int], given: Mapping[str, tuple[int, ...]],
                   free, first=()) -> dict[str, tuple[int, ...]]:
     """A shape for every input of ``program`` such that each loop index runs over ``sizes[index]``
-    wherever the shapes ``given`` (and those of bound Parameters) leave it open: range inference
-    (``edf.ranges``) run statement by statement, each index the shapes leave open given its size
-    (those in ``first`` before the others), and each input first met the shape its accesses need. An axis read through an integer tensor
-    (``E[tok[b], d]``), or one a declaration names, takes ``free(what)``."""
-    shapes = {**{n: p.shape for n, p in program.parameters.items() if n in program.inputs}, **given}
+    wherever the shapes ``given`` leave it open: range inference (``edf.ranges``) run statement
+    by statement, each index the shapes leave open given its size (those in ``first`` before
+    the others), and each input first met the shape its accesses need. An axis read through an
+    integer tensor (``E[tok[b], d]``), or one a declaration names, takes ``free(tensor, axis)``."""
+    shapes = dict(given)
     for name in program.inputs:  # tensors only declarations name: range k = c.shape[0]
         if name not in shapes and name not in program.tensors:
             axes = [s.axis for s in program.ranges.values() if getattr(s, "tensor", None) == name]
-            shapes[name] = tuple(free(f"{name} axis {k}") for k in range(max(axes, default=0) + 1))
+            shapes[name] = tuple(free(name, k) for k in range(max(axes, default=0) + 1))
     links = program._shape_links()
 
     def follow_declarations(stmt):  # tensors shaped like others (pad = x + (0, 2)), once those are known
@@ -703,10 +703,23 @@ def _input_shapes(program: Program, sizes: Mapping[str, int], given: Mapping[str
         for ref in statement_refs(stmt):
             if ref.name not in shapes and ref.name not in program.defined:
                 shapes[ref.name] = tuple(affine_bounds(e, ranges)[1] + 1 if isinstance(e, Affine)
-                                         else free(f"{ref.name} axis {k}") for k, e in enumerate(ref.index))
+                                         else free(ref.name, k) for k, e in enumerate(ref.index))
         follow_declarations(stmt)
         shapes.setdefault(stmt.target.name, target_shape(stmt, ranges))
     return {n: shapes[n] for n in program.inputs if n not in program.feeds}
+
+
+def _parameter_sizes(program: Program) -> dict[str, int]:
+    """The size each loop index has where a bound Parameter stands alone on an axis (``W1[i, j]``
+    of shape (64, 8): i=64, j=8): what ``inputs_for`` draws by default."""
+    found: dict[str, int] = {}
+    for stmt in program.statements:
+        for ref in statement_refs(stmt):
+            if ref.name in program.parameters:
+                for entry, size in zip(ref.index, program.parameters[ref.name].shape):
+                    if isinstance(entry, Affine) and entry.lone_index:
+                        found.setdefault(entry.lone_index, size)
+    return found
 
 
 def _index_bounds(program: Program, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
@@ -732,8 +745,6 @@ def _sizes(value, _):
     return dict(value)
 
 
-_input_shapes_given = checks.Check(checks.input_shapes.requirement, lambda value, given: checks.input_shapes.accept(
-    checks.mapping.accept(value, given), given))
 _index_sizes = checks.Check("a dict from index names to sizes >= 1 (or hypothesis strategies of them)", _sizes)
 
 # the tokens of the notation, for texts near a program (mutations): a token is an operator, a
@@ -751,12 +762,11 @@ _EDITS = ("delete a token", "insert a token", "replace a token", "swap two token
 
 
 if st is not None:
-    @checks.arguments(program=_program, sizes=checks.optional(_index_sizes),
-                      shapes=checks.optional(_input_shapes_given), max_size=checks.positive_int,
-                      scale=checks.positive, dtype=checks.floating, kink_margin=checks.non_negative)
-    def inputs_for(program: Program, *, sizes: Mapping | None = None,
-                   shapes: Mapping[str, tuple[int, ...]] | None = None, max_size: int = 4,
-                   scale: float = 1.0, dtype=np.float64, kink_margin: float = 1e-4):
+    @checks.arguments(program=_program, sizes=checks.optional(_index_sizes), max_size=checks.positive_int,
+                      scale=checks.positive, dtype=checks.floating, kink_margin=checks.non_negative,
+                      shapes=checks.input_shapes)
+    def inputs_for(program: Program, *, sizes: Mapping | None = None, max_size: int = 4,
+                   scale: float = 1.0, dtype=np.float64, kink_margin: float = 1e-4, **shapes):
         """A hypothesis strategy for inputs of ``program``: a dict from every input it reads
         (bound Parameters included) to an array that fits it, so a model is one ``@given``
         away from a property test::
@@ -767,16 +777,17 @@ if st is not None:
             for b, j:    loss += a[b, j] * y[b, j]
             ''')
 
-            @given(edf.testing.inputs_for(prog, sizes={"i": 3}))
+            @given(edf.testing.inputs_for(prog, x=(4, 3)))
             def test_my_model_s_gradients(inputs):
                 edf.testing.check_gradients(prog, inputs)
 
-        Shapes come from the program's own range inference run backwards: each loop index gets
-        a size (``sizes[index]``: a number or a strategy; else 1 to ``max_size``), one per
-        index name across the program, and each input the shape its accesses need (a window
-        ``x[i+w]`` reads ``i + w - 1`` elements). ``shapes`` fixes the shapes of inputs (a
-        bound Parameter keeps its own); where they decide an index's range, they win. A program
-        no sizes fit raises the ``ShapeError`` its layout gives.
+        Shapes come from the program's own range inference run backwards. The shapes given
+        (``x=(4, 3)``, as ``layout`` takes them) are kept; every loop index they leave open gets
+        a size, one per index name across the program: ``sizes[index]`` (``sizes={"j": 5}``, a
+        number or a strategy), else that of a bound Parameter standing alone on it (``W[i, j]``
+        bound with shape (3, 5): j=5; give ``W=(3, 2)`` to draw a smaller model), else 1 to
+        ``max_size``. Each other input gets the shape its accesses need (a window ``x[i+w]``
+        reads ``i + w - 1`` elements). A program no sizes fit raises its layout's ``ShapeError``.
 
         Floating-point values are normal with standard deviation ``scale`` (in ``dtype``),
         never the zeros and whole numbers hypothesis favours, and away from kinks: every
@@ -785,7 +796,8 @@ if st is not None:
         central differences are derivatives. Integer tensors used as indices hold valid indices.
         Forward runs that check this happen on a copy of the program.
         """
-        sizes, given = dict(sizes or {}), {n: tuple(getattr(s, "shape", s)) for n, s in (shapes or {}).items()}
+        given = {n: tuple(getattr(s, "shape", s)) for n, s in shapes.items()}
+        sizes = {**_parameter_sizes(program), **(sizes or {})}  # bound Parameters' sizes are defaults
         indices = list(dict.fromkeys(i for stmt in program.statements for i in stmt.loops))
         kinks = _kinks(program) if kink_margin else []
         probe = program.copy() if kinks else None  # the kink checks run here, not on the model
@@ -799,10 +811,14 @@ if st is not None:
                     st.just(sizes[what]) if what in sizes else st.just(max_size) if largest else st.integers(1, max_size)
                 return draw(strategy, label=f"size of {what}")
 
+            def free(tensor: str, axis: int, largest: bool) -> int:  # an axis no index sizes
+                bound = program.parameters.get(tensor)
+                return bound.shape[axis] if bound is not None else size(f"{tensor} axis {axis}", largest)
+
             for largest in (False, False, False, True):
                 try:  # small sizes may leave a valid window no room: draw again, then the largest
                     input_shapes = _input_shapes(program, {i: size(i, largest) for i in indices}, given,
-                                                 lambda what: size(what, largest), sizes)
+                                                 lambda tensor, axis: free(tensor, axis, largest), sizes)
                     layout = program.layout(**input_shapes)
                     break
                 except ShapeError:

@@ -184,11 +184,30 @@ def test_inputs_for_a_program_fit_it_and_lie_away_from_its_kinks(case, data):
 
 
 @settings(max_examples=15)
-@given(inputs_for(edf.Program(MLP), sizes={"i": 3, "k": st.integers(2, 3)}, shapes={"W1": (3, 5)}, max_size=3))
+@given(inputs_for(edf.Program(MLP), sizes={"i": 3, "k": st.integers(2, 3)}, W1=(3, 5), max_size=3))
 def test_inputs_for_keeps_the_sizes_and_shapes_given(inputs):
     assert inputs["x"].shape[1] == 3 and inputs["W1"].shape == (3, 5) and inputs["b1"].shape == (5,)
     assert inputs["y"].shape[1] in (2, 3) and inputs["W2"].shape == (5, inputs["y"].shape[1])
     assert 1 <= inputs["x"].shape[0] <= 3
+
+
+def test_inputs_for_a_bound_model_follow_its_parameters_unless_told(model):
+    prog, weights, data = model
+    prog.forward(**data, **weights)  # W1 (3, 4), b1 (4,), W2 (4, 2) bound
+
+    @settings(max_examples=5)
+    @given(inputs_for(prog))
+    def as_bound(inputs):
+        assert [inputs[n].shape for n in ("W1", "b1", "W2")] == [(3, 4), (4,), (4, 2)]
+        assert inputs["x"].shape[1] == 3 and inputs["y"].shape[1] == 2
+
+    @settings(max_examples=5)
+    @given(inputs_for(prog, W1=(3, 6)))
+    def smaller(inputs):
+        assert [inputs[n].shape for n in ("W1", "b1", "W2")] == [(3, 6), (6,), (6, 2)]
+
+    as_bound()
+    smaller()
 
 
 CONV = """
@@ -217,7 +236,7 @@ def test_the_docstring_example_runs():
                        "for b, j: loss += a[b, j] * y[b, j]")
 
     @settings(max_examples=10)
-    @given(inputs_for(prog, sizes={"i": 3}))
+    @given(inputs_for(prog, x=(4, 3)))
     def test_my_model_s_gradients(inputs):
         check_gradients(prog, inputs)
 

@@ -203,7 +203,7 @@ def test_derived_statements_may_nest_deeper_than_text():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_backward_program_with_no_statements_runs(backend):
     """No path from the input differentiated to the output: its gradient is 0, and the backward
-    program has no statements; its generated plan has an empty body (a raw IndentationError)."""
+    program has no statements (its generated plan once had an empty body: an IndentationError)."""
     prog = edf.Program("for i: y[i] = x[i]\nfor i: z[i] = w[i]", backend=backend)
     prog.forward(x=np.ones(3), w=np.ones(3))
     np.testing.assert_array_equal(prog.backward("z", wrt=["x"])["x"], np.zeros(3))
@@ -227,7 +227,7 @@ def test_a_target_indexed_by_constants_only_is_written(text, backend):
 
 
 def test_a_negative_number_raised_to_a_power_keeps_its_sign_on_numba():
-    """The generated loop reads `-1.0 ** 2`, which Python parses as -(1.0 ** 2): -1, not 1
+    """A generated loop once read `-1.0 ** 2`, which Python parses as -(1.0 ** 2): -1, not 1
     (silently wrong; found by the fuzzer)."""
     prog = edf.Program("for i: y[i] = (-1) ** 2 * x[i]", backend="numba")
     np.testing.assert_array_equal(prog.forward(x=np.ones(2))["y"], [1.0, 1.0])

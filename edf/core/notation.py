@@ -182,7 +182,9 @@ class _Parser:
 
     def check(self, stmt: Statement, target_pos: int, body_pos: int) -> None:
         """Rules that need the whole statement; the caret points at the offending part."""
-        _constant(stmt.body, lambda reason: self.error(reason, body_pos))
+        mistake = constant_mistake(stmt.body)
+        if mistake:
+            raise self.error(mistake, body_pos)
         used = set(ref_indices(stmt.target))
         for ref in value_refs(stmt.body):
             used.update(ref_indices(ref))
@@ -454,20 +456,34 @@ def parse_statement(text: str, line: int | None = None, ranged: frozenset[str] =
     return _Parser(text, line, frozenset(ranged)).statement()
 
 
-def _constant(expr: Expr, refuse) -> float | None:
-    """The value of ``expr`` if it reads no tensor (``log(2)``), as the kernels compute it in
-    float64, else None. A part that reads none and is not finite (``1 / 0``, ``exp(1000)``), or
-    a division by a constant 0, raises ``refuse(reason)``: constant infs and NaNs are mistakes,
-    never models (and the kernels, folding constants, would meet them in Python's arithmetic)."""
+def constant_mistake(expr: Expr) -> str | None:
+    """Why a part of ``expr`` that reads no tensor cannot stand in a program, or None: it is not
+    finite (``1 / 1e-320``, ``exp(1000)``, ``log(-1)``), or it divides by 0. Constant infs and
+    NaNs are mistakes, never models (and the kernels, folding constants, would meet them in
+    Python's arithmetic, where 1 / 0 raises)."""
+    try:
+        _constant(expr)
+    except _ConstantMistake as mistake:
+        return str(mistake)
+    return None
+
+
+class _ConstantMistake(Exception):
+    pass
+
+
+def _constant(expr: Expr) -> float | None:
+    """The value of ``expr`` if it reads no tensor, as the kernels compute it in float64, else
+    None; raises ``_ConstantMistake`` (see ``constant_mistake``)."""
     if isinstance(expr, Num):
         return expr.value
     if isinstance(expr, Ref):
         return None
-    parts = [_constant(child, refuse) for child in children(expr)]
+    parts = [_constant(child) for child in children(expr)]
     if isinstance(expr, Binary) and expr.op == "/" and parts[1] == 0:
         divisor = format_expr(expr.right)
-        raise refuse(f"a division by {'0' if divisor == '0' else f'the constant {divisor}, which is 0'}: "
-                     f"every value it divides would be inf or NaN")
+        raise _ConstantMistake(f"a division by {'0' if divisor == '0' else f'the constant {divisor}, which is 0'}: "
+                               f"every value it divides would be inf or NaN")
     if any(part is None for part in parts):
         return None
     with np.errstate(all="ignore"):
@@ -480,8 +496,8 @@ def _constant(expr: Expr, refuse) -> float | None:
         else:
             value = _ARITHMETIC[expr.op](np.float64(parts[0]), np.float64(parts[1]))
     if not math.isfinite(value):
-        raise refuse(f"the constant {format_expr(expr)} is {float(value)}: every value it enters "
-                     f"would be inf or NaN")
+        raise _ConstantMistake(f"the constant {format_expr(expr)} is {float(value)}: every value it "
+                               f"enters would be inf or NaN")
     return float(value)
 
 
@@ -613,6 +629,19 @@ def program_text(statements: list[Statement], declarations: list[Declaration] = 
                       *(statement_text(s, width) for s in statements)])
 
 
+# the public printers (edf.format_statement, edf.format_program): edf itself calls the two above
+@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
+def format_statement(stmt: Statement, header_width: int = 0) -> str:
+    """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
+    return statement_text(stmt, header_width)
+
+
+@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
+def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
+    """Declarations first, then the statements with their headers aligned."""
+    return program_text(statements, declarations)
+
+
 # -- IR made in Python ------------------------------------------------------------------------
 _BINARY_OPS = ("+", "-", "*", "/", "**", *COMPARISONS)
 _EXPRESSIONS = "an expression (Num, Ref, Unary, Binary or Call)"
@@ -708,23 +737,10 @@ def from_python(item: Statement | Declaration, ranged: frozenset[str] = frozense
                                   error.text, error.position) from None
 
 
-# the public printers (edf.format_statement, edf.format_program): edf itself calls the two above
-@checks.arguments(stmt=checks.ir_statement, header_width=checks.count)
-def format_statement(stmt: Statement, header_width: int = 0) -> str:
-    """``for b, j: a[b, j] = relu(h[b, j])``; pad the header to align a listing."""
-    return statement_text(stmt, header_width)
-
-
-@checks.arguments(statements=checks.ir_statements, declarations=checks.ir_declarations)
-def format_program(statements: list[Statement], declarations: list[Declaration] = ()) -> str:
-    """Declarations first, then the statements with their headers aligned."""
-    return program_text(statements, declarations)
-
-
 __all__ = [
     'parse_statement', 'parse_expression', 'parse_program', 'format_statement', 'format_program', 'format_expr',
     'format_ref', 'format_affine', 'format_number', 'format_header', 'format_size', 'format_declarations',
-    'MAX_DEPTH', 'from_python',
+    'MAX_DEPTH', 'MAX_INTEGER', 'from_python', 'constant_mistake',
 ]
 
 

@@ -369,6 +369,16 @@ class Program:
         self._require_statements("explain()")
         return runs.explain(self.spec, self._completed(shapes), passes)
 
+    def _require_statements(self, action: str) -> None:
+        """A program may be empty while it is built (``Program()``, then components append);
+        running or laying out one that is still empty is refused here, before any plan."""
+        if not self.statements:
+            only = f" (only the declarations `{'; '.join(format_declarations(self.declarations))}`)" \
+                if self.declarations else ""
+            raise ProgramError(f"{action} needs statements, but the program has none{only}: "
+                               f"give them in the text (`for i: y[i] = 2 * x[i]`) or add them "
+                               f"with append()")
+
     def _completed(self, shapes: Mapping) -> Mapping:
         """``shapes`` with the bound Parameters' arrays and, for a backward program, the shapes its
         forward program's layout gives: the forward tensors it reads, each seed shaped like its
@@ -405,16 +415,6 @@ class Program:
                                     self.training, self.backend, self.check_finite, passes, self.xp)
             found = self._derived["spec"] = (key, spec)
         return found[1]
-
-    def _require_statements(self, action: str) -> None:
-        """A program may be empty while it is built (``Program()``, then components append);
-        running or laying out one that is still empty is refused here, before any plan."""
-        if not self.statements:
-            only = f" (only the declarations `{'; '.join(format_declarations(self.declarations))}`)" \
-                if self.declarations else ""
-            raise ProgramError(f"{action} needs statements, but the program has none{only}: "
-                               f"give them in the text (`for i: y[i] = 2 * x[i]`) or add them "
-                               f"with append()")
 
     # -- run -------------------------------------------------------------------------------
     @one_thread_at_a_time
@@ -477,8 +477,7 @@ class Program:
         """The backward pass as a Program in the notation, with ``.seeds`` (output -> seed
         tensor) and ``.tag`` (``.grad``...): ``edf.autodiff.backward`` derives its statements.
         Default ``outputs``: the last statement's target; ``wrt``: ``default_wrt`` (names or
-        Parameters).
-        Cached until the program changes."""
+        Parameters). Cached until the program changes."""
         return self._gradient_program(outputs, wrt)
 
     def _gradient_program(self, outputs, wrt) -> "Program":
@@ -538,7 +537,7 @@ class Program:
         key = ("per example", outputs, tuple(self.default_wrt if wrt is None else wrt), batch, materialise)
         if key not in self._gradient_programs:
             ordinary = self._gradient_program(outputs, wrt)
-            wrt = tuple(self.default_wrt if wrt is None else wrt)
+            wrt = key[2]
             gradient = autodiff.Backward(tuple(ordinary.declarations), tuple(ordinary.statements),
                                          ordinary.seeds, ordinary.tag)
             derivation = derive_per_example(self.statements, gradient, outputs, wrt, batch, materialise)

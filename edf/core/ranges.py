@@ -17,13 +17,12 @@ index, both sizes and where each came from; an index with no source raises one a
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from edf.core.errors import ShapeError, did_you_mean
 from edf.core.ir import Affine, AxisOf, Ref, Shape, Statement, statement_refs
-from edf.core.notation import format_affine, format_declarations, program_text, format_size, statement_text
+from edf.core.notation import format_affine, format_declarations, format_size, program_text, statement_text
 
 
 # The most iterations one statement's loop nest may run: 2**40, about 10**12, a quarter of an hour
