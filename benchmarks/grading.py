@@ -8,18 +8,25 @@ two, so every grading runs the exercise's real grader. Wall times: run it on a q
     python benchmarks/grading.py                       # exercise 4, 12 submissions, 2 workers
     python benchmarks/grading.py --exercise 1 --submissions 8 --workers 2 --dask
     python benchmarks/grading.py --submissions 40 --parallel-only   # one class, K workers
+    python benchmarks/grading.py --gradescope 6          # Gradescope's run_autograder, 6 runs
 
 Every submission is graded as grading does it (edf.grading): the grader's pytest in one process,
 the student's code in a confined process of its own (as root: a user of its own per
-submission), so the times include both processes and the confinement.
+submission; where bubblewrap can make one, in a view of its own), so the times include both
+processes and the confinement. ``--without-view`` grades without the view. Besides wall times
+it prints the CPU time of every process it started (less sensitive to a loaded machine).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from edf import grading
@@ -32,10 +39,37 @@ def make_class(exercise: Path, folder: Path, count: int) -> None:
         (folder / f"student{k:03d}" / "starter.py").write_text(solution if k % 3 else starter)
 
 
-def timed(exercise: Path, submissions: Path, out: Path, **how) -> float:
-    start = time.perf_counter()
+def children_cpu() -> float:
+    """CPU seconds (user and system) of every finished process this one started, theirs included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(exercise: Path, submissions: Path, out: Path, **how) -> tuple[float, float]:
+    """Wall and CPU seconds of grading the class."""
+    start, cpu = time.perf_counter(), children_cpu()
     grading.grade_all(exercise, submissions, out, **how)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
+
+
+def gradescope(exercise: Path, folder: Path, runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``runs`` runs of the autograder zip's run_autograder, as
+    Gradescope runs it (the solution and the starter in turn)."""
+    zip_path = folder / "autograder.zip"
+    grading.package(exercise, zip_path)
+    walls, cpus = [], []
+    for k in range(runs):
+        root = folder / f"run{k}"
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(root / "source")
+        (root / "submission").mkdir()
+        (root / "submission" / "starter.py").write_bytes((exercise / ("starter.py" if k % 2 else "solution.py")).read_bytes())
+        env = dict(os.environ, AUTOGRADER_ROOT=str(root), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        start, cpu = time.perf_counter(), children_cpu()
+        subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+        cpus.append(children_cpu() - cpu)
+    return sorted(walls)[runs // 2], sorted(cpus)[runs // 2]
 
 
 def scores(path: Path) -> list[list[str]]:
@@ -51,25 +85,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dask", action="store_true", help="the parallel run on a Dask LocalCluster")
     parser.add_argument("--parallel-only", action="store_true", help="time only the run with K workers")
+    parser.add_argument("--gradescope", type=int, default=0, metavar="N", help="time N Gradescope runs instead")
+    parser.add_argument("--without-view", action="store_true", help="grade without a view of its own")
     args = parser.parse_args(argv)
     exercise = grading.find_exercise(args.exercise)
+    view = {"without_view": True} if args.without_view else {}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
+        if args.gradescope:
+            wall, cpu = gradescope(exercise, scratch, args.gradescope)
+            print(f"exercise {exercise.name}, Gradescope's run_autograder, median of {args.gradescope} runs: "
+                  f"{wall:.1f} s wall, {cpu:.1f} s CPU")
+            return 0
         make_class(exercise, scratch / "class", args.submissions)
         if args.parallel_only:
-            seconds = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers)
+            seconds, cpu = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
             print(f"exercise {exercise.name}, {args.submissions} submissions, joblib, {args.workers} jobs: "
-                  f"{seconds:.1f} s ({seconds / args.submissions:.2f} s per submission)")
+                  f"{seconds:.1f} s ({seconds / args.submissions:.2f} s per submission), {cpu:.1f} s CPU")
             return 0
-        serial = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1)
+        serial, _ = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1, **view)
         if args.dask:
             from dask.distributed import LocalCluster
 
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster:
-                parallel = timed(exercise, scratch / "class", scratch / "parallel.csv",
-                                 scheduler=cluster.scheduler_address)
+                parallel, _ = timed(exercise, scratch / "class", scratch / "parallel.csv",
+                                    scheduler=cluster.scheduler_address, **view)
         else:
-            parallel = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers)
+            parallel, _ = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
         same = scores(scratch / "serial.csv") == scores(scratch / "parallel.csv")
     how = f"Dask LocalCluster, {args.workers} workers" if args.dask else f"joblib, {args.workers} jobs"
     print(f"exercise {exercise.name}, {args.submissions} submissions")

@@ -215,9 +215,9 @@ def test_confined(impl):
 
 
 def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None = None, select: str = "",
-          extra_env: dict | None = None):
-    """Run GRADER on ``student`` with pytest in a subprocess; {test: (outcome, message)}, the
-    problems recorded, and pytest's output."""
+          extra_env: dict | None = None, run_as: list[str] = ()):
+    """Run GRADER on ``student`` with pytest in a subprocess (its command after ``run_as``);
+    {test: (outcome, message)}, the problems recorded, and pytest's output."""
     folder = tmp_path / "exercises" / "90_fake"
     folder.mkdir(parents=True)
     (tmp_path / "exercises" / "conftest.py").write_text((ROOT / "exercises" / "conftest.py").read_text())
@@ -227,7 +227,7 @@ def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None 
     report = tmp_path / "report.jsonl"
     env = {**os.environ, "EDF_EXERCISE_IMPL": str(folder / "student.py"), "SECRET": str(tmp_path / "none"),
            **(confinement or sandbox.Confinement()).to_environment(), **(extra_env or {})}
-    result = subprocess.run([sys.executable, "-m", "pytest", str(folder), "-p", "edf.pytest_tasks", "--tasks-report",
+    result = subprocess.run([*run_as, sys.executable, "-m", "pytest", str(folder), "-p", "edf.pytest_tasks", "--tasks-report",
                              str(report), "-p", "no:cacheprovider", "-q", "-rA", "-o", "addopts=",
                              *(["-k", select] if select else [])],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -330,6 +330,52 @@ def test_confined_in_a_view_of_its_own(tmp_path, staff_secret, view_here):
         assert {"edf", "kernels"} <= set(seen["checkout"])
         assert seen["secret"] == "FileNotFoundError"
     assert account is None or not list(sandbox.processes(account.uid))
+
+
+NOBODY = 65534
+
+
+def as_nobody(folder: Path) -> list[str]:
+    """A command prefix (run as root) that runs a command as user nobody, in a mount namespace
+    where the folders on the way to Python and edf that nobody may not enter (a 0700 home holding
+    pyenv) are covered by open ones with Python and edf bound back, as on a machine where they
+    are installed for every user."""
+    needed = sorted({*view.python_folders(), *view.edf_folders()})
+    lines = ["set -e"]
+    for number, closed in enumerate(sorted({c for p in needed if (c := sandbox.closed_ancestor(p, NOBODY))})):
+        keep = folder / f"closed{number}"
+        keep.mkdir()
+        lines += [f"mount --bind '{closed}' '{keep}'", f"mount -t tmpfs -o mode=0755 none '{closed}'"]
+        for path in (p for p in needed if p.is_relative_to(closed)):
+            lines += [f"mkdir -p '{path}'", f"mount --bind '{keep / path.relative_to(closed)}' '{path}'"]
+    lines.append(f'exec setpriv --reuid {NOBODY} --regid {NOBODY} --clear-groups -- "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines), "sh"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root (and setpriv) to try it")
+def test_a_view_without_root(staff_secret, view_here):
+    """Grading without root (tried here as user nobody): bwrap runs as the grader's user, in a
+    user namespace of its own; the view shows what it shows as root, and nothing else."""
+    if not view_here:
+        pytest.skip(f"no view of its own here: {view.unavailable()}")
+    folder = Path(tempfile.mkdtemp(prefix="edf-nobody-"))
+    try:
+        os.chmod(folder, 0o777)
+        work = folder / "work"
+        (work / "private").mkdir(parents=True)
+        os.chmod(work, 0o777)
+        env = {"SECRET": str(staff_secret), "HOME": str(work), "TMPDIR": str(work), "EDF_CACHE_DIR": str(work / "edf")}
+        confinement = sandbox.Confinement(folder=str(work / "private"), call_seconds=60, disk=16 * 2 ** 20, view=True)
+        outcomes, problems, output = grade(work, STUDENT, confinement, select="confined", extra_env=env,
+                                           run_as=as_nobody(folder))
+        seen = report(output)
+        assert seen["uid"] == NOBODY and seen["cwd"] == str(work / "private")
+        assert len(seen["processes"]) <= 3 and seen["grader_process"] == "FileNotFoundError", seen["processes"]
+        assert {"edf", "kernels"} <= set(seen["checkout"]) <= {"edf", "kernels", "lectures", ".venv", "venv"}
+        assert seen["secret"] == "FileNotFoundError" and seen["network"] is False
+        assert seen["grader"] in ("OSError", "PermissionError")  # read-only
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")

@@ -8,10 +8,11 @@ Nothing here knows the exercises by name: tasks are discovered by collecting the
 Grading one submission (``grade_files``) takes two processes. The grader's pytest, with the
 exercise's tests, their assertions and ``edf.pytest_tasks`` recording each test's result, is
 trusted: no student code runs in it. The student's module runs in a process of its own that
-the grader reaches only as data (``edf.submission``), confined by ``edf.sandbox``: as root, as a
-user of its own for this submission (so it can neither write the results nor the grader's
-files, nor read another submission's folder), with limits on memory, CPU time, file size and
-processes, private HOME and TMPDIR. The results come back over a pipe, never through a file the
+the grader reaches only as data (``edf.submission``), confined by ``edf.sandbox``: in a view of
+its own (``edf.view``: Python, edf's packages, the grader's copy and its own folder, nothing else
+of the disk; its own processes only), as root as a user of its own for this submission (so it
+can neither write the results nor the grader's files, nor read another submission's folder),
+with limits on memory, CPU time, file size and processes, private HOME and TMPDIR. The results come back over a pipe, never through a file the
 submission could reach, and every process the submission started is killed, detached ones
 included, before the grade is written. A submission that crashes, hangs, prints gigabytes,
 fills its disk quota, forks without end or attacks the grader costs only its own score, with a
