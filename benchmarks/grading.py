@@ -13,15 +13,13 @@ two, so every grading runs the exercise's real grader. Wall times: run it on a q
 Every submission is graded as grading does it (edf.grading): the grader's pytest in one process,
 the student's code in a confined process of its own (as root: a user of its own per
 submission; where bubblewrap can make one, in a view of its own), so the times include both
-processes and the confinement. ``--without-view`` grades without the view. Besides wall times
-it prints the CPU time of every process it started (less sensitive to a loaded machine).
+processes and the confinement. ``--without-view`` grades without the view.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,25 +37,18 @@ def make_class(exercise: Path, folder: Path, count: int) -> None:
         (folder / f"student{k:03d}" / "starter.py").write_text(solution if k % 3 else starter)
 
 
-def children_cpu() -> float:
-    """CPU seconds (user and system) of every finished process this one started, theirs included."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(exercise: Path, submissions: Path, out: Path, **how) -> tuple[float, float]:
-    """Wall and CPU seconds of grading the class."""
-    start, cpu = time.perf_counter(), children_cpu()
+def timed(exercise: Path, submissions: Path, out: Path, **how) -> float:
+    start = time.perf_counter()
     grading.grade_all(exercise, submissions, out, **how)
-    return time.perf_counter() - start, children_cpu() - cpu
+    return time.perf_counter() - start
 
 
-def gradescope(exercise: Path, folder: Path, runs: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``runs`` runs of the autograder zip's run_autograder, as
-    Gradescope runs it (the solution and the starter in turn)."""
+def gradescope(exercise: Path, folder: Path, runs: int) -> float:
+    """The median seconds of ``runs`` runs of the autograder zip's run_autograder, as Gradescope
+    runs it (the solution and the starter in turn)."""
     zip_path = folder / "autograder.zip"
     grading.package(exercise, zip_path)
-    walls, cpus = [], []
+    seconds = []
     for k in range(runs):
         root = folder / f"run{k}"
         with zipfile.ZipFile(zip_path) as archive:
@@ -65,11 +56,10 @@ def gradescope(exercise: Path, folder: Path, runs: int) -> tuple[float, float]:
         (root / "submission").mkdir()
         (root / "submission" / "starter.py").write_bytes((exercise / ("starter.py" if k % 2 else "solution.py")).read_bytes())
         env = dict(os.environ, AUTOGRADER_ROOT=str(root), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-        start, cpu = time.perf_counter(), children_cpu()
+        start = time.perf_counter()
         subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, check=True, capture_output=True)
-        walls.append(time.perf_counter() - start)
-        cpus.append(children_cpu() - cpu)
-    return sorted(walls)[runs // 2], sorted(cpus)[runs // 2]
+        seconds.append(time.perf_counter() - start)
+    return sorted(seconds)[runs // 2]
 
 
 def scores(path: Path) -> list[list[str]]:
@@ -93,25 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         if args.gradescope:
-            wall, cpu = gradescope(exercise, scratch, args.gradescope)
+            seconds = gradescope(exercise, scratch, args.gradescope)
             print(f"exercise {exercise.name}, Gradescope's run_autograder, median of {args.gradescope} runs: "
-                  f"{wall:.1f} s wall, {cpu:.1f} s CPU")
+                  f"{seconds:.1f} s")
             return 0
         make_class(exercise, scratch / "class", args.submissions)
         if args.parallel_only:
-            seconds, cpu = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
+            seconds = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
             print(f"exercise {exercise.name}, {args.submissions} submissions, joblib, {args.workers} jobs: "
-                  f"{seconds:.1f} s ({seconds / args.submissions:.2f} s per submission), {cpu:.1f} s CPU")
+                  f"{seconds:.1f} s ({seconds / args.submissions:.2f} s per submission)")
             return 0
-        serial, _ = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1, **view)
+        serial = timed(exercise, scratch / "class", scratch / "serial.csv", jobs=1, **view)
         if args.dask:
             from dask.distributed import LocalCluster
 
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster:
-                parallel, _ = timed(exercise, scratch / "class", scratch / "parallel.csv",
-                                    scheduler=cluster.scheduler_address, **view)
+                parallel = timed(exercise, scratch / "class", scratch / "parallel.csv",
+                                 scheduler=cluster.scheduler_address, **view)
         else:
-            parallel, _ = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
+            parallel = timed(exercise, scratch / "class", scratch / "parallel.csv", jobs=args.workers, **view)
         same = scores(scratch / "serial.csv") == scores(scratch / "parallel.csv")
     how = f"Dask LocalCluster, {args.workers} workers" if args.dask else f"joblib, {args.workers} jobs"
     print(f"exercise {exercise.name}, {args.submissions} submissions")

@@ -2,8 +2,9 @@
 generated submissions (correct, wrong, half-done, and every kind of misbehaviour: crashing,
 hanging, forking, printing or writing without end, exiting) graded on a Dask LocalCluster, each
 costing only its own score with a status saying what happened; and submissions that attack the
-grader (exercise 1's starter with a few lines appended), which score an honest 0 through both
-class grading and the Gradescope entry point. The student edition holds no solution."""
+grader or read what they should not (exercise 1's starter with a few lines appended), which
+score what the untouched starter scores through both class grading and the Gradescope entry
+point. The student edition holds no solution."""
 import csv
 import json
 import os
