@@ -60,6 +60,9 @@ def pid():
 def who():
     return os.getuid(), os.environ["HOME"], os.environ["TMPDIR"], os.getcwd()
 
+def environment():
+    return dict(os.environ)
+
 def patch_numpy():
     np.allclose = lambda *a, **k: True
 
@@ -210,7 +213,8 @@ def test_confined(impl):
                                   "grader": impl.touch(__file__), "root": impl.listing("/root"),
                                   "tmp_listing": impl.listing("/tmp"), "network": impl.network(),
                                   "processes": impl.process_ids(), "grader_process": impl.listing(f"/proc/{os.getpid()}"),
-                                  "checkout": impl.listing(checkout), "secret": impl.read(os.environ["SECRET"])}))
+                                  "checkout": impl.listing(checkout), "secret": impl.read(os.environ["SECRET"]),
+                                  "environment": impl.environment()}))
 '''.replace("import os\n", "import json\nimport os\n", 1)
 
 
@@ -310,7 +314,7 @@ def test_confined_in_a_view_of_its_own(tmp_path, staff_secret, view_here):
     with sandbox.account() as account:
         confinement, private = confined(tmp_path, account, view=True)
         outcomes, problems, output = grade(tmp_path, STUDENT, confinement, select="confined or fills",
-                                           extra_env={"SECRET": str(staff_secret)})
+                                           extra_env={"SECRET": str(staff_secret), "PWD": str(ROOT)})
         seen = report(output)
         assert seen["uid"] == (account.uid if account else os.getuid())
         assert seen["home"] == str(private / "work" / "home") and seen["cwd"] == str(private)
@@ -329,6 +333,10 @@ def test_confined_in_a_view_of_its_own(tmp_path, staff_secret, view_here):
         assert set(seen["checkout"]) <= {"edf", "kernels", "lectures", ".venv", "venv"}, seen["checkout"]
         assert {"edf", "kernels"} <= set(seen["checkout"])
         assert seen["secret"] == "FileNotFoundError"
+        # of the grader's environment, what it runs by: not the instructor's tokens, nor PWD
+        assert "SECRET" not in seen["environment"], sorted(seen["environment"])
+        assert seen["environment"].get("PWD", str(private)) == str(private)  # (bwrap sets PWD to where it starts)
+        assert {"PATH", "HOME", "TMPDIR", "PYTHONUNBUFFERED"} <= set(seen["environment"])
     assert account is None or not list(sandbox.processes(account.uid))
 
 

@@ -35,6 +35,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -54,6 +55,11 @@ ENVIRONMENT = "EDF_SANDBOX"  # how the grading process tells the grader's pytest
 FIRST_UID, ACCOUNTS = 1_000_000, 4096  # the pool of grading users: far above any real account
 LOCKS = Path("/run/edf-grading") if Path("/run").is_dir() else Path("/tmp/edf-grading")
 SHARED_TEMPORARY = ("/tmp", "/var/tmp", "/dev/shm")
+# what of the grader's environment a submission being graded gets: how to run (the search path,
+# locale, time zone, the settings of Python, the numeric libraries, CUDA and edf), not the rest
+# (the instructor's tokens, PWD, VIRTUAL_ENV: secrets, and paths it has no use for)
+PASSED_ON = re.compile(r"PATH|LD_LIBRARY_PATH|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w+|"
+                       r"(OMP|OPENBLAS|MKL|BLIS|VECLIB|NUMEXPR|NUMBA|CUDA|NVIDIA|MPL|EDF)\w*")
 
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: preexec only calls into it
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
@@ -92,8 +98,10 @@ class Confinement:
 
     def environment(self, base: dict[str, str]) -> dict[str, str]:
         """The child's environment: the grader's, without the grading settings, with the
-        private folders and unbuffered output (printed text reaches the grader at once)."""
-        env = {k: v for k, v in base.items() if k not in (ENVIRONMENT, "EDF_EXERCISE_IMPL")}
+        private folders and unbuffered output (printed text reaches the grader at once). With a
+        folder of its own (grading), only the settings it runs by (``PASSED_ON``)."""
+        env = {k: v for k, v in base.items() if k not in (ENVIRONMENT, "EDF_EXERCISE_IMPL")
+               and (not self.folder or PASSED_ON.fullmatch(k))}
         env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
         if self.folder:
             work = Path(self.folder) / "work"
