@@ -3,6 +3,7 @@ import os
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # The suite runs with edf's documented defaults whatever the shell sets, except: the finite check
@@ -28,3 +29,15 @@ settings.register_profile("default", deadline=None, max_examples=60,
 settings.register_profile("thorough", deadline=None, max_examples=1000,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def view_here() -> bool:
+    """Whether grading can give a submission a view of its own on this machine (edf.view:
+    bubblewrap, and namespaces for it). CI requires one (EDF_REQUIRE_VIEW=1): there a machine
+    without it fails instead of skipping what needs it."""
+    from edf import view
+
+    why = view.unavailable()
+    assert why is None or os.environ.get("EDF_REQUIRE_VIEW") != "1", f"EDF_REQUIRE_VIEW=1, but {why}"
+    return why is None

@@ -2,13 +2,16 @@
 generated submissions (correct, wrong, half-done, and every kind of misbehaviour: crashing,
 hanging, forking, printing or writing without end, exiting) graded on a Dask LocalCluster, each
 costing only its own score with a status saying what happened; and submissions that attack the
-grader (exercise 1's starter with a few lines appended), which score an honest 0 through both
-class grading and the Gradescope entry point. The student edition holds no solution."""
+grader or read what they should not (exercise 1's starter with a few lines appended), which
+score what the untouched starter scores through both class grading and the Gradescope entry
+point. The student edition holds no solution."""
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import zipfile
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from edf import cli, grading, sandbox
+from edf import cli, grading, sandbox, view
 from edf.errors import EdfError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,6 +285,26 @@ def test_grade_all_on_joblib_from_the_command_line(tmp_path, capsys, monkeypatch
         grading.grade_all(exercise, submissions, tmp_path / "g.csv", jobs=0)
 
 
+def test_a_class_is_graded_without_a_view_only_when_asked(tmp_path, capsys, monkeypatch):
+    """Where no submission can have a view of its own, grade-all refuses and says why, unless
+    the instructor asks for it by name (--without-view)."""
+    exercise = fake_course(tmp_path / "course")
+    monkeypatch.setattr(grading, "find_exercise", lambda number: exercise)
+    monkeypatch.setattr(view, "unavailable", lambda: "bwrap cannot make a view here: no namespaces")
+    submissions = make_class(tmp_path / "submissions", {"correct": SUBMISSIONS["correct"][0]})
+    out = tmp_path / "grades.csv"
+    assert cli.main(["exercise", "grade-all", "90", str(submissions), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "the submissions cannot be given a view of their own here: bwrap cannot make a view here: " \
+           "no namespaces" in error and "--without-view" in error
+    assert not out.exists()  # refused before anything was graded or written
+    assert cli.main(["exercise", "grade-all", "90", str(submissions), "--out", str(out), "--without-view"]) == 0
+    [row] = csv.DictReader(out.open())
+    # graded: in full where the submission's user can reach Python (Docker images, Gradescope),
+    # else with the reason it could not start (this machine's Python lies under a 0700 home)
+    assert row["status"] == "graded" and row["score"] == "3" or "no view of its own here" in row["status"], row
+
+
 def test_grading_discovers_tasks_from_markers_not_names(tmp_path):
     exercise = fake_course(tmp_path)
     tasks = grading.collect(grading.grader_files(exercise), exercise.name)
@@ -419,9 +442,83 @@ while time.time() < _deadline:  # another student's answers, graded at the same 
     time.sleep(0.2)
 """
 
+# issue 34: what a submission could read. The answer key beside edf (a checkout installed in
+# place: edf.__file__ leads to exercises/NN/solution.py)
+ANSWER_KEY = """
+import os as _os
+import edf as _edf
+try:
+    exec(open(_os.path.join(_os.path.dirname(_os.path.dirname(_edf.__file__)), "exercises", "01_backprop",
+                            "solution.py")).read())
+except OSError:
+    pass
+"""
+
+# a classmate's finished work, in a folder that another process's command line names (grade-all's
+# class folder, another Gradescope run's --root)
+CLASSMATE = """
+import glob as _glob, os as _os, time as _time
+def _named_folders():
+    for _pid in _os.listdir("/proc"):
+        try:
+            _argv = open(f"/proc/{_pid}/cmdline", "rb").read().decode(errors="replace").split("\\0")
+        except OSError:
+            continue
+        yield from (_a for _a in _argv if _a.startswith("/") and _a != "/" and _os.path.isdir(_a))
+_deadline = _time.time() + 8
+while _time.time() < _deadline:
+    _found = [_p for _f in _named_folders() for _p in _glob.glob(_os.path.join(_f, "*", "starter.py"))
+              if "NotImplementedError" not in open(_p).read()]
+    if _found:
+        exec(open(_found[0]).read())
+        break
+    _time.sleep(0.2)
+"""
+
+# the answer key near any folder that another process's environment or command line names (the
+# grader's PWD, VIRTUAL_ENV, HOME; its arguments), or its working folder
+SNOOPS = """
+import glob as _glob, os as _os
+_named = set()
+for _pid in _os.listdir("/proc"):
+    for _what in ("environ", "cmdline"):
+        try:
+            _items = open(f"/proc/{_pid}/{_what}", "rb").read().decode(errors="replace").split("\\0")
+        except OSError:
+            continue
+        _named.update(_v for _i in _items for _v in _i.split("=", 1)[-1].split(":") if _v.startswith("/"))
+    try:
+        _named.add(_os.readlink(f"/proc/{_pid}/cwd"))
+    except OSError:
+        pass
+_keys = []
+for _folder in sorted(_named):
+    for _ in range(6):  # the folder and those above it
+        _keys += _glob.glob(_os.path.join(_folder, "exercises", "01_*", "solution.py"))
+        _folder = _os.path.dirname(_folder)
+for _key in _keys:
+    try:
+        exec(open(_key).read())
+        break
+    except OSError:
+        pass
+"""
+
+# files it knows the place of: a copy of the key under the instructor's home, a classmate's file
+# in a class folder outside the temporary folders
+READS_HOME = """
+try:
+    exec(open(SECRET).read())
+except OSError:
+    pass
+"""
+READS_CLASS = READS_HOME.replace("SECRET", "CLASS_FILE")
+
 # the four that won full marks before (through both paths), then two more for class grading
 ATTACKS = {"plugin_writer": PLUGIN_WRITER, "report_class": REPORT_CLASS, "atexit_report": ATEXIT_REPORT,
            "detached_rewriter": DETACHED_REWRITER}
+READS = {"answer_key": ANSWER_KEY, "classmate": CLASSMATE, "snoops": SNOOPS, "reads_home": READS_HOME,
+         "reads_class": READS_CLASS}
 
 
 @pytest.fixture(scope="module")
@@ -431,24 +528,56 @@ def forged_ids():
     return [(test, task.name) for task in tasks for test in task.tests]
 
 
-def attack(code: str, forged_ids, marker: str) -> str:
-    return ((EXERCISE1 / "starter.py").read_text() + f"\nFORGED = {forged_ids!r}\nMARKER = {marker!r}\n" + code)
+@pytest.fixture
+def places():
+    """Where the reading attacks look: a staff folder outside the temporary folders, open to every
+    user (as a course's folder under /srv, or a home open to others, often is) with a class in
+    it (an honest solution among them), and a copy of the answer key under the home folder."""
+    staff = Path(tempfile.mkdtemp(prefix="edf-staff-", dir=next(p for p in (Path("/srv"), Path.home())
+                                                                 if os.access(p, os.W_OK))))
+    home = Path(tempfile.mkdtemp(prefix=".edf-instructor-", dir=Path.home()))
+    try:
+        for folder in (staff, home):
+            os.chmod(folder, 0o755)
+        make_class(staff / "class", {"a_honest": {"starter.py": (EXERCISE1 / "solution.py").read_text()},
+                                     "starter": {"starter.py": (EXERCISE1 / "starter.py").read_text()}})
+        (home / "solution.py").write_text((EXERCISE1 / "solution.py").read_text())
+        yield {"staff": staff, "SECRET": str(home / "solution.py"),
+               "CLASS_FILE": str(staff / "class" / "a_honest" / "starter.py")}
+    finally:
+        shutil.rmtree(staff, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def test_attacks_score_an_honest_zero_in_class_grading(tmp_path, forged_ids):
-    marker = f"edf-attack-{os.getpid()}-{tmp_path.name}"
-    attackers = {name: {"starter.py": attack(code, forged_ids, marker)}
-                 for name, code in {**ATTACKS, "tampers": TAMPERS, "a_steals": STEALS}.items()}
-    attackers["a_honest"] = {"starter.py": (EXERCISE1 / "solution.py").read_text()}  # the one to steal from
-    submissions = make_class(tmp_path / "submissions", attackers)
-    out = tmp_path / "grades.csv"
-    grading.grade_all(EXERCISE1, submissions, out, jobs=2, limits=grading.Limits(seconds=120))
+def attack(code: str, forged_ids, marker: str, places: dict | None = None) -> str:
+    known = "".join(f"{name} = {value!r}\n" for name, value in (places or {}).items() if name.isupper())
+    return (EXERCISE1 / "starter.py").read_text() + f"\nFORGED = {forged_ids!r}\nMARKER = {marker!r}\n{known}" + code
+
+
+def test_attacks_score_what_the_starter_scores_in_class_grading(forged_ids, places, view_here):
+    """``edf exercise grade-all``, run from the checkout on a class in a staff folder: every
+    attack scores what the untouched starter scores, the honest solution keeps full marks, and
+    nothing of the attacks is left running or written. (Without a view, only the attacks on the
+    grader: the reading ones need the view.)"""
+    marker = f"edf-attack-{os.getpid()}-{places['staff'].name}"
+    codes = {**ATTACKS, **(READS if view_here else {}), "tampers": TAMPERS, "a_steals": STEALS}
+    attackers = {name: {"starter.py": attack(code, forged_ids, marker, places)} for name, code in codes.items()}
+    submissions = make_class(places["staff"] / "class", attackers)
+    before = sorted(places["staff"].rglob("*"))
+    out = places["staff"] / "grades.csv"
+    command = [sys.executable, "-m", "edf.course.cli", "exercise", "grade-all", "1", str(submissions),
+               "--out", str(out), "--jobs", "2", "--time-limit", "120", *([] if view_here else ["--without-view"])]
+    result = subprocess.run(command, cwd=ROOT, env=dict(os.environ, PWD=str(ROOT)), capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
     time.sleep(1)  # a surviving rewriter would be at work by now
     rows = {row["submission"]: row for row in csv.DictReader(out.open())}
     assert rows.pop("a_honest")["score"] == "4"
-    assert {name: row["score"] for name, row in rows.items()} == {name: "0" for name in rows}
+    honest = rows.pop("starter")["score"]
+    assert {name: row["score"] for name, row in rows.items()} == {name: honest for name in rows}
     assert all(row["status"].startswith("graded") for row in rows.values()), rows
     assert not survivors(marker)
+    assert sorted(p for p in places["staff"].rglob("*") if p != out) == before
 
 
 def run_attack(zip_path: Path, root: Path, code: str):
@@ -457,16 +586,26 @@ def run_attack(zip_path: Path, root: Path, code: str):
     return results, json.loads((root / "results" / "results.json").read_text())
 
 
-def test_attacks_score_an_honest_zero_on_gradescope(tmp_path, forged_ids):
+def test_attacks_score_what_the_starter_scores_on_gradescope(tmp_path, forged_ids, places, view_here):
+    """Gradescope's run_autograder, each run in a folder of the staff folder, two at a time (the
+    classmate's run beside the one that looks for it): every attack scores what the starter
+    scores, and nothing rewrites the results afterwards. (The reading attacks where there is a
+    view: on Gradescope itself each run has a container of its own, without the checkout.)"""
     zip_path = tmp_path / "ex1.zip"
     grading.package(EXERCISE1, zip_path)
     marker = f"edf-attack-{os.getpid()}-{tmp_path.name}"
+    reads = "".join(READS[name] for name in ("snoops", "reads_home", "reads_class"))
+    codes = {**({"classmate": CLASSMATE, "answer_key": ANSWER_KEY, "reads": reads} if view_here else {}), **ATTACKS}
     with ThreadPoolExecutor(2) as pool:
-        runs = {name: pool.submit(run_attack, zip_path, tmp_path / name, attack(code, forged_ids, marker))
-                for name, code in ATTACKS.items()}
+        honest = pool.submit(run_attack, zip_path, places["staff"] / "honest", (EXERCISE1 / "solution.py").read_text())
+        runs = {name: pool.submit(run_attack, zip_path, places["staff"] / name, attack(code, forged_ids, marker, places))
+                for name, code in codes.items()}
+        runs["starter"] = pool.submit(run_attack, zip_path, places["staff"] / "starter", (EXERCISE1 / "starter.py").read_text())
         results = {name: run.result() for name, run in runs.items()}
+    assert honest.result()[0]["score"] == 4
+    expected = [t["score"] for t in results.pop("starter")[0]["tests"]]
     for name, (written, later) in results.items():
-        assert written["score"] == 0 and [t["score"] for t in written["tests"]] == [0.0] * 4, (name, written)
+        assert [t["score"] for t in written["tests"]] == expected and written["score"] == sum(expected), (name, written)
         assert later == written, name  # nothing rewrote the results afterwards
     assert not survivors(marker)
 

@@ -5,14 +5,16 @@ small student module and reads the per-test results edf's plugin records: what c
 what a misbehaving module costs (one test, not the run), and, confined, what it cannot reach."""
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from edf import sandbox
+from edf import sandbox, view
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,9 @@ def pid():
 def who():
     return os.getuid(), os.environ["HOME"], os.environ["TMPDIR"], os.getcwd()
 
+def environment():
+    return dict(os.environ)
+
 def patch_numpy():
     np.allclose = lambda *a, **k: True
 
@@ -97,6 +102,16 @@ def touch(path):
 def listing(path):
     try:
         return sorted(os.listdir(path))
+    except OSError as error:
+        return type(error).__name__
+
+def process_ids():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
     except OSError as error:
         return type(error).__name__
 
@@ -193,15 +208,20 @@ def test_fills_its_disk(impl):
 
 def test_confined(impl):
     uid, home, tmp, cwd = impl.who()
+    checkout = os.path.dirname(os.path.dirname(edf.__file__))
     print("CONFINED", json.dumps({"uid": uid, "home": home, "tmp": tmp, "cwd": cwd,
                                   "grader": impl.touch(__file__), "root": impl.listing("/root"),
-                                  "tmp_listing": impl.listing("/tmp"), "network": impl.network()}))
+                                  "tmp_listing": impl.listing("/tmp"), "network": impl.network(),
+                                  "processes": impl.process_ids(), "grader_process": impl.listing(f"/proc/{os.getpid()}"),
+                                  "checkout": impl.listing(checkout), "secret": impl.read(os.environ["SECRET"]),
+                                  "environment": impl.environment()}))
 '''.replace("import os\n", "import json\nimport os\n", 1)
 
 
-def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None = None, select: str = ""):
-    """Run GRADER on ``student`` with pytest in a subprocess; {test: (outcome, message)}, the
-    problems recorded, and pytest's output."""
+def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None = None, select: str = "",
+          extra_env: dict | None = None, run_as: list[str] = ()):
+    """Run GRADER on ``student`` with pytest in a subprocess (its command after ``run_as``);
+    {test: (outcome, message)}, the problems recorded, and pytest's output."""
     folder = tmp_path / "exercises" / "90_fake"
     folder.mkdir(parents=True)
     (tmp_path / "exercises" / "conftest.py").write_text((ROOT / "exercises" / "conftest.py").read_text())
@@ -209,9 +229,9 @@ def grade(tmp_path: Path, student: str, confinement: sandbox.Confinement | None 
     (folder / "test_grader.py").write_text(GRADER)
     (folder / "student.py").write_text(student)
     report = tmp_path / "report.jsonl"
-    env = {**os.environ, "EDF_EXERCISE_IMPL": str(folder / "student.py"),
-           **(confinement or sandbox.Confinement()).to_environment()}
-    result = subprocess.run([sys.executable, "-m", "pytest", str(folder), "-p", "edf.pytest_tasks", "--tasks-report",
+    env = {**os.environ, "EDF_EXERCISE_IMPL": str(folder / "student.py"), "SECRET": str(tmp_path / "none"),
+           **(confinement or sandbox.Confinement()).to_environment(), **(extra_env or {})}
+    result = subprocess.run([*run_as, sys.executable, "-m", "pytest", str(folder), "-p", "edf.pytest_tasks", "--tasks-report",
                              str(report), "-p", "no:cacheprovider", "-q", "-rA", "-o", "addopts=",
                              *(["-k", select] if select else [])],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -255,34 +275,136 @@ def test_a_module_that_cannot_be_imported_fails_every_test_at_once(tmp_path, cas
     assert why in problems[0]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
-def test_confined_as_a_user_of_its_own(tmp_path):
+@pytest.fixture
+def staff_secret():
+    """A file outside the temporary folders that every user may read, as a course's files under
+    /srv or in a home open to others often are."""
+    parent = next(p for p in (Path("/srv"), Path.home()) if os.access(p, os.W_OK))
+    folder = Path(tempfile.mkdtemp(prefix="edf-staff-", dir=parent))
+    try:
+        os.chmod(folder, 0o755)
+        (folder / "solution.py").write_text("ANSWER = 42\n")
+        os.chmod(folder / "solution.py", 0o644)
+        yield folder / "solution.py"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def confined(tmp_path: Path, account, **fields) -> tuple[sandbox.Confinement, Path]:
+    private = tmp_path / "private"
+    for name in ("home", "tmp", "cache"):
+        (private / "work" / name).mkdir(parents=True)
+    sandbox.private_folder(private, account)
+    os.chmod(tmp_path, 0o711)
+    return sandbox.Confinement(uid=account and account.uid, gid=account and account.gid, folder=str(private),
+                               call_seconds=60, disk=16 * 2 ** 20, processes=64, **fields), private
+
+
+def report(output: str) -> dict:
+    assert "CONFINED" in output, output[-3000:]
+    return json.loads(output.split("CONFINED ", 1)[1].splitlines()[0])
+
+
+def test_confined_in_a_view_of_its_own(tmp_path, staff_secret, view_here):
+    """Its view (edf.view): its own folder, Python, edf's package folders and the grader's copy,
+    nothing else; its own processes only; no network; its disk a tmpfs of its own. As root it is
+    also a user of its own; without root, the grader's user in a user namespace."""
+    if not view_here:
+        pytest.skip(f"no view of its own here: {view.unavailable()}")
     with sandbox.account() as account:
-        private = tmp_path / "private"
-        for name in ("home", "tmp", "cache"):
-            (private / "work" / name).mkdir(parents=True)
-        sandbox.private_folder(private, account)
-        os.chmod(tmp_path, 0o711)
-        confinement = sandbox.Confinement(uid=account.uid, gid=account.gid, folder=str(private), call_seconds=60,
-                                          disk=16 * 2 ** 20, processes=64)
-        outcomes, problems, output = grade(tmp_path, STUDENT, confinement, select="confined or fills")
-        assert "CONFINED" in output, (problems, output[-3000:])
-        report = json.loads(output.split("CONFINED ", 1)[1].splitlines()[0])
-        assert report["uid"] == account.uid
-        assert report["home"] == str(private / "work" / "home") and report["cwd"] == str(private)
-        assert report["grader"] in ("PermissionError", "FileNotFoundError")  # the grader's files: not writable
-        if sandbox.mount_namespaces():  # a view of its own: no other folder of /tmp, no /root, no network
-            # of /tmp it sees only the way to its own folder and to what it must read (Python, edf:
-            # a clone of the project under /tmp, as a CI runner may make)
-            needed = [Path(p).resolve().parts for p in (tmp_path, ROOT, sys.prefix)]
-            assert sorted(report["tmp_listing"]) == sorted({parts[2] for parts in needed
-                                                            if len(parts) > 2 and parts[1] == "tmp"})
-            assert report["root"] in ([".pyenv"], [])
-            assert report["network"] is False
-            written, errno = map(int, output.split("WROTE ", 1)[1].split()[:2])
-            assert written <= 16 * 2 ** 20 and errno == 28  # ENOSPC: only its own disk is full
+        confinement, private = confined(tmp_path, account, view=True)
+        outcomes, problems, output = grade(tmp_path, STUDENT, confinement, select="confined or fills",
+                                           extra_env={"SECRET": str(staff_secret), "PWD": str(ROOT)})
+        seen = report(output)
+        assert seen["uid"] == (account.uid if account else os.getuid())
+        assert seen["home"] == str(private / "work" / "home") and seen["cwd"] == str(private)
+        assert seen["grader"] in ("PermissionError", "OSError", "FileNotFoundError")  # read-only: EROFS
+        # of /tmp it sees only the way to its own folder and to what it must read (Python, edf:
+        # a clone of the project under /tmp, as a CI runner may make)
+        needed = [Path(p).resolve().parts for p in (tmp_path, ROOT, sys.prefix)]
+        assert sorted(seen["tmp_listing"]) == sorted({parts[2] for parts in needed if len(parts) > 2 and parts[1] == "tmp"})
+        assert seen["root"] in ([".pyenv"], [], "PermissionError")
+        assert seen["network"] is False
+        written, errno = map(int, output.split("WROTE ", 1)[1].split()[:2])
+        assert written <= 16 * 2 ** 20 and errno == 28  # ENOSPC: only its own disk is full
+        # its own processes: the namespace's first process (bwrap) and its own
+        assert len(seen["processes"]) <= 3 and seen["grader_process"] == "FileNotFoundError", seen["processes"]
+        # of the checkout, edf's package folders only (and a virtual environment inside it): no solutions
+        assert set(seen["checkout"]) <= {"edf", "kernels", "lectures", ".venv", "venv"}, seen["checkout"]
+        assert {"edf", "kernels"} <= set(seen["checkout"])
+        assert seen["secret"] == "FileNotFoundError"
+        # of the grader's environment, what it runs by: not the instructor's tokens, nor PWD
+        assert "SECRET" not in seen["environment"], sorted(seen["environment"])
+        assert seen["environment"].get("PWD", str(private)) == str(private)  # (bwrap sets PWD to where it starts)
+        assert {"PATH", "HOME", "TMPDIR", "PYTHONUNBUFFERED"} <= set(seen["environment"])
+    assert account is None or not list(sandbox.processes(account.uid))
+
+
+NOBODY = 65534
+
+
+def as_nobody(folder: Path) -> list[str]:
+    """A command prefix (run as root) that runs a command as user nobody, in a mount namespace
+    where the folders on the way to Python and edf that nobody may not enter (a 0700 home holding
+    pyenv) are covered by open ones with Python and edf bound back, as on a machine where they
+    are installed for every user."""
+    needed = sorted({*view.python_folders(), *view.edf_folders()})
+    lines = ["set -e"]
+    for number, closed in enumerate(sorted({c for p in needed if (c := sandbox.closed_ancestor(p, NOBODY))})):
+        keep = folder / f"closed{number}"
+        keep.mkdir()
+        lines += [f"mount --bind '{closed}' '{keep}'", f"mount -t tmpfs -o mode=0755 none '{closed}'"]
+        for path in (p for p in needed if p.is_relative_to(closed)):
+            lines += [f"mkdir -p '{path}'", f"mount --bind '{keep / path.relative_to(closed)}' '{path}'"]
+    lines.append(f'exec setpriv --reuid {NOBODY} --regid {NOBODY} --clear-groups -- "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines), "sh"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root (and setpriv) to try it")
+def test_a_view_without_root(staff_secret, view_here):
+    """Grading without root (tried here as user nobody): bwrap runs as the grader's user, in a
+    user namespace of its own; the view shows what it shows as root, and nothing else."""
+    if not view_here:
+        pytest.skip(f"no view of its own here: {view.unavailable()}")
+    folder = Path(tempfile.mkdtemp(prefix="edf-nobody-"))
+    try:
+        os.chmod(folder, 0o777)
+        work = folder / "work"
+        (work / "private").mkdir(parents=True)
+        os.chmod(work, 0o777)
+        env = {"SECRET": str(staff_secret), "HOME": str(work), "TMPDIR": str(work), "EDF_CACHE_DIR": str(work / "edf")}
+        confinement = sandbox.Confinement(folder=str(work / "private"), call_seconds=60, disk=16 * 2 ** 20, view=True)
+        outcomes, problems, output = grade(work, STUDENT, confinement, select="confined", extra_env=env,
+                                           run_as=as_nobody(folder))
+        seen = report(output)
+        assert seen["uid"] == NOBODY and seen["cwd"] == str(work / "private")
+        assert len(seen["processes"]) <= 3 and seen["grader_process"] == "FileNotFoundError", seen["processes"]
+        assert {"edf", "kernels"} <= set(seen["checkout"]) <= {"edf", "kernels", "lectures", ".venv", "venv"}
+        assert seen["secret"] == "FileNotFoundError" and seen["network"] is False
+        assert seen["grader"] in ("OSError", "PermissionError")  # read-only
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user of its own needs root")
+def test_confined_as_a_user_of_its_own_without_a_view(tmp_path, staff_secret):
+    """Where no view can be made (Docker's default profile, as on Gradescope): its own user,
+    which cannot write the grader's files, nor enter folders closed to other users; where
+    Python itself lies in such a folder, the process is not started and the grade says why."""
+    with sandbox.account() as account:
+        confinement, private = confined(tmp_path, account)
+        outcomes, problems, output = grade(tmp_path, STUDENT, confinement, select="confined",
+                                           extra_env={"SECRET": str(staff_secret)})
+        closed = [c for p in (sys.prefix, sys.base_prefix) if (c := sandbox.closed_ancestor(Path(p).resolve(), account.uid))]
+        if closed:
+            assert problems and f"the submission's user cannot enter {closed[0]}" in problems[0], problems
+            assert "no view of its own here" in problems[0]
         else:
-            assert report["root"] == "PermissionError"
+            seen = report(output)
+            assert seen["uid"] == account.uid and seen["cwd"] == str(private)
+            assert seen["grader"] in ("PermissionError", "FileNotFoundError")
+            assert seen["root"] == "PermissionError"
+            assert seen["secret"] == "ANSWER = 42\n"  # what no view hides: files open to every user
     assert not list(sandbox.processes(account.uid))
 
 
@@ -298,7 +420,7 @@ os._exit(0)
 
 REAPER = """
 import os, subprocess, sys, time
-from edf import sandbox
+from edf import sandbox, view
 sandbox.become_subreaper()
 subprocess.run([sys.executable, "-c", sys.argv[1], sys.argv[2]])
 def command_line(pid):

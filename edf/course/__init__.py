@@ -8,6 +8,7 @@ Read in this order:
     submission.py    the student's code in a process of its own, reached only as data
     wire.py          the data format between the grader and that process: no pickle, no eval
     sandbox.py       confining the submission's process: its own user, limits, private folders
+    view.py          what that process sees of the machine: an allow-list, made by bubblewrap
     pytest_tasks.py  the pytest plugin that records each exercise task's results
     site.py          ``edf site``: the course website (lectures executed, handouts, API reference)
 

@@ -344,6 +344,9 @@ def add_exercise_commands(commands) -> None:
                        help="per submission (default %(default)g)")
     every.add_argument("--memory-limit", type=float, default=course.Limits.memory / 2 ** 30, metavar="GiB",
                        help="per submission (default %(default)g)")
+    every.add_argument("--without-view", action="store_true",
+                       help="grade without giving each submission a view of its own (bubblewrap makes one): "
+                            "each can then read what its user may read, such as the solutions or another's work")
     export = actions.add_parser("export", help="write the student edition",
                                 description="What students are given: each exercise's handout, starter, "
                                             "public tests and data, the grading conftest and pytest.ini, "
@@ -384,7 +387,8 @@ def exercise(args) -> int:
     if args.time_limit <= 0 or args.memory_limit <= 0:
         raise EdfError("--time-limit and --memory-limit must be positive")
     limits = course.Limits(seconds=args.time_limit, memory=int(args.memory_limit * 2 ** 30))
-    grades = course.grade_all(folder, args.submissions, args.out, args.jobs, args.scheduler, limits)
+    grades = course.grade_all(folder, args.submissions, args.out, args.jobs, args.scheduler, limits,
+                              without_view=args.without_view)
     perfect = sum(g.score == g.max_score for g in grades)
     print(f"graded {len(grades)} submissions ({perfect} with full marks); wrote {args.out}")
     return 0

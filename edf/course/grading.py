@@ -8,10 +8,11 @@ Nothing here knows the exercises by name: tasks are discovered by collecting the
 Grading one submission (``grade_files``) takes two processes. The grader's pytest, with the
 exercise's tests, their assertions and ``edf.pytest_tasks`` recording each test's result, is
 trusted: no student code runs in it. The student's module runs in a process of its own that
-the grader reaches only as data (``edf.submission``), confined by ``edf.sandbox``: as root, as a
-user of its own for this submission (so it can neither write the results nor the grader's
-files, nor read another submission's folder), with limits on memory, CPU time, file size and
-processes, private HOME and TMPDIR. The results come back over a pipe, never through a file the
+the grader reaches only as data (``edf.submission``), confined by ``edf.sandbox``: in a view of
+its own (``edf.view``: Python, edf's packages, the grader's copy and its own folder, nothing else
+of the disk; its own processes only), as root as a user of its own for this submission (so it
+can neither write the results nor the grader's files, nor read another submission's folder),
+with limits on memory, CPU time, file size and processes, private HOME and TMPDIR. The results come back over a pipe, never through a file the
 submission could reach, and every process the submission started is killed, detached ones
 included, before the grade is written. A submission that crashes, hangs, prints gigabytes,
 fills its disk quota, forks without end or attacks the grader costs only its own score, with a
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edf.library import parallel
-from edf.course import sandbox
+from edf.course import sandbox, view
 from edf.core.errors import EdfError
 from edf.course.submission import describe_exit
 
@@ -345,11 +346,17 @@ def collect(grader: dict[str, bytes], exercise: str, limits: Limits | None = Non
 
 
 def grade_files(grader: dict[str, bytes], exercise: str, tasks: list[Task], submission: dict[str, bytes],
-                name: str, limits: Limits | None = None) -> Grade:
+                name: str, limits: Limits | None = None, in_view: bool | None = None) -> Grade:
     """Grade one submission ({path: bytes}) in a scratch folder of its own, removed afterwards.
     The scratch folder holds the grader's copy and the submission's private folder (its files,
-    HOME, TMPDIR and caches), which only the submission's user may enter."""
+    HOME, TMPDIR and caches), which only the submission's user may enter. Its process runs in a
+    view of its own (``edf.view``) where this machine can make one (``in_view`` None), always
+    (True: an EdfError where it cannot) or never (False)."""
     limits = limits or Limits()
+    if in_view is None:
+        in_view = view.unavailable() is None
+    elif in_view:
+        require_view()
     implementation = implementation_name(submission)
     if implementation is None:
         files = ", ".join(sorted(submission)) or "nothing"
@@ -368,11 +375,21 @@ def grade_files(grader: dict[str, bytes], exercise: str, tasks: list[Task], subm
             uid=account and account.uid, gid=account and account.gid, folder=str(private),
             memory=limits.memory, file_size=limits.file_size, disk=limits.disk,
             cpu_seconds=math.ceil(limits.seconds), processes=limits.processes,
-            call_seconds=min(limits.call_seconds, limits.seconds))
+            call_seconds=min(limits.call_seconds, limits.seconds), view=in_view, grader=str(scratch / "grader"))
         lines, status, seconds, output = run_grader(grader, exercise, scratch, limits,
                                                     private / "files" / implementation, confinement)
     unfinished = "did not run" if status.startswith("graded") else f"did not finish: {status}"
     return Grade(name, status, round(seconds, 3), score(tasks, lines, unfinished), output)
+
+
+def require_view() -> None:
+    """An EdfError unless this machine can give a submission a view of its own."""
+    why = view.unavailable()
+    if why is not None:
+        raise EdfError(f"the submissions cannot be given a view of their own here: {why}. Without one, each "
+                       f"submission reads what its user may read (as root: what is open to every user, a class "
+                       f"folder or a checkout with the solutions among them; without root: all your files). "
+                       f"Install bubblewrap, or grade anyway with --without-view (README, \"Grading\")")
 
 
 # ------------------------------------------------------------------------------------ Gradescope
@@ -526,11 +543,12 @@ def export(destination: Path, numbers: list[str] | None = None) -> list[str]:
 # ------------------------------------------------------------------------------- a whole class
 
 def grade_all(exercise: Path, submissions: Path, out: Path, jobs: int | None = None,
-              scheduler: str | None = None, limits: Limits | None = None) -> list[Grade]:
+              scheduler: str | None = None, limits: Limits | None = None, without_view: bool = False) -> list[Grade]:
     """Grade every folder in ``submissions`` (one per student) and write ``out`` (CSV: one row
     per submission, a column per task, the total, the status and the time taken). The grading
     jobs run on joblib (``jobs`` at a time; each job is its own grading process) or, given a
-    ``scheduler`` address, on a Dask distributed cluster."""
+    ``scheduler`` address, on a Dask distributed cluster. Each submission runs in a view of its
+    own (``edf.view``): where none can be made, an EdfError, unless ``without_view``."""
     if not submissions.is_dir():
         raise EdfError(f"no folder of submissions at {submissions}")
     folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -538,6 +556,8 @@ def grade_all(exercise: Path, submissions: Path, out: Path, jobs: int | None = N
         raise EdfError(f"{submissions} holds no submission folders (one folder per student)")
     limits = limits or Limits()
     parallel.worker_count(len(folders), jobs)  # bad arguments fail before the grading, not after it
+    if not without_view and not scheduler:  # (a Dask worker asks its own machine)
+        require_view()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.touch()
@@ -546,7 +566,7 @@ def grade_all(exercise: Path, submissions: Path, out: Path, jobs: int | None = N
     grader = grader_files(exercise)
     tasks = collect(grader, exercise.name, limits)
     calls = [dict(grader=grader, exercise=exercise.name, tasks=tasks, submission=read_submission(folder),
-                  name=folder.name, limits=limits) for folder in folders]
+                  name=folder.name, limits=limits, in_view=not without_view) for folder in folders]
     grades = on_dask(calls, scheduler) if scheduler else on_joblib(calls, jobs)
     write_csv(out, tasks, grades)
     return grades

@@ -1,7 +1,9 @@
-"""Confining a submission's process: its own user, limits, private folders, nothing left behind.
+"""Confining a submission's process: its own user, its own view, limits, nothing left behind.
 
 The grader starts the student's code in a child process (``edf.submission``) set up here
-between fork and exec (``Confinement.preexec``):
+between fork and exec (``Confinement.preexec``) and, where the machine allows, wrapped in a
+view of its own (``edf.view``, bubblewrap: only Python, edf, the grader's copy and its own
+folder; its own PID namespace and /proc; no network):
 
 - as root (Gradescope runs autograders as root; so does a class graded on a staff machine) the
   child runs as a user of its own, one per submission (``account``: a uid from a pool nobody
@@ -10,18 +12,21 @@ between fork and exec (``Confinement.preexec``):
 - limits: address space, CPU time, the size of any file it writes (its printed output
   included), the number of processes and threads of its user (a fork bomb stops there), no
   core files, no privileges gained through set-user-ID programs, and it dies with its parent;
-- private folders (0700): HOME, TMPDIR and the caches point into the submission's own folder;
-- where the kernel allows a new network namespace (root with CAP_SYS_ADMIN) it has no network.
+- private folders (0700): HOME, TMPDIR and the caches point into the submission's own folder
+  (with a view, a tmpfs of ``disk`` bytes);
+- without a view, as root, a network namespace of its own where the kernel allows one.
 
 Nothing it started survives it (``Confinement.clean_up``): the grader is a child subreaper, so
 processes that detach themselves (``setsid`` after a double fork) are re-parented to it and
 killed with the rest of its descendants; as root every process of the submission's user is
 killed, wherever it went, and the files that user left in the shared temporary folders are
-removed before the uid is handed to the next submission.
+removed before the uid is handed to the next submission. (In a view, the processes it starts
+are also in its PID namespace, which the kernel empties when the namespace's first process ends.)
 
 Without root the child runs as the grader's own user: still a separate process that reaches the
 grader only as data, limited and cleaned up as above (its process limit counts that user's other
-processes too), but able to read and write whatever that user can.
+processes too), in a view of its own where the kernel allows unprivileged user namespaces, and
+without one able to read and write whatever that user can.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ import fcntl
 import json
 import os
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -43,16 +49,21 @@ from pathlib import Path
 from typing import Iterator
 
 from edf.core.errors import EdfError
+from edf.course import view
 
 ENVIRONMENT = "EDF_SANDBOX"  # how the grading process tells the grader's pytest the confinement
 FIRST_UID, ACCOUNTS = 1_000_000, 4096  # the pool of grading users: far above any real account
 LOCKS = Path("/run/edf-grading") if Path("/run").is_dir() else Path("/tmp/edf-grading")
 SHARED_TEMPORARY = ("/tmp", "/var/tmp", "/dev/shm")
+# what of the grader's environment a submission being graded gets: how to run (the search path,
+# locale, time zone, the settings of Python, the numeric libraries, CUDA and edf), not the rest
+# (the instructor's tokens, PWD, VIRTUAL_ENV: secrets, and paths it has no use for)
+PASSED_ON = re.compile(r"PATH|LD_LIBRARY_PATH|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w+|"
+                       r"(OMP|OPENBLAS|MKL|BLIS|VECLIB|NUMEXPR|NUMBA|CUDA|NVIDIA|MPL|EDF)\w*")
 
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: preexec only calls into it
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 36, 38
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+CLONE_NEWNET = 0x40000000
 
 
 def prctl(option: int, value: int) -> bool:
@@ -68,13 +79,12 @@ class Confinement:
     folder: str | None = None          # its private folder: its files, and work/ for HOME, TMPDIR, caches
     memory: int | None = None          # address space, bytes
     file_size: int | None = None       # the largest file it may write, its printed output included
-    disk: int | None = None            # what it may write in all (where work/ can be a tmpfs of this size)
+    disk: int | None = None            # what it may write in all, in a view (its folder is a tmpfs of this size)
     cpu_seconds: int | None = None
     processes: int | None = None       # processes and threads of its user at once
     call_seconds: float | None = None  # the longest one call into it may take
-    reachable: tuple[str, ...] = ()    # with a view of its own: folders it must read (Python, edf, grader)
-    covered: tuple[str, ...] = ()      # ... and folders covered by an empty one (shared temporary
-                                       # folders, and folders its user could not pass through)
+    view: bool = False                 # a view of its own (edf.view): what it needs, nothing else
+    grader: str | None = None          # the grader's copy, which it reads (the grader's helpers run there)
 
     @classmethod
     def from_environment(cls) -> "Confinement":
@@ -88,8 +98,10 @@ class Confinement:
 
     def environment(self, base: dict[str, str]) -> dict[str, str]:
         """The child's environment: the grader's, without the grading settings, with the
-        private folders and unbuffered output (printed text reaches the grader at once)."""
-        env = {k: v for k, v in base.items() if k not in (ENVIRONMENT, "EDF_EXERCISE_IMPL")}
+        private folders and unbuffered output (printed text reaches the grader at once). With a
+        folder of its own (grading), only the settings it runs by (``PASSED_ON``)."""
+        env = {k: v for k, v in base.items() if k not in (ENVIRONMENT, "EDF_EXERCISE_IMPL")
+               and (not self.folder or PASSED_ON.fullmatch(k))}
         env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
         if self.folder:
             work = Path(self.folder) / "work"
@@ -98,25 +110,20 @@ class Confinement:
                        NUMBA_CACHE_DIR=str(work / "cache" / "numba"))
         return env
 
-    def with_view(self, needed: list[Path]) -> "Confinement":
-        """For a submission's own user: what its view of the files must show (Python, its
-        packages, edf, the grader's copy, its own folder: ``needed``) and what it covers (the
-        shared temporary folders, folders its user could not pass through, such as a 0700 home
-        holding Python). Without a view of its own (no mount namespaces: Docker's default, as on
-        Gradescope) every needed folder must be open to other users."""
-        if self.uid is None:
-            return self
-        reachable = sorted({str(Path(p).resolve()) for p in needed if Path(p).exists()})
-        closed = sorted({c for p in reachable if (c := closed_ancestor(Path(p), self.uid))})
-        if not mount_namespaces():
-            if closed:
-                raise EdfError(f"the submission's user cannot enter {closed[0]} (which holds {reachable[0]}), "
-                               f"and this machine gives it no view of its own (mount namespaces): install "
-                               f"Python and edf where every user can read them")
-            return self
-        covered = [t for t in SHARED_TEMPORARY if Path(t).is_dir()] + closed
-        covered = [c for c in covered if not any(_inside(c, other) for other in covered if other != c)]
-        return Confinement(**{**asdict(self), "reachable": tuple(reachable), "covered": tuple(covered)})
+    def wrap(self, argv: list[str], shown: list[Path]) -> list[str]:
+        """The command that starts ``argv`` confined: in a view of its own showing, besides
+        Python and edf, ``shown`` (the student's files, the grader's copy) where ``view`` asks
+        for one. Without a view the submission's own user must reach those folders itself."""
+        shown = [*shown, *([Path(self.grader)] if self.grader else [])]
+        if self.view:
+            return view.command(argv, shown=shown, folder=self.folder, disk=self.disk, uid=self.uid, gid=self.gid)
+        if self.uid is not None:
+            for path in sorted({*view.python_folders(), *view.edf_folders(), *shown}):
+                if (closed := closed_ancestor(path.resolve(), self.uid)) is not None:
+                    raise EdfError(f"the submission's user cannot enter {closed} (which holds {path}), and it "
+                                   f"has no view of its own here: install Python and edf where every user can "
+                                   f"read them, or bubblewrap (edf.view)")
+        return argv
 
     def preexec(self) -> None:
         """Runs in the child between fork and exec: namespaces and user first (they need
@@ -129,10 +136,8 @@ class Confinement:
             raise
 
     def _confine(self) -> None:
-        if self.uid is not None:
+        if self.uid is not None and not self.view:  # in a view, bwrap (as root) starts it, and it takes its user there
             _libc.unshare(CLONE_NEWNET)  # no network where the kernel allows it; else as before
-            if self.covered:
-                self._view()
             os.setgroups([])
             os.setresgid(self.gid, self.gid, self.gid)
             os.setresuid(self.uid, self.uid, self.uid)
@@ -146,34 +151,6 @@ class Confinement:
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         os.umask(0o077)
-
-    def _view(self) -> None:
-        """A mount namespace of its own: the covered folders become empty tmpfs (those it may
-        write to are small), the reachable ones are bound back in, and its work folder is a
-        tmpfs of ``disk`` bytes (a submission that fills its disk fills only that)."""
-        if _libc.unshare(CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
-        _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-        kept = {path: os.open(path, os.O_PATH) for path in self.reachable}  # before anything is covered
-        for folder in sorted(self.covered, key=len):
-            mode = "1777,size=16m" if folder in SHARED_TEMPORARY else "0755,size=1m"
-            _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
-        for path in sorted(kept, key=len):
-            if any(path == c or _inside(path, c) for c in self.covered):
-                if os.path.isdir(f"/proc/self/fd/{kept[path]}"):
-                    os.makedirs(path, exist_ok=True)
-                else:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    open(path, "a").close()
-                _mount(f"/proc/self/fd/{kept[path]}", path, None, MS_BIND | MS_REC, None)
-            os.close(kept[path])
-        if self.folder:
-            work = os.path.join(self.folder, "work")
-            size = f",size={self.disk}" if self.disk else ""
-            _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700,uid={self.uid},gid={self.gid}{size}")
-            for name in ("home", "tmp", "cache"):
-                os.mkdir(os.path.join(work, name), 0o700)
-                os.chown(os.path.join(work, name), self.uid, self.gid)
 
     def process_limit(self) -> "Confinement":
         """Without a user of its own the process limit counts the grader's user's processes
@@ -192,16 +169,6 @@ class Confinement:
             kill_user(self.uid)
 
 
-def _mount(source: str, target: str, kind: str | None, flags: int, options: str | None) -> None:
-    encode = lambda text: None if text is None else text.encode()  # noqa: E731
-    if _libc.mount(encode(source), encode(target), encode(kind), flags, encode(options)) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}")
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip("/") + "/")
-
-
 def closed_ancestor(path: Path, uid: int) -> str | None:
     """The outermost folder on the way to ``path`` that user ``uid`` may not pass through
     (``path`` itself counts only as a way to what is inside it)."""
@@ -213,19 +180,6 @@ def closed_ancestor(path: Path, uid: int) -> str | None:
         except OSError:
             return None
     return None
-
-
-_MOUNT_NAMESPACES: list[bool] = []
-
-
-def mount_namespaces() -> bool:
-    """Whether a child of this process may have mount namespaces of its own (root with
-    CAP_SYS_ADMIN, outside Docker's default profile); asked once."""
-    if not _MOUNT_NAMESPACES:
-        probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x00020000) != 0)"
-        result = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True)
-        _MOUNT_NAMESPACES.append(result.returncode == 0)
-    return _MOUNT_NAMESPACES[0]
 
 
 # ------------------------------------------------------------------------------ processes

@@ -45,7 +45,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from edf.course import wire
+from edf.course import view, wire
 from edf.core.errors import EdfError
 from edf.course.sandbox import Confinement, become_subreaper
 
@@ -355,16 +355,20 @@ class Submission:
         become_subreaper()
         if self._output is None:
             self._output = tempfile.TemporaryFile()
+        to_child, from_parent = os.pipe()
+        to_parent, from_child = os.pipe()
+        confinement = self.confinement.process_limit()
         try:
-            confinement = self.confinement.process_limit().with_view(self._needed())
+            command = confinement.wrap(
+                [sys.executable, "-m", "edf.course.submission", str(to_child), str(from_child), str(self.path),
+                 json.dumps({name: str(p) for name, p in self.aliases.items()})],
+                shown=[self.path.parent, *(p.parent for p in self.aliases.values())])
         except EdfError as error:  # the machine cannot confine it as asked
+            for fd in (to_child, from_parent, to_parent, from_child):
+                os.close(fd)
             self.broken = f"{self.path.name}'s process could not be started: {error}"
             self.on_problem(self.broken)
             raise SubmissionError(self.broken) from None
-        to_child, from_parent = os.pipe()
-        to_parent, from_child = os.pipe()
-        command = [sys.executable, "-m", "edf.course.submission", str(to_child), str(from_child), str(self.path),
-                   json.dumps({name: str(p) for name, p in self.aliases.items()})]
         folder = confinement.folder or str(self.path.parent)
         try:
             self.process = subprocess.Popen(
@@ -400,16 +404,6 @@ class Submission:
             raise SubmissionError(self.broken) from None
         finally:
             self.show_output()
-
-    def _needed(self) -> list[Path]:
-        """What the child must be able to read: Python and its packages (this process's import
-        path includes the grader's folders), edf, the student's files, its private folder."""
-        import edf
-
-        executable = Path(os.path.realpath(sys.executable)).parent
-        return [Path(p) for p in (sys.base_prefix, sys.prefix, executable, *edf.__path__, *sys.path,
-                                  self.path.parent, *(a.parent for a in self.aliases.values()),
-                                  self.confinement.folder) if p]
 
     def _deadline(self) -> float | None:
         seconds = self.confinement.call_seconds
@@ -448,9 +442,10 @@ class Submission:
 
     def _exit_code(self) -> int | None:
         try:
-            return self.process.wait(timeout=5)
+            code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return None
+        return view.exit_status(code) if self.confinement.view else code  # the process is bwrap
 
     def show_output(self) -> None:
         """What the student's code printed since last time, into the test's captured output."""
