@@ -39,12 +39,13 @@ def test_debug_prints_layout_and_kernels(monkeypatch, capsys):
 
 
 def test_kernel_sources_api_shows_every_statement():
-    prog = edf.Program("for b, k: m[b] max= z[b, k]\nfor b, k: e[b, k] = exp(z[b, k] - m[b])",
+    # three operations in the second statement: a shorter elementwise one would run on NumPy
+    prog = edf.Program("for b, k: m[b] max= z[b, k]\nfor b, k: e[b, k] = exp(z[b, k] - m[b]) * z[b, k]",
                        backend="numba")
     text = prog.kernel_sources(z=(4, 5))
-    assert "1. for b, k: m[b] max= z[b, k]" in text and "2. for b, k: e[b, k] = exp(z[b, k] - m[b])" in text
+    assert "1. for b, k: m[b] max= z[b, k]" in text and "2. for b, k: e[b, k] = exp(z[b, k] - m[b]) * z[b, k]" in text
     assert "acc = max(acc, in1[b, k])" in text and "# called with out=m, in1=z" in text
-    assert "out[b, k] = math.exp((in1[b, k] - in2[b]))" in text and "# called with out=e, in1=z, in2=m" in text
+    assert "out[b, k] = (math.exp((in1[b, k] - in2[b])) * in1[b, k])" in text and "# called with out=e, in1=z, in2=m" in text
     with pytest.raises(EdfError, match="the shape of z is needed"):
         prog.kernel_sources()
 
