@@ -35,6 +35,31 @@ import sys
 if "numpy" not in sys.modules:
     _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc keep up to 64 MB of freed memory for the next allocation instead of returning it
+    to the kernel. A step's tensors are new arrays each step (forward values must outlive it),
+    and a block returned to the kernel comes back as fresh pages the kernel must zero on first
+    touch: the benchmark CNN's step took 82-95 ms with that, 47-56 ms without (peak memory the
+    same). Blocks up to 32 MB come from the reused heap, larger ones from mmap as before. A
+    user's own ``MALLOC_TOP_PAD_`` or ``MALLOC_MMAP_THRESHOLD_`` wins; other C libraries are left
+    alone."""
+    if sys.platform != "linux" or {"MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_"} & set(_os.environ):
+        return
+    import ctypes
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.gnu_get_libc_version  # glibc's own: musl has a mallopt that does nothing
+    except (OSError, AttributeError):
+        return
+    M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3  # malloc.h
+    libc.mallopt(M_TOP_PAD, 64 << 20)
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # glibc's largest
+
+
+_keep_freed_memory()
+
 _checkout = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if not _os.path.isdir(_os.path.join(__path__[0], "kernels")) and \
         _os.path.isfile(_os.path.join(_checkout, "kernels", "__init__.py")):
