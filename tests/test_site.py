@@ -38,15 +38,51 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The site, built once, served on 127.0.0.1 (search runs in a web worker, which a browser
-    starts only for pages served over HTTP); yields (the build, the base address)."""
+def build(tmp_path_factory):
+    """The site, built once; (the build, the working directory before it, the one after it)."""
     reason = _missing()
     if reason:
         if os.environ.get("EDF_REQUIRE_BROWSER") == "1":
             pytest.fail(f"EDF_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    built = site.build_site(tmp_path_factory.mktemp("site") / "out")
+    before, seen, building = os.getcwd(), set(), threading.Event()
+
+    def watch() -> None:  # the working directories the process has while it builds
+        while not building.wait(0.05):
+            try:
+                seen.add(os.getcwd())
+            except FileNotFoundError:
+                seen.add("a folder deleted since")
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        built = site.build_site(tmp_path_factory.mktemp("site") / "out")
+    finally:
+        building.set()
+        watcher.join()
+    try:
+        moved = os.getcwd() != before
+    except FileNotFoundError:
+        moved = True
+    if moved:
+        os.chdir(before)  # the other tests of this process need theirs back
+    return built, before, seen
+
+
+def test_building_leaves_the_working_directory_alone(build):
+    """Lectures are executed two at a time, on threads of the building process: none may move
+    that process's working directory (papermill's ``cwd`` did, and left it in the build's
+    deleted scratch folder when two lectures ended out of order)."""
+    _, before, seen = build
+    assert seen <= {before}, f"the build moved the process to {sorted(seen - {before})}"
+
+
+@pytest.fixture(scope="module")
+def served(build):
+    """The site served on 127.0.0.1 (search runs in a web worker, which a browser starts only
+    for pages served over HTTP); yields (the build, the base address)."""
+    built = build[0]
     handler = functools.partial(QuietHandler, directory=str(built.folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

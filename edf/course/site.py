@@ -125,9 +125,12 @@ def execute_lecture(name: str, folder: Path) -> Path:
 
     notebook = folder / f"{name}.ipynb"
     report.write_notebook(ROOT / "lectures" / f"{name}.py", notebook)
+    # the kernel starts in ``folder`` (nbclient's ``path``); papermill's ``cwd`` would change the
+    # directory of this whole process, which lectures built on other threads share
     try:
         papermill.execute_notebook(str(notebook), str(notebook), parameters=dict(quick=True, jobs=1),
-                                   kernel_name="python3", progress_bar=False, cwd=str(folder))
+                                   kernel_name="python3", progress_bar=False,
+                                   resources={"metadata": {"path": str(folder)}})
     except papermill.PapermillExecutionError as error:
         raise EdfError(f"lecture {name} failed while the site was built: {error.ename}: {error.evalue}") from None
     return notebook
