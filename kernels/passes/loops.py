@@ -26,7 +26,7 @@ SMALL_WORK = 1 << 15
 
 def better_on_numpy(stmt: Statement, ranges: dict, dtype) -> str:
     """Why NumPy runs ``stmt`` better than a generated loop nest ("" if it does not): a product
-    of two tensors (BLAS), a sum of one tensor (``np.sum`` reads memory in order, where a loop per
+    of two tensors (BLAS), a sum of one tensor (``np.einsum`` reads memory in order, where a loop per
     output element reads down a column), elementwise float32 work calling a function whose loop
     would call libm element by element (NumPy's exp is SIMD), a max over a small window (a whole
     strided slice at a time, where a loop per element runs a tiny inner loop), a copy (as fast
@@ -38,7 +38,7 @@ def better_on_numpy(stmt: Statement, ranges: dict, dtype) -> str:
     if is_contraction(stmt):
         return "a product of two tensors: BLAS"
     if is_sum(stmt):
-        return "a sum of one tensor: np.sum along memory"
+        return "a sum of one tensor: one NumPy pass along memory"
     if np.dtype(dtype) == np.float32 and stmt.op == "=" and not stmt.summed and _calls_libm(stmt.body):
         return "float32 exp/log: NumPy's SIMD functions (a loop would call libm per element)"
     if stmt.op == "max=" and isinstance(stmt.body, Ref):
