@@ -39,7 +39,8 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
-    """The site, built once; (the build, the working directory before it, the one after it)."""
+    """The site, built once; (the build, the working directory before it, every working directory
+    the process had while it built)."""
     reason = _missing()
     if reason:
         if os.environ.get("EDF_REQUIRE_BROWSER") == "1":

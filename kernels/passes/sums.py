@@ -72,14 +72,14 @@ def reduce_out(emit: Emitter, value: View, names, keep, ufunc: str = "add"):
     window = math.prod(value.shape[k] for k in axes)
     if ufunc == "add" and floating(value) and (along_rows or window > SMALL_WINDOW):
         return sum_products(emit, [(value, names)], kept)
-    points = list(itertools.product(*(range(value.shape[k]) for k in axes)))
     shape = tuple(n for k, n in enumerate(value.shape) if k not in axes)
-    if len(points) > SMALL_WINDOW:
+    if window > SMALL_WINDOW:  # a max, or a sum of integers (a mask's count)
         axis = axes[0] if len(axes) == 1 else axes
         function = "sum" if ufunc == "add" else "max"
         with np.errstate(all="ignore"):
             dtype = getattr(np.ones((1,) * value.ndim, value.dtype), function)(axis=axis).dtype
         return emit.call(function, (value,), shape, dtype, kwargs=(("axis", axis),)), kept
+    points = itertools.product(*(range(value.shape[k]) for k in axes))
     parts = [value.index(tuple(point[axes.index(k)] if k in axes else slice(None) for k in range(len(names))))
              for point in points]
     if len(parts) == 1:
